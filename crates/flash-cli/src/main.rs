@@ -1,0 +1,3 @@
+//! The `flash` command.
+
+fn main() {}

@@ -1,0 +1,72 @@
+//! Every constant and environment variable name the runtime uses, in one place.
+
+use std::time::Duration;
+
+/// Environment variable names.
+pub mod env {
+    /// The Runpod API key; sent as `Authorization: Bearer` to the control and data planes.
+    pub const RUNPOD_API_KEY: &str = "RUNPOD_API_KEY";
+    /// Control-plane base URL; GraphQL is at `{base}/graphql`.
+    pub const RUNPOD_API_BASE_URL: &str = "RUNPOD_API_BASE_URL";
+    /// Data-plane base URL for queue endpoints (`{base}/{endpoint_id}/runsync`).
+    pub const RUNPOD_ENDPOINT_BASE_URL: &str = "RUNPOD_ENDPOINT_BASE_URL";
+    /// Which resource of the manifest this process is. Set on deployed workers.
+    pub const FLASH_RESOURCE_NAME: &str = "FLASH_RESOURCE_NAME";
+    /// Set by Runpod on every worker; the identity fallback when `FLASH_RESOURCE_NAME` is unset.
+    pub const RUNPOD_ENDPOINT_ID: &str = "RUNPOD_ENDPOINT_ID";
+    /// Set by Runpod on every worker.
+    pub const RUNPOD_POD_ID: &str = "RUNPOD_POD_ID";
+    /// The Flash environment whose active build's manifest holds the endpoint URLs.
+    pub const FLASH_ENVIRONMENT_ID: &str = "FLASH_ENVIRONMENT_ID";
+    /// Explicit manifest location, checked after a path given in code.
+    pub const FLASH_MANIFEST_PATH: &str = "FLASH_MANIFEST_PATH";
+    /// Endpoint cache TTL in seconds (default [`ENDPOINT_CACHE_TTL`](super::ENDPOINT_CACHE_TTL)).
+    pub const FLASH_CACHE_TTL_SECS: &str = "FLASH_CACHE_TTL_SECS";
+    /// `1`/`true`: a function missing from the manifest is an error instead of a local call.
+    pub const FLASH_STRICT_ROUTING: &str = "FLASH_STRICT_ROUTING";
+    /// App name, injected into deployed workers.
+    pub const FLASH_APP: &str = "FLASH_APP";
+    /// Environment name, injected into deployed workers.
+    pub const FLASH_ENV: &str = "FLASH_ENV";
+    /// `lb` for load-balanced workers, `qb` for queue workers.
+    pub const FLASH_ENDPOINT_TYPE: &str = "FLASH_ENDPOINT_TYPE";
+}
+
+/// Default control-plane base URL.
+pub const DEFAULT_API_BASE_URL: &str = "https://api.runpod.io";
+/// Default data-plane base URL for queue endpoints.
+pub const DEFAULT_ENDPOINT_BASE_URL: &str = "https://api.runpod.ai/v2";
+/// File name of the manifest, in the working directory or next to the executable.
+pub const MANIFEST_FILE_NAME: &str = "flash_manifest.json";
+
+/// How long resolved endpoint URLs are trusted before a refresh is started.
+pub const ENDPOINT_CACHE_TTL: Duration = Duration::from_secs(300);
+/// After a failed refresh, how long to wait before the first new attempt.
+pub const REFRESH_BACKOFF_INITIAL: Duration = Duration::from_secs(1);
+/// Upper bound of the refresh backoff after repeated failures.
+pub const REFRESH_BACKOFF_MAX: Duration = Duration::from_secs(60);
+
+/// Timeout of one State Manager GraphQL request.
+pub const STATE_MANAGER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Retries of a State Manager query after the first attempt (mutations are never retried).
+pub const STATE_MANAGER_QUERY_RETRIES: u32 = 3;
+/// First retry delay; doubled on each retry.
+pub const RETRY_BACKOFF_BASE: Duration = Duration::from_secs(1);
+/// Multiplier applied to the retry delay on each retry.
+pub const RETRY_BACKOFF_FACTOR: u32 = 2;
+/// Upper bound of one retry delay.
+pub const RETRY_BACKOFF_MAX: Duration = Duration::from_secs(15);
+/// Relative jitter applied to each retry delay (0.2 = ±20 %).
+pub const RETRY_JITTER: f64 = 0.2;
+
+/// Largest request payload a peer call may send (Runpod's `/run` and `/runsync` limit is 10 MB).
+pub const MAX_PAYLOAD_BYTES: usize = 10 * 1024 * 1024;
+
+/// HTTP paths a load-balanced function may never claim: `/ping` is the health check and
+/// `/execute` is Python Flash's arbitrary-code route, which this port never exposes.
+pub const RESERVED_PATHS: [&str; 2] = ["/execute", "/ping"];
+/// HTTP methods a load-balanced function may use.
+pub const HTTP_METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
+
+/// The `User-Agent` this crate sends.
+pub const USER_AGENT: &str = concat!("runpod-flash-rs/", env!("CARGO_PKG_VERSION"));

@@ -1,0 +1,28 @@
+//! # runpod-flash
+//!
+//! Distributed serverless functions on [Runpod](https://runpod.io), in Rust.
+//!
+//! A Flash app is a set of *resources* (Runpod endpoints), each owning some functions. Every
+//! process of the app carries the same `flash_manifest.json`, which says which resource owns which
+//! function. When code calls a function, the [`registry::ServiceRegistry`] decides whether it runs
+//! here (this process *is* the owning resource, or the function is not in the manifest) or on the
+//! peer endpoint that owns it, whose URL comes from the State Manager
+//! ([`state::StateManagerClient`]) and is cached under a TTL.
+//!
+//! This crate is the core runtime:
+//!
+//! - [`manifest`]: the manifest's serde types, where it is found, and its validation;
+//! - [`registry`]: identity, function-to-route decisions and the endpoint cache;
+//! - [`state`]: the State Manager GraphQL client;
+//! - [`error`]: one error hierarchy for all of it;
+//! - [`config`]: every constant and environment variable name.
+
+pub mod config;
+pub mod error;
+pub mod manifest;
+pub mod registry;
+pub mod secret;
+pub mod state;
+
+pub use error::FlashError;
+pub use secret::ApiKey;

@@ -1,0 +1,1 @@
+//! The ServiceRegistry: which process runs a function, and at which URL.

@@ -1,0 +1,1 @@
+//! The State Manager client: Runpod's GraphQL API for Flash environments and builds.
