@@ -1,1 +1,480 @@
 //! The ServiceRegistry: which process runs a function, and at which URL.
+//!
+//! Every process of a Flash app holds the same manifest. The registry reads it once, works out
+//! for every function whether this process owns it, and answers [`ServiceRegistry::route`] from
+//! that table. Peer endpoint URLs come from an [`EndpointSource`] (the State Manager in
+//! production), cached with a TTL.
+//!
+//! The rules:
+//! - This process is the resource named by `FLASH_RESOURCE_NAME`, else the one whose name or
+//!   `endpoint_id` is `RUNPOD_ENDPOINT_ID`; with neither it is a plain caller, owning nothing.
+//! - A function owned by this resource runs locally; one owned by another resource is remote.
+//! - A function absent from the manifest runs locally, with one warning per function; in strict
+//!   mode it is an error instead.
+//! - No manifest at all: everything runs locally.
+//! - A resource whose manifest entry says it makes no remote calls never asks the State Manager.
+//! - With no URL cached and the State Manager down, a remote call fails with
+//!   [`ManifestServiceUnavailable`]: another resource's function never silently runs here.
+//!
+//! ```
+//! use runpod_flash::manifest::Manifest;
+//! use runpod_flash::registry::{Route, ServiceRegistry};
+//!
+//! let manifest = Manifest::from_json_str(
+//!     r#"{"resources": {"gpu": {"functions": [{"name": "infer"}]}},
+//!         "function_registry": {"infer": "gpu"}}"#,
+//!     runpod_flash::error::ManifestOrigin::Inline,
+//! )?;
+//! let registry = ServiceRegistry::builder()
+//!     .manifest(manifest)
+//!     .identity("gpu")
+//!     .build();
+//! # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+//! assert_eq!(registry.route("infer").await?, Route::Local);
+//! # Ok::<_, runpod_flash::FlashError>(()) })?;
+//! # Ok::<_, Box<dyn std::error::Error>>(())
+//! ```
+
+mod cache;
+mod clock;
+mod route;
+mod source;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rustc_hash::FxHashMap;
+
+pub use clock::{Clock, CoarseClock, ManualClock, TokioClock};
+pub use route::{HttpMethod, RemoteKind, RemoteRoute, Route};
+pub use source::{BoxFuture, EndpointSource};
+
+use crate::config;
+use crate::error::{FlashError, ManifestServiceUnavailable, RoutingError};
+use crate::manifest::Manifest;
+use cache::{CachePolicy, EndpointCache, Peer};
+
+/// What the manifest says about one function, from this process's point of view.
+#[derive(Debug, Clone, Copy)]
+enum Ownership {
+    Local,
+    /// Index into [`ServiceRegistry::peers`].
+    Peer(usize),
+}
+
+/// Why this process may not have endpoint URLs, for the error a remote call gets.
+#[derive(Debug)]
+enum Endpoints {
+    Cache(Arc<EndpointCache>),
+    /// The manifest says this resource makes no remote calls.
+    NotNeeded {
+        resource: String,
+    },
+    /// No `FLASH_ENVIRONMENT_ID`.
+    NoEnvironment,
+    /// No way to ask (no State Manager client could be made).
+    NoSource {
+        reason: String,
+    },
+}
+
+/// Decides where each function runs; see the [module docs](self).
+#[derive(Debug)]
+pub struct ServiceRegistry {
+    manifest: Option<Arc<Manifest>>,
+    identity: Option<Arc<str>>,
+    table: FxHashMap<Box<str>, Ownership>,
+    peers: Arc<[Peer]>,
+    endpoints: Endpoints,
+    strict: bool,
+    warned_unknown: Mutex<HashSet<String>>,
+}
+
+impl ServiceRegistry {
+    /// A builder with everything injectable: manifest, identity, environment, endpoint source,
+    /// TTL, clock.
+    pub fn builder() -> ServiceRegistryBuilder {
+        ServiceRegistryBuilder::default()
+    }
+
+    /// The resource this process is, if any.
+    pub fn current_resource(&self) -> Option<&str> {
+        self.identity.as_deref()
+    }
+
+    /// The manifest in use, if one was found.
+    pub fn manifest(&self) -> Option<&Manifest> {
+        self.manifest.as_deref()
+    }
+
+    /// Where a call to `function` runs.
+    ///
+    /// On a warm cache this takes no lock and allocates nothing.
+    ///
+    /// # Errors
+    /// - [`RoutingError::UnknownFunction`] in strict mode for a function not in the manifest;
+    /// - [`RoutingError::NoEndpoint`] when the State Manager has no URL for the owning resource;
+    /// - [`RoutingError::NoEnvironment`] when a URL is needed and `FLASH_ENVIRONMENT_ID` is unset;
+    /// - [`ManifestServiceUnavailable`] when a URL is needed, none is cached and the State
+    ///   Manager cannot be reached.
+    pub async fn route(&self, function: &str) -> Result<Route, FlashError> {
+        match self.table.get(function) {
+            Some(Ownership::Local) => Ok(Route::Local),
+            Some(&Ownership::Peer(peer)) => {
+                self.remote_route(function, peer).await.map(Route::Remote)
+            }
+            None => self.unknown_function(function),
+        }
+    }
+
+    /// Fetches endpoint URLs now, ignoring the TTL and any backoff.
+    ///
+    /// # Errors
+    /// [`ManifestServiceUnavailable`] when the fetch fails (the previous URLs stay in use).
+    pub async fn refresh(&self) -> Result<(), FlashError> {
+        match &self.endpoints {
+            Endpoints::Cache(cache) => cache.refresh().await.map_err(|unavailable| {
+                ManifestServiceUnavailable {
+                    function: "*".into(),
+                    resource: "*".into(),
+                    environment_id: Some(cache.environment_id().into()),
+                    reason: unavailable.reason,
+                }
+                .into()
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    async fn remote_route(
+        &self,
+        function: &str,
+        peer: usize,
+    ) -> Result<Arc<RemoteRoute>, FlashError> {
+        let resource = &*self.peers[peer].resource;
+        let cache = match &self.endpoints {
+            Endpoints::Cache(cache) => cache,
+            Endpoints::NotNeeded { resource: me } => {
+                return Err(ManifestServiceUnavailable {
+                    function: function.into(),
+                    resource: resource.into(),
+                    environment_id: None,
+                    reason: format!(
+                        "the manifest says resource `{me}` makes no remote calls, so it never \
+                         looks up endpoint URLs; rebuild the app so makes_remote_calls is set"
+                    ),
+                }
+                .into());
+            }
+            Endpoints::NoEnvironment => {
+                return Err(RoutingError::NoEnvironment {
+                    function: function.into(),
+                    resource: resource.into(),
+                }
+                .into());
+            }
+            Endpoints::NoSource { reason } => {
+                return Err(ManifestServiceUnavailable {
+                    function: function.into(),
+                    resource: resource.into(),
+                    environment_id: None,
+                    reason: reason.clone(),
+                }
+                .into());
+            }
+        };
+        match cache.route(peer).await {
+            Ok(Some(route)) => Ok(route),
+            Ok(None) => Err(RoutingError::NoEndpoint {
+                function: function.into(),
+                resource: resource.into(),
+            }
+            .into()),
+            Err(unavailable) => Err(ManifestServiceUnavailable {
+                function: function.into(),
+                resource: resource.into(),
+                environment_id: Some(cache.environment_id().into()),
+                reason: unavailable.reason,
+            }
+            .into()),
+        }
+    }
+
+    fn unknown_function(&self, function: &str) -> Result<Route, FlashError> {
+        if self.strict {
+            return Err(RoutingError::UnknownFunction {
+                function: function.into(),
+            }
+            .into());
+        }
+        if self.manifest.is_some() {
+            let mut warned = self
+                .warned_unknown
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if !warned.contains(function) {
+                warned.insert(function.to_owned());
+                tracing::warn!(
+                    function,
+                    "function is not in the manifest's function_registry; running it locally"
+                );
+            }
+        }
+        Ok(Route::Local)
+    }
+}
+
+/// Builds a [`ServiceRegistry`]. Every setting has a production default; see
+/// [`ServiceRegistryBuilder::from_env`] for the one deployed workers use.
+#[derive(Default)]
+pub struct ServiceRegistryBuilder {
+    manifest: Option<Manifest>,
+    identity: Option<String>,
+    environment_id: Option<String>,
+    source: Option<Arc<dyn EndpointSource>>,
+    source_error: Option<String>,
+    clock: Option<Arc<dyn Clock>>,
+    ttl: Option<Duration>,
+    backoff: Option<(Duration, Duration)>,
+    strict: bool,
+}
+
+impl std::fmt::Debug for ServiceRegistryBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceRegistryBuilder")
+            .field("identity", &self.identity)
+            .field("environment_id", &self.environment_id)
+            .field("ttl", &self.ttl)
+            .field("strict", &self.strict)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServiceRegistryBuilder {
+    /// Settings from the environment, as a deployed worker or a caller script has them:
+    /// identity from `FLASH_RESOURCE_NAME` (else `RUNPOD_ENDPOINT_ID`), `FLASH_ENVIRONMENT_ID`,
+    /// `FLASH_CACHE_TTL_SECS` and `FLASH_STRICT_ROUTING`. The manifest and endpoint source are
+    /// left for the caller to set.
+    ///
+    /// A malformed `FLASH_CACHE_TTL_SECS` is reported as a warning and the default TTL is used.
+    pub fn from_env() -> Self {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let ttl = var(config::env::FLASH_CACHE_TTL_SECS).and_then(|ttl| {
+            ttl.trim()
+                .parse::<u64>()
+                .map(Duration::from_secs)
+                .map_err(|_| {
+                    tracing::warn!(
+                        value = %ttl,
+                        "{} is not a whole number of seconds; using {} s",
+                        config::env::FLASH_CACHE_TTL_SECS,
+                        config::ENDPOINT_CACHE_TTL.as_secs()
+                    );
+                })
+                .ok()
+        });
+        Self {
+            identity: var(config::env::FLASH_RESOURCE_NAME)
+                .or_else(|| var(config::env::RUNPOD_ENDPOINT_ID)),
+            environment_id: var(config::env::FLASH_ENVIRONMENT_ID),
+            ttl,
+            strict: var(config::env::FLASH_STRICT_ROUTING)
+                .is_some_and(|v| matches!(v.trim(), "1" | "true" | "TRUE" | "True" | "yes")),
+            ..Self::default()
+        }
+    }
+
+    /// The manifest. Without one, every function runs locally.
+    pub fn manifest(mut self, manifest: Manifest) -> Self {
+        self.manifest = Some(manifest);
+        self
+    }
+
+    /// The manifest, if any.
+    pub fn maybe_manifest(mut self, manifest: Option<Manifest>) -> Self {
+        self.manifest = manifest;
+        self
+    }
+
+    /// Which resource this process is (a resource name, or its endpoint id).
+    pub fn identity(mut self, identity: impl Into<String>) -> Self {
+        self.identity = Some(identity.into());
+        self
+    }
+
+    /// The Flash environment whose endpoint URLs to use.
+    pub fn environment_id(mut self, environment_id: impl Into<String>) -> Self {
+        self.environment_id = Some(environment_id.into());
+        self
+    }
+
+    /// Where endpoint URLs come from.
+    pub fn endpoint_source(mut self, source: Arc<dyn EndpointSource>) -> Self {
+        self.source = Some(source);
+        self.source_error = None;
+        self
+    }
+
+    /// Records why no endpoint source could be made, for the errors remote calls will get.
+    pub fn endpoint_source_unavailable(mut self, reason: impl Into<String>) -> Self {
+        self.source = None;
+        self.source_error = Some(reason.into());
+        self
+    }
+
+    /// The clock used for cache expiry and backoff (default [`TokioClock`]).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// How long fetched URLs are fresh (default [`config::ENDPOINT_CACHE_TTL`]).
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = Some(ttl);
+        self
+    }
+
+    /// Backoff after a failed fetch: first delay, doubled per failure up to `max`
+    /// (defaults [`config::REFRESH_BACKOFF_INITIAL`], [`config::REFRESH_BACKOFF_MAX`]).
+    pub fn refresh_backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.backoff = Some((initial, max));
+        self
+    }
+
+    /// Strict mode: calling a function absent from the manifest is an error.
+    pub fn strict(mut self, strict: bool) -> Self {
+        self.strict = strict;
+        self
+    }
+
+    /// Builds the registry and its routing table.
+    pub fn build(self) -> ServiceRegistry {
+        let identity = self
+            .manifest
+            .as_ref()
+            .zip(self.identity.as_deref())
+            .map(|(manifest, id)| resolve_identity(manifest, id))
+            .or(self.identity.clone())
+            .map(Arc::<str>::from);
+        let (table, peers) = self
+            .manifest
+            .as_ref()
+            .map(|manifest| routing_table(manifest, identity.as_deref()))
+            .unwrap_or_default();
+        let peers: Arc<[Peer]> = peers.into();
+        let makes_remote_calls = match (&self.manifest, identity.as_deref()) {
+            (Some(manifest), Some(me)) => manifest
+                .resources
+                .get(me)
+                .is_none_or(|resource| resource.calls_remote()),
+            _ => true,
+        };
+        let (initial, max) = self
+            .backoff
+            .unwrap_or((config::REFRESH_BACKOFF_INITIAL, config::REFRESH_BACKOFF_MAX));
+        let policy = CachePolicy {
+            ttl: self.ttl.unwrap_or(config::ENDPOINT_CACHE_TTL),
+            backoff_initial: initial,
+            backoff_max: max,
+        };
+        let endpoints = if !makes_remote_calls {
+            Endpoints::NotNeeded {
+                resource: identity.as_deref().unwrap_or_default().into(),
+            }
+        } else {
+            match (self.environment_id, self.source) {
+                (None, _) => Endpoints::NoEnvironment,
+                (Some(_), None) => Endpoints::NoSource {
+                    reason: self
+                        .source_error
+                        .unwrap_or_else(|| "no State Manager client is configured".into()),
+                },
+                (Some(environment_id), Some(source)) => Endpoints::Cache(EndpointCache::new(
+                    Arc::clone(&peers),
+                    source,
+                    &environment_id,
+                    self.clock.unwrap_or_else(|| Arc::new(CoarseClock::new())),
+                    policy,
+                )),
+            }
+        };
+        ServiceRegistry {
+            manifest: self.manifest.map(Arc::new),
+            identity,
+            table,
+            peers,
+            endpoints,
+            strict: self.strict,
+            warned_unknown: Mutex::new(HashSet::new()),
+        }
+    }
+}
+
+/// Maps an identity that may be an endpoint id (from `RUNPOD_ENDPOINT_ID`) to a resource name.
+fn resolve_identity(manifest: &Manifest, identity: &str) -> String {
+    if manifest.resources.contains_key(identity) {
+        return identity.to_owned();
+    }
+    manifest
+        .resources
+        .iter()
+        .find(|(_, resource)| resource.endpoint_id.as_deref() == Some(identity))
+        .map(|(name, _)| name.clone())
+        .unwrap_or_else(|| {
+            tracing::warn!(
+                identity,
+                "this process's identity names no resource of the manifest; \
+                 every function in the manifest will be called remotely"
+            );
+            identity.to_owned()
+        })
+}
+
+fn routing_table(
+    manifest: &Manifest,
+    me: Option<&str>,
+) -> (FxHashMap<Box<str>, Ownership>, Vec<Peer>) {
+    let mut table = FxHashMap::default();
+    let mut peers = Vec::new();
+    let mut resources: FxHashMap<&str, Arc<str>> = FxHashMap::default();
+    for (function, owner) in &manifest.function_registry {
+        let ownership = if me == Some(owner.as_str()) {
+            Ownership::Local
+        } else {
+            let resource = resources
+                .entry(owner.as_str())
+                .or_insert_with(|| Arc::from(owner.as_str()));
+            peers.push(Peer {
+                resource: Arc::clone(resource),
+                kind: remote_kind(manifest, owner, function),
+            });
+            Ownership::Peer(peers.len() - 1)
+        };
+        table.insert(function.as_str().into(), ownership);
+    }
+    (table, peers)
+}
+
+fn remote_kind(manifest: &Manifest, resource: &str, function: &str) -> RemoteKind {
+    let Some(config) = manifest.resources.get(resource) else {
+        return RemoteKind::Queue;
+    };
+    if !config.load_balanced() {
+        return RemoteKind::Queue;
+    }
+    // Validation guarantees both for load-balanced functions; an unvalidated manifest with a
+    // broken route falls back to POST at the function's name, which the peer will reject loudly.
+    let entry = config.function(function);
+    let method = entry
+        .and_then(|f| f.http_method.as_deref())
+        .and_then(HttpMethod::parse)
+        .unwrap_or(HttpMethod::Post);
+    let path = entry
+        .and_then(|f| f.http_path.as_deref())
+        .map_or_else(|| Arc::from(format!("/{function}")), Arc::from);
+    RemoteKind::LoadBalanced { method, path }
+}
+
+#[cfg(test)]
+mod tests;

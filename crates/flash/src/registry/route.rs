@@ -1,0 +1,87 @@
+//! What the registry decides for one call.
+
+use std::fmt;
+use std::sync::Arc;
+
+/// Where a call runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// In this process: this process is the owning resource, or the function is not in the
+    /// manifest, or there is no manifest.
+    Local,
+    /// On the peer endpoint that owns the function. Shared: the registry builds each route once
+    /// per endpoint refresh and hands out references.
+    Remote(Arc<RemoteRoute>),
+}
+
+/// A call to a peer endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteRoute {
+    /// The resource that owns the function.
+    pub resource: Arc<str>,
+    /// Its endpoint URL from the State Manager (`https://api.runpod.ai/v2/{id}` for queue
+    /// endpoints, `https://{id}.api.runpod.ai` for load-balanced ones).
+    pub endpoint_url: Arc<str>,
+    /// How to call it.
+    pub kind: RemoteKind,
+}
+
+/// How a peer endpoint is called.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RemoteKind {
+    /// Runpod's queue API: `POST {url}/runsync` with `{"input": {...}}`.
+    Queue,
+    /// Plain HTTP: `{method} {url}{path}`.
+    LoadBalanced {
+        /// The route's method.
+        method: HttpMethod,
+        /// The route's path, possibly with `{param}` segments.
+        path: Arc<str>,
+    },
+}
+
+/// The HTTP methods a load-balanced function may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HttpMethod {
+    /// GET: arguments travel in the query string.
+    Get,
+    /// POST.
+    Post,
+    /// PUT.
+    Put,
+    /// PATCH.
+    Patch,
+    /// DELETE.
+    Delete,
+}
+
+impl HttpMethod {
+    /// Parses an upper-case method name as the manifest writes it.
+    pub fn parse(method: &str) -> Option<Self> {
+        Some(match method {
+            "GET" => Self::Get,
+            "POST" => Self::Post,
+            "PUT" => Self::Put,
+            "PATCH" => Self::Patch,
+            "DELETE" => Self::Delete,
+            _ => return None,
+        })
+    }
+
+    /// The upper-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Get => "GET",
+            Self::Post => "POST",
+            Self::Put => "PUT",
+            Self::Patch => "PATCH",
+            Self::Delete => "DELETE",
+        }
+    }
+}
+
+impl fmt::Display for HttpMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
