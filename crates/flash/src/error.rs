@@ -266,13 +266,17 @@ impl StateManagerError {
 #[non_exhaustive]
 pub enum RoutingError {
     /// Strict routing is on and the function is not in the manifest's `function_registry`.
-    #[error("function `{function}` is not in the manifest's function_registry (strict routing is on)")]
+    #[error(
+        "function `{function}` is not in the manifest's function_registry (strict routing is on)"
+    )]
     UnknownFunction {
         /// The function.
         function: String,
     },
     /// The State Manager's endpoint map has no URL for the owning resource.
-    #[error("function `{function}` belongs to resource `{resource}`, which has no endpoint URL in the State Manager's resources_endpoints (is it deployed?)")]
+    #[error(
+        "function `{function}` belongs to resource `{resource}`, which has no endpoint URL in the State Manager's resources_endpoints (is it deployed?)"
+    )]
     NoEndpoint {
         /// The function.
         function: String,
@@ -280,7 +284,9 @@ pub enum RoutingError {
         resource: String,
     },
     /// A remote call needs `FLASH_ENVIRONMENT_ID` to look up endpoint URLs and it is not set.
-    #[error("function `{function}` belongs to resource `{resource}`, but FLASH_ENVIRONMENT_ID is not set, so its endpoint URL cannot be looked up")]
+    #[error(
+        "function `{function}` belongs to resource `{resource}`, but FLASH_ENVIRONMENT_ID is not set, so its endpoint URL cannot be looked up"
+    )]
     NoEnvironment {
         /// The function.
         function: String,
@@ -338,7 +344,9 @@ pub enum SerializationError {
         message: String,
     },
     /// The encoded payload is over the limit; nothing was sent.
-    #[error("the {direction} of `{function}` encode to {size} bytes, over the {limit}-byte payload limit; nothing was sent")]
+    #[error(
+        "the {direction} of `{function}` encode to {size} bytes, over the {limit}-byte payload limit; nothing was sent"
+    )]
     TooLarge {
         /// The function.
         function: String,

@@ -83,12 +83,6 @@ pub struct ResourceConfig {
     /// Jobs one worker runs at once (queue resources).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_concurrency: Option<u32>,
-    /// Generated Python handler file (Python Flash only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub handler_file: Option<String>,
-    /// Python version of the worker image (Python Flash only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub target_python_version: Option<String>,
     /// Worker image.
     #[serde(rename = "imageName", default, skip_serializing_if = "Option::is_none")]
     pub image_name: Option<String>,
@@ -96,50 +90,102 @@ pub struct ResourceConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub python_version: Option<String>,
     /// Existing Runpod template to use.
-    #[serde(rename = "templateId", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "templateId",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub template_id: Option<String>,
     /// GPU pools, comma-separated (GPU resources).
     #[serde(rename = "gpuIds", default, skip_serializing_if = "Option::is_none")]
     pub gpu_ids: Option<String>,
     /// CPU instance types (CPU resources).
-    #[serde(rename = "instanceIds", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "instanceIds",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub instance_ids: Option<Vec<String>>,
     /// Minimum workers kept running.
-    #[serde(rename = "workersMin", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "workersMin",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub workers_min: Option<u32>,
     /// Maximum workers.
-    #[serde(rename = "workersMax", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "workersMax",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub workers_max: Option<u32>,
     /// Seconds an idle worker lives.
-    #[serde(rename = "idleTimeout", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "idleTimeout",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub idle_timeout: Option<u32>,
     /// `QUEUE_DELAY` or `REQUEST_COUNT`.
-    #[serde(rename = "scalerType", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "scalerType",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub scaler_type: Option<String>,
     /// The scaler's threshold.
-    #[serde(rename = "scalerValue", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "scalerValue",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub scaler_value: Option<u32>,
     /// Datacenters, comma-separated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub locations: Option<String>,
     /// Minimum CUDA version (GPU resources).
-    #[serde(rename = "minCudaVersion", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "minCudaVersion",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub min_cuda_version: Option<String>,
     /// Environment variables given to the workers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub env: Option<IndexMap<String, String>>,
     /// Network volumes (two or more).
-    #[serde(rename = "networkVolumes", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "networkVolumes",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub network_volumes: Option<Vec<NetworkVolume>>,
     /// One network volume.
-    #[serde(rename = "networkVolume", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "networkVolume",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub network_volume: Option<NetworkVolume>,
     /// Id of one existing network volume.
-    #[serde(rename = "networkVolumeId", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "networkVolumeId",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub network_volume_id: Option<String>,
     /// Pod template settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<TemplateConfig>,
+    // Python writes these two after `template`; keeping its order makes a rewritten manifest
+    // byte-identical to the original.
+    /// Generated Python handler file (Python Flash only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handler_file: Option<String>,
+    /// Python version of the worker image (Python Flash only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_python_version: Option<String>,
     /// After deploy: the Runpod endpoint id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint_id: Option<String>,
@@ -210,7 +256,11 @@ pub struct NetworkVolume {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<u64>,
     /// Datacenter.
-    #[serde(rename = "dataCenterId", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "dataCenterId",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub data_center_id: Option<String>,
     /// Keys this crate does not know, kept for the round trip.
     #[serde(flatten)]
@@ -221,16 +271,32 @@ pub struct NetworkVolume {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct TemplateConfig {
     /// Container disk in GB.
-    #[serde(rename = "containerDiskInGb", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "containerDiskInGb",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub container_disk_in_gb: Option<u64>,
     /// Extra docker arguments.
-    #[serde(rename = "dockerArgs", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "dockerArgs",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub docker_args: Option<String>,
     /// Start script.
-    #[serde(rename = "startScript", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "startScript",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub start_script: Option<String>,
     /// Advanced start flag.
-    #[serde(rename = "advancedStart", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "advancedStart",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub advanced_start: Option<bool>,
     /// Registry credentials id.
     #[serde(
