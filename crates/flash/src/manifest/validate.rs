@@ -213,8 +213,8 @@ impl<'a> Checker<'a> {
                     ManifestRule::RegistryUnknownResource,
                     path,
                     format!(
-                        "function_registry assigns `{name}` to resource `{owner}`, which \
-                         resources does not define"
+                        "function_registry assigns `{name}` to resource `{owner}`, which is \
+                         not defined in `resources`"
                     ),
                 ),
                 // Listed elsewhere: already reported at that listing.
@@ -263,8 +263,8 @@ impl<'a> Checker<'a> {
                     ManifestRule::RoutesMismatch,
                     table_path,
                     format!(
-                        "routes has a table for resource `{resource_name}`, which resources \
-                         does not define"
+                        "routes has a table for resource `{resource_name}`, which is not \
+                         defined in `resources`"
                     ),
                 );
                 continue;
@@ -313,8 +313,8 @@ impl<'a> Checker<'a> {
                     ManifestRule::InvalidEndpoint,
                     path.clone(),
                     format!(
-                        "resources_endpoints has a URL for resource `{resource}`, which \
-                         resources does not define"
+                        "resources_endpoints has a URL for resource `{resource}`, which is \
+                         not defined in `resources`"
                     ),
                 );
             }
