@@ -340,7 +340,7 @@ fn malformed_json_reports_line_and_column() {
     else {
         panic!("expected Parse, got {err:?}");
     };
-    assert_eq!(*origin, ManifestOrigin::File(path.clone()));
+    assert_eq!(*origin, ManifestOrigin::File(path));
     assert_eq!((*line, *column), (4, 3), "{message}");
     assert!(!message.contains("at line"), "{message}");
     assert!(err.to_string().contains("line 4, column 3"), "{err}");
@@ -424,7 +424,7 @@ fn discovery_order() {
 
     // Next to the executable.
     let exe_file = write_manifest(&exe);
-    assert_eq!(found(None, None), Some(exe_file.clone()));
+    assert_eq!(found(None, None), Some(exe_file));
 
     // The working directory beats the executable's.
     let cwd_file = write_manifest(&cwd);
