@@ -3,7 +3,20 @@
 //! The manifest says which resource (Runpod endpoint) owns which function. Every process of a
 //! Flash app reads the same one; after deploy the State Manager's copy also carries
 //! `resources_endpoints`, the URL of each resource.
+//!
+//! - [`Manifest::from_json_str`], [`Manifest::from_path`], [`Manifest::save`]: reading and
+//!   (atomically) writing; a load + save keeps every key, known or not.
+//! - [`discover`]: which file this process uses.
+//! - [`Manifest::problems`], [`Manifest::validate`]: the consistency rules, every problem with
+//!   its JSON path. Paths write a key as `.key` when it is an ASCII identifier
+//!   (`[A-Za-z_][A-Za-z0-9_]*`) and as `["key"]` (a JSON string) otherwise, so
+//!   `$.resources["gpu-worker"].functions[0].http_path`.
 
+mod discover;
+mod json_path;
+mod load;
 mod types;
+mod validate;
 
+pub use discover::{LoadedManifest, discover, discover_in};
 pub use types::{FunctionEntry, Manifest, NetworkVolume, ResourceConfig, TemplateConfig};

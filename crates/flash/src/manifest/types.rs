@@ -83,12 +83,6 @@ pub struct ResourceConfig {
     /// Jobs one worker runs at once (queue resources).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_concurrency: Option<u32>,
-    /// Generated Python handler file (Python Flash only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub handler_file: Option<String>,
-    /// Python version of the worker image (Python Flash only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub target_python_version: Option<String>,
     /// Worker image.
     #[serde(rename = "imageName", default, skip_serializing_if = "Option::is_none")]
     pub image_name: Option<String>,
@@ -184,6 +178,14 @@ pub struct ResourceConfig {
     /// Pod template settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<TemplateConfig>,
+    // Python writes these two after `template`; keeping its order makes a rewritten manifest
+    // byte-identical to the original.
+    /// Generated Python handler file (Python Flash only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handler_file: Option<String>,
+    /// Python version of the worker image (Python Flash only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_python_version: Option<String>,
     /// After deploy: the Runpod endpoint id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint_id: Option<String>,

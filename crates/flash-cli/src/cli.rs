@@ -1,0 +1,43 @@
+//! Command-line syntax.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Flash for Rust: distributed serverless functions on Runpod.
+#[derive(Debug, Parser)]
+#[command(name = "flash", version)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Check and inspect flash_manifest.json files.
+    Manifest {
+        #[command(subcommand)]
+        command: ManifestCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ManifestCommand {
+    /// Load and validate each manifest; print `ok: FILE` or every problem found.
+    ///
+    /// Exits with 0 when every file is valid, 1 otherwise.
+    Check {
+        /// Manifest files.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// Summarize a manifest: its resources, their hardware, scaling, endpoints and routes.
+    ///
+    /// A manifest that parses but breaks rules is still shown, followed by its problems, and the
+    /// exit code is 1.
+    Show {
+        /// Manifest file.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+}
