@@ -71,7 +71,8 @@ fn new_registry(latency: Duration) -> (ServiceRegistry, Arc<Source>) {
         .identity("cpu")
         .environment_id("env")
         .endpoint_source(Arc::clone(&source) as Arc<dyn EndpointSource>)
-        .build();
+        .build()
+        .expect("valid manifest");
     (registry, source)
 }
 
@@ -81,6 +82,7 @@ fn warm_registry() -> ServiceRegistry {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
+        .expect("valid manifest")
         .expect("runtime");
     let (registry, _) = new_registry(Duration::ZERO);
     runtime
@@ -181,6 +183,7 @@ fn ratio_report() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
+        .expect("valid manifest")
         .expect("runtime");
     for storm in [1_000usize, 10_000] {
         let (registry, source) = new_registry(Duration::from_millis(5));

@@ -33,7 +33,7 @@ pub enum FlashError {
 }
 
 /// Where a manifest came from, for error messages.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum ManifestOrigin {
     /// A file on disk.
     File(PathBuf),
@@ -43,6 +43,7 @@ pub enum ManifestOrigin {
         build_id: String,
     },
     /// Text given in code (tests, `Manifest::from_json_str`).
+    #[default]
     Inline,
 }
 

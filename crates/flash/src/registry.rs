@@ -28,7 +28,7 @@
 //! let registry = ServiceRegistry::builder()
 //!     .manifest(manifest)
 //!     .identity("gpu")
-//!     .build();
+//!     .build()?;
 //! # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
 //! assert_eq!(registry.route("infer").await?, Route::Local);
 //! # Ok::<_, runpod_flash::FlashError>(()) })?;
@@ -51,8 +51,10 @@ pub use route::{HttpMethod, RemoteKind, RemoteRoute, Route};
 pub use source::{BoxFuture, EndpointSource};
 
 use crate::config;
-use crate::error::{FlashError, ManifestServiceUnavailable, RoutingError};
-use crate::manifest::Manifest;
+use crate::error::{
+    FlashError, ManifestError, ManifestOrigin, ManifestServiceUnavailable, RoutingError,
+};
+use crate::manifest::{LoadedManifest, Manifest};
 use cache::{CachePolicy, EndpointCache, Peer};
 
 /// What the manifest says about one function, from this process's point of view.
@@ -230,6 +232,7 @@ impl ServiceRegistry {
 #[derive(Default)]
 pub struct ServiceRegistryBuilder {
     manifest: Option<Manifest>,
+    manifest_origin: ManifestOrigin,
     identity: Option<String>,
     environment_id: Option<String>,
     source: Option<Arc<dyn EndpointSource>>,
@@ -288,12 +291,19 @@ impl ServiceRegistryBuilder {
     /// The manifest. Without one, every function runs locally.
     pub fn manifest(mut self, manifest: Manifest) -> Self {
         self.manifest = Some(manifest);
+        self.manifest_origin = ManifestOrigin::Inline;
         self
     }
 
-    /// The manifest, if any.
-    pub fn maybe_manifest(mut self, manifest: Option<Manifest>) -> Self {
-        self.manifest = manifest;
+    /// A manifest found by [`manifest::discover`](crate::manifest::discover), or none.
+    pub fn loaded_manifest(mut self, loaded: Option<LoadedManifest>) -> Self {
+        match loaded {
+            Some(LoadedManifest { path, manifest }) => {
+                self.manifest = Some(manifest);
+                self.manifest_origin = ManifestOrigin::File(path);
+            }
+            None => self.manifest = None,
+        }
         self
     }
 
@@ -349,7 +359,14 @@ impl ServiceRegistryBuilder {
     }
 
     /// Builds the registry and its routing table.
-    pub fn build(self) -> ServiceRegistry {
+    ///
+    /// # Errors
+    /// [`ManifestError::Invalid`] listing every problem when the manifest breaks a rule: routing
+    /// from a broken manifest would send calls to the wrong place.
+    pub fn build(self) -> Result<ServiceRegistry, ManifestError> {
+        if let Some(manifest) = &self.manifest {
+            manifest.validate(&self.manifest_origin)?;
+        }
         let identity = self
             .manifest
             .as_ref()
@@ -399,7 +416,7 @@ impl ServiceRegistryBuilder {
                 )),
             }
         };
-        ServiceRegistry {
+        Ok(ServiceRegistry {
             manifest: self.manifest.map(Arc::new),
             identity,
             table,
@@ -407,7 +424,7 @@ impl ServiceRegistryBuilder {
             endpoints,
             strict: self.strict,
             warned_unknown: Mutex::new(HashSet::new()),
-        }
+        })
     }
 }
 
@@ -463,8 +480,8 @@ fn remote_kind(manifest: &Manifest, resource: &str, function: &str) -> RemoteKin
     if !config.load_balanced() {
         return RemoteKind::Queue;
     }
-    // Validation guarantees both for load-balanced functions; an unvalidated manifest with a
-    // broken route falls back to POST at the function's name, which the peer will reject loudly.
+    // `build` validated the manifest, so every load-balanced function has a method and a path;
+    // the fallbacks are never taken.
     let entry = config.function(function);
     let method = entry
         .and_then(|f| f.http_method.as_deref())

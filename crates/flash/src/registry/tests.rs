@@ -78,6 +78,7 @@ fn registry_as(
         .clock(Arc::clone(clock) as Arc<dyn Clock>)
         .ttl(Duration::from_secs(300))
         .build()
+        .expect("valid manifest")
 }
 
 fn url(route: &Route) -> &str {
@@ -130,7 +131,8 @@ async fn unknown_functions_run_locally_unless_strict() {
     let registry = ServiceRegistry::builder()
         .manifest(manifest())
         .identity("cpu")
-        .build();
+        .build()
+        .expect("valid manifest");
     assert_eq!(
         registry.route("not_in_manifest").await.unwrap(),
         Route::Local
@@ -142,7 +144,8 @@ async fn unknown_functions_run_locally_unless_strict() {
     let strict = ServiceRegistry::builder()
         .manifest(manifest())
         .strict(true)
-        .build();
+        .build()
+        .expect("valid manifest");
     let error = strict.route("not_in_manifest").await.unwrap_err();
     assert!(
         matches!(&error, FlashError::Routing(RoutingError::UnknownFunction { function }) if function == "not_in_manifest"),
@@ -152,7 +155,10 @@ async fn unknown_functions_run_locally_unless_strict() {
 
 #[tokio::test]
 async fn without_a_manifest_everything_is_local() {
-    let registry = ServiceRegistry::builder().identity("cpu").build();
+    let registry = ServiceRegistry::builder()
+        .identity("cpu")
+        .build()
+        .expect("valid manifest");
     assert_eq!(registry.route("infer").await.unwrap(), Route::Local);
 }
 
@@ -179,7 +185,8 @@ async fn remote_call_without_environment_is_a_typed_error() {
     let registry = ServiceRegistry::builder()
         .manifest(manifest())
         .identity("cpu")
-        .build();
+        .build()
+        .expect("valid manifest");
     let error = registry.route("infer").await.unwrap_err();
     assert!(
         matches!(&error, FlashError::Routing(RoutingError::NoEnvironment { function, resource }) if function == "infer" && resource == "gpu"),
@@ -340,7 +347,8 @@ async fn resource_missing_from_the_endpoint_map_is_no_endpoint() {
         .identity("cpu")
         .environment_id("env-1")
         .endpoint_source(Arc::new(Partial))
-        .build();
+        .build()
+        .expect("valid manifest");
     let error = registry.route("infer").await.unwrap_err();
     assert!(
         matches!(&error, FlashError::Routing(RoutingError::NoEndpoint { function, resource }) if function == "infer" && resource == "gpu"),
