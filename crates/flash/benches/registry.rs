@@ -82,7 +82,6 @@ fn warm_registry() -> ServiceRegistry {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
-        .expect("valid manifest")
         .expect("runtime");
     let (registry, _) = new_registry(Duration::ZERO);
     runtime
@@ -183,7 +182,6 @@ fn ratio_report() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .expect("valid manifest")
         .expect("runtime");
     for storm in [1_000usize, 10_000] {
         let (registry, source) = new_registry(Duration::from_millis(5));
