@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use graphql_client::GraphQLQuery;
+use indexmap::IndexMap;
 use reqwest::header::{CONTENT_TYPE, USER_AGENT};
 use serde_json::{Map, Value};
 
@@ -310,6 +311,18 @@ impl StateManagerClient {
         Ok(PersistedManifest { build_id, manifest })
     }
 
+    /// Resource name to endpoint URL: the `resources_endpoints` of the active build's manifest
+    /// of `environment_id`, empty when the manifest has none (nothing deployed yet).
+    ///
+    /// Fails like [`get_persisted_manifest`](Self::get_persisted_manifest).
+    pub async fn resources_endpoints(
+        &self,
+        environment_id: &str,
+    ) -> Result<IndexMap<String, String>, StateManagerError> {
+        let persisted = self.get_persisted_manifest(environment_id).await?;
+        Ok(persisted.manifest.resources_endpoints.unwrap_or_default())
+    }
+
     /// Merges `data` into `resources[resource_name]` of the active build's manifest and writes
     /// the manifest back.
     ///
@@ -403,7 +416,10 @@ impl StateManagerClient {
         };
         let mut retry = 0;
         loop {
-            match self.attempt::<Q::ResponseData>(operation, key, &payload).await {
+            match self
+                .attempt::<Q::ResponseData>(operation, key, &payload)
+                .await
+            {
                 Ok(data) => return Ok(data),
                 Err(AttemptError { error, retryable }) if retryable && retry < retries => {
                     let delay = self.inner.backoff.delay(retry);
@@ -457,7 +473,10 @@ impl StateManagerClient {
         let status = response.status();
         if !status.is_success() {
             let body = read_prefix(response, ERROR_BODY_READ_LIMIT).await;
-            let body = truncate(&key.redact(&String::from_utf8_lossy(&body)), ERROR_BODY_LIMIT);
+            let body = truncate(
+                &key.redact(&String::from_utf8_lossy(&body)),
+                ERROR_BODY_LIMIT,
+            );
             return Err(AttemptError {
                 retryable: status.is_server_error()
                     || status == reqwest::StatusCode::TOO_MANY_REQUESTS,
@@ -513,7 +532,9 @@ fn resources_of<'a>(
 ) -> Result<&'a mut Map<String, Value>, StateManagerError> {
     let not_object = |what: &str| StateManagerError::Decode {
         operation: GET_FLASH_BUILD,
-        message: format!("the manifest of Flash build `{build_id}` is malformed: {what} is not a JSON object"),
+        message: format!(
+            "the manifest of Flash build `{build_id}` is malformed: {what} is not a JSON object"
+        ),
     };
     let root = manifest
         .as_object_mut()
@@ -585,8 +606,14 @@ mod tests {
 
     #[test]
     fn graphql_url_tolerates_trailing_slashes() {
-        assert_eq!(graphql_url("https://api.runpod.io"), "https://api.runpod.io/graphql");
-        assert_eq!(graphql_url("http://127.0.0.1:9/ "), "http://127.0.0.1:9/graphql");
+        assert_eq!(
+            graphql_url("https://api.runpod.io"),
+            "https://api.runpod.io/graphql"
+        );
+        assert_eq!(
+            graphql_url("http://127.0.0.1:9/ "),
+            "http://127.0.0.1:9/graphql"
+        );
         assert_eq!(graphql_url("http://h//"), "http://h/graphql");
     }
 

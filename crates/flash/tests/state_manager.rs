@@ -14,13 +14,13 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use runpod_flash::ApiKey;
 use runpod_flash::config;
 use runpod_flash::error::StateManagerError;
 use runpod_flash::state::{
     GET_FLASH_BUILD, GET_FLASH_ENVIRONMENT, StateManagerClient, StateManagerConfig,
     UPDATE_FLASH_BUILD_MANIFEST,
 };
-use runpod_flash::ApiKey;
 use serde_json::{Map, Value, json};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
@@ -130,14 +130,13 @@ async fn graphql(
     uri: axum::http::Uri,
     Json(body): Json<Value>,
 ) -> Response {
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .map(|v| v.to_str().unwrap().to_owned())
-    };
+    let header = |name: &str| headers.get(name).map(|v| v.to_str().unwrap().to_owned());
     let seen = Seen {
         path: uri.path().to_owned(),
-        operation: body["operationName"].as_str().unwrap_or_default().to_owned(),
+        operation: body["operationName"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
         variables: body["variables"].clone(),
         authorization: header("authorization"),
         user_agent: header("user-agent"),
@@ -164,8 +163,10 @@ async fn graphql(
             return (StatusCode::from_u16(code).unwrap(), "upstream trouble").into_response();
         }
         Some(Fail::Transient) => {
-            return Json(json!({"errors": [{"message": "Something broke, please Try Again Later"}]}))
-                .into_response();
+            return Json(
+                json!({"errors": [{"message": "Something broke, please Try Again Later"}]}),
+            )
+            .into_response();
         }
         Some(Fail::Permanent) => {
             return Json(json!({
@@ -202,7 +203,10 @@ async fn graphql(
             json!({"flashBuild": build.map(|manifest| json!({"id": id, "manifest": manifest}))})
         }
         "updateFlashBuildManifest" => {
-            let id = variables["input"]["flashBuildId"].as_str().unwrap().to_owned();
+            let id = variables["input"]["flashBuildId"]
+                .as_str()
+                .unwrap()
+                .to_owned();
             let manifest = variables["input"]["manifest"].clone();
             server.with(|s| s.builds.insert(id.clone(), manifest.clone()));
             json!({"updateFlashBuildManifest": {"id": id, "manifest": manifest}})
@@ -262,7 +266,10 @@ async fn deployed() -> (Server, StateManagerClient) {
 }
 
 fn data(value: Value) -> Map<String, Value> {
-    value.as_object().unwrap().clone()
+    match value {
+        Value::Object(map) => map,
+        other => panic!("not an object: {other}"),
+    }
 }
 
 // ---- happy paths ----
@@ -326,7 +333,10 @@ async fn flash_build_returns_the_raw_manifest() {
     let build = client.flash_build("build1").await.unwrap();
     assert_eq!(build.id, "build1");
     assert_eq!(build.manifest, Some(sample_manifest()));
-    assert_eq!(server.with(|s| s.seen[0].variables.clone()), json!({"input": "build1"}));
+    assert_eq!(
+        server.with(|s| s.seen[0].variables.clone()),
+        json!({"input": "build1"})
+    );
 
     let empty = client.flash_build("empty").await.unwrap();
     assert_eq!(empty.manifest, None);
@@ -380,14 +390,44 @@ async fn get_persisted_manifest_follows_the_active_build() {
 }
 
 #[tokio::test]
+async fn resources_endpoints_come_from_the_active_manifest() {
+    let (server, client) = deployed().await;
+    let endpoints = client.resources_endpoints("env1").await.unwrap();
+    assert_eq!(endpoints.len(), 1);
+    assert_eq!(endpoints["gpu_worker"], "https://ep1.api.runpod.ai");
+
+    server.add_environment("env2", Some("undeployed"));
+    server.add_build("undeployed", json!({"version": "1.0", "resources": {}}));
+    assert!(client.resources_endpoints("env2").await.unwrap().is_empty());
+}
+
+#[test]
+fn the_client_and_its_futures_can_cross_threads() {
+    fn send_sync_static<T: Send + Sync + 'static>(_: &T) {}
+    fn send<T: Send>(_: &T) {}
+    let client = client_for(SocketAddr::from(([127, 0, 0, 1], 9)));
+    send_sync_static(&client);
+    send(&client.flash_environment("e"));
+    send(&client.resources_endpoints("e"));
+    send(&client.update_resource_state("e", "r", Map::new()));
+    send(&client.remove_resource_state("e", "r"));
+}
+
+#[tokio::test]
 async fn missing_active_build_is_missing_naming_the_environment() {
     let (server, client) = started().await;
     server.add_environment("fresh-env", None);
-    let error = client.get_persisted_manifest("fresh-env").await.unwrap_err();
+    let error = client
+        .get_persisted_manifest("fresh-env")
+        .await
+        .unwrap_err();
     match &error {
         StateManagerError::Missing { operation, what } => {
             assert_eq!(*operation, GET_FLASH_ENVIRONMENT);
-            assert!(what.contains("`fresh-env`") && what.contains("activeBuildId"), "{what}");
+            assert!(
+                what.contains("`fresh-env`") && what.contains("activeBuildId"),
+                "{what}"
+            );
         }
         other => panic!("expected Missing, got {other:?}"),
     }
@@ -445,7 +485,11 @@ async fn update_resource_state_merges_and_keeps_unknown_fields() {
     assert_eq!(manifest["unknown_top_level"], json!([1, 2, 3]));
     assert_eq!(
         server.operations(),
-        [GET_FLASH_ENVIRONMENT, GET_FLASH_BUILD, UPDATE_FLASH_BUILD_MANIFEST]
+        [
+            GET_FLASH_ENVIRONMENT,
+            GET_FLASH_BUILD,
+            UPDATE_FLASH_BUILD_MANIFEST
+        ]
     );
 
     client
@@ -468,7 +512,10 @@ async fn remove_resource_state_removes_and_skips_absent_resources() {
     let manifest = server.manifest("build1");
     assert!(manifest["resources"].get("cpu_worker").is_none());
     assert!(manifest["resources"].get("gpu_worker").is_some());
-    assert_eq!(manifest["function_registry"], sample_manifest()["function_registry"]);
+    assert_eq!(
+        manifest["function_registry"],
+        sample_manifest()["function_registry"]
+    );
     assert_eq!(server.requests(), 3);
 
     client
@@ -486,14 +533,28 @@ async fn concurrent_updates_from_one_client_both_survive() {
     server.with(|s| s.build_delay = Duration::from_millis(50));
     let other = client.clone();
     let (a, b) = tokio::join!(
-        client.update_resource_state("env1", "gpu_worker", data(json!({"endpoint_url": "https://a"}))),
-        other.update_resource_state("env1", "cpu_worker", data(json!({"endpoint_url": "https://b"}))),
+        client.update_resource_state(
+            "env1",
+            "gpu_worker",
+            data(json!({"endpoint_url": "https://a"}))
+        ),
+        other.update_resource_state(
+            "env1",
+            "cpu_worker",
+            data(json!({"endpoint_url": "https://b"}))
+        ),
     );
     a.unwrap();
     b.unwrap();
     let manifest = server.manifest("build1");
-    assert_eq!(manifest["resources"]["gpu_worker"]["endpoint_url"], "https://a");
-    assert_eq!(manifest["resources"]["cpu_worker"]["endpoint_url"], "https://b");
+    assert_eq!(
+        manifest["resources"]["gpu_worker"]["endpoint_url"],
+        "https://a"
+    );
+    assert_eq!(
+        manifest["resources"]["cpu_worker"]["endpoint_url"],
+        "https://b"
+    );
     assert_eq!(server.requests(), 6);
 }
 
@@ -531,7 +592,10 @@ async fn queries_give_up_after_three_retries() {
             body,
         } => {
             assert_eq!(*operation, GET_FLASH_ENVIRONMENT);
-            assert!(url.ends_with("/graphql") && !url.contains("//graphql"), "{url}");
+            assert!(
+                url.ends_with("/graphql") && !url.contains("//graphql"),
+                "{url}"
+            );
             assert_eq!(*status, 503);
             assert_eq!(body, "upstream trouble");
         }
@@ -571,7 +635,14 @@ async fn timeouts_are_transport_errors_and_retried() {
     server.with(|s| s.fail_always = Some(Fail::Hang));
     let error = client.flash_environment("env1").await.unwrap_err();
     assert!(
-        matches!(&error, StateManagerError::Transport { operation: GET_FLASH_ENVIRONMENT, timed_out: true, .. }),
+        matches!(
+            &error,
+            StateManagerError::Transport {
+                operation: GET_FLASH_ENVIRONMENT,
+                timed_out: true,
+                ..
+            }
+        ),
         "{error:?}"
     );
     assert_eq!(server.requests(), 4);
@@ -617,7 +688,12 @@ async fn other_4xx_fail_at_once() {
 
 #[tokio::test(start_paused = true)]
 async fn mutations_are_never_retried() {
-    for fail in [Fail::Status(503), Fail::Transient, Fail::Status(429), Fail::Hang] {
+    for fail in [
+        Fail::Status(503),
+        Fail::Transient,
+        Fail::Status(429),
+        Fail::Hang,
+    ] {
         let (server, client) = deployed().await;
         server.with(|s| s.fail_always = Some(fail));
         let error = client
@@ -642,7 +718,14 @@ async fn read_modify_write_retries_reads_but_not_its_write() {
         .await
         .unwrap_err();
     assert!(
-        matches!(error, StateManagerError::Http { operation: UPDATE_FLASH_BUILD_MANIFEST, status: 503, .. }),
+        matches!(
+            error,
+            StateManagerError::Http {
+                operation: UPDATE_FLASH_BUILD_MANIFEST,
+                status: 503,
+                ..
+            }
+        ),
         "{error:?}"
     );
     assert_eq!(
@@ -655,7 +738,11 @@ async fn read_modify_write_retries_reads_but_not_its_write() {
             UPDATE_FLASH_BUILD_MANIFEST
         ]
     );
-    assert_eq!(server.manifest("build1"), sample_manifest(), "nothing was written");
+    assert_eq!(
+        server.manifest("build1"),
+        sample_manifest(),
+        "nothing was written"
+    );
 }
 
 // ---- transport and secrets ----
@@ -678,7 +765,14 @@ async fn dropped_connections_are_transport_errors_and_retried() {
     let client = client_for(addr);
     let error = client.flash_environment("env1").await.unwrap_err();
     assert!(
-        matches!(&error, StateManagerError::Transport { operation: GET_FLASH_ENVIRONMENT, timed_out: false, .. }),
+        matches!(
+            &error,
+            StateManagerError::Transport {
+                operation: GET_FLASH_ENVIRONMENT,
+                timed_out: false,
+                ..
+            }
+        ),
         "{error:?}"
     );
     assert_eq!(*accepted.lock().unwrap(), 4);
@@ -733,7 +827,12 @@ async fn no_api_key_fails_before_sending() {
     assert!(!client.has_api_key());
     let error = client.get_persisted_manifest("env1").await.unwrap_err();
     assert!(
-        matches!(error, StateManagerError::MissingApiKey { operation: GET_FLASH_ENVIRONMENT }),
+        matches!(
+            error,
+            StateManagerError::MissingApiKey {
+                operation: GET_FLASH_ENVIRONMENT
+            }
+        ),
         "{error:?}"
     );
     let error = client
@@ -741,7 +840,12 @@ async fn no_api_key_fails_before_sending() {
         .await
         .unwrap_err();
     assert!(
-        matches!(error, StateManagerError::MissingApiKey { operation: UPDATE_FLASH_BUILD_MANIFEST }),
+        matches!(
+            error,
+            StateManagerError::MissingApiKey {
+                operation: UPDATE_FLASH_BUILD_MANIFEST
+            }
+        ),
         "{error:?}"
     );
     assert_eq!(server.requests(), 0);
@@ -754,7 +858,10 @@ async fn an_echoed_key_is_redacted_from_errors() {
     let error = client.flash_environment("env1").await.unwrap_err();
     let (text, debug) = (error.to_string(), format!("{error:?}"));
     assert!(!text.contains(KEY) && !debug.contains(KEY), "{text}");
-    assert!(text.contains("<redacted>") && text.contains("401"), "{text}");
+    assert!(
+        text.contains("<redacted>") && text.contains("401"),
+        "{text}"
+    );
     assert_eq!(server.requests(), 1, "401 is not retried");
 }
 

@@ -4,12 +4,7 @@
 //! hand-written ones in `types.rs`, so a schema change never leaks a generated name into the API.
 
 // Generated code carries no docs, uses `pub` inside private modules and Runpod's scalar names.
-#![allow(
-    missing_docs,
-    unreachable_pub,
-    unused_qualifications,
-    clippy::all
-)]
+#![allow(missing_docs, unreachable_pub, unused_qualifications, clippy::all)]
 
 use graphql_client::GraphQLQuery;
 

@@ -80,9 +80,7 @@ mod tests {
     #[test]
     fn delays_double_then_cap() {
         let backoff = RetryBackoff::default();
-        let secs: Vec<u64> = (0..6)
-            .map(|n| backoff.nominal_delay(n).as_secs())
-            .collect();
+        let secs: Vec<u64> = (0..6).map(|n| backoff.nominal_delay(n).as_secs()).collect();
         assert_eq!(secs, [1, 2, 4, 8, 15, 15]);
         assert_eq!(backoff.nominal_delay(100), Duration::from_secs(15));
     }
