@@ -154,7 +154,7 @@ impl StateManagerClient {
             .map_err(|error| StateManagerError::Transport {
                 operation: "client setup",
                 url: url.clone(),
-                message: error_chain(&error),
+                message: error_chain(error),
                 timed_out: false,
             })?;
         Ok(Self::with_http_client(config, http))
@@ -298,16 +298,16 @@ impl StateManagerClient {
         environment_id: &str,
     ) -> Result<PersistedManifest, StateManagerError> {
         let (build_id, manifest) = self.active_manifest(environment_id).await?;
-        let manifest =
-            serde_json::from_value::<Manifest>(manifest).map_err(|error| {
-                StateManagerError::Decode {
-                    operation: GET_FLASH_BUILD,
-                    message: format!(
-                        "the manifest of Flash build `{build_id}` (active in environment `{environment_id}`) is not a valid manifest: {}",
-                        self.redact(&error.to_string())
-                    ),
-                }
-            })?;
+        let manifest = serde_json::from_value::<Manifest>(manifest).map_err(|error| {
+            let error = self.redact(&error.to_string());
+            StateManagerError::Decode {
+                operation: GET_FLASH_BUILD,
+                message: format!(
+                    "the manifest of Flash build `{build_id}` (active in environment \
+                     `{environment_id}`) is not a valid manifest: {error}"
+                ),
+            }
+        })?;
         Ok(PersistedManifest { build_id, manifest })
     }
 
@@ -453,7 +453,7 @@ impl StateManagerClient {
                 operation,
                 url: url.clone(),
                 timed_out: error.is_timeout(),
-                message: key.redact(&error_chain(&error)),
+                message: key.redact(&error_chain(error)),
             },
         };
         tracing::debug!(operation, %url, "State Manager request");
@@ -554,23 +554,20 @@ fn graphql_url(base_url: &str) -> String {
     format!("{}/graphql", base_url.trim().trim_end_matches('/'))
 }
 
-/// An error and its sources, `: `-separated, without reqwest's URL (callers report it apart).
-fn error_chain(error: &reqwest::Error) -> String {
-    let mut message = String::new();
-    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    if let Some(top) = current {
-        // reqwest appends ` for url (...)` to its own message; the URL is in the error already.
-        let text = top.to_string();
-        message.push_str(text.split(" for url (").next().unwrap_or(&text));
-        current = top.source();
-    }
-    while let Some(source) = current {
-        let text = source.to_string();
+/// An error and its sources, `: `-separated. The URL is left out because every error that
+/// carries this message reports the URL in a field of its own.
+fn error_chain(error: reqwest::Error) -> String {
+    let error = error.without_url();
+    let mut message = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        // hyper and reqwest sometimes repeat their cause's text in their own.
         if !message.ends_with(&text) {
             message.push_str(": ");
             message.push_str(&text);
         }
-        current = source.source();
+        source = cause.source();
     }
     message
 }
