@@ -54,7 +54,8 @@ use crate::config;
 use crate::error::{
     FlashError, ManifestError, ManifestOrigin, ManifestServiceUnavailable, RoutingError,
 };
-use crate::manifest::{LoadedManifest, Manifest};
+use crate::manifest::{LoadedManifest, Manifest, discover};
+use crate::state::StateManagerClient;
 use cache::{CachePolicy, EndpointCache, Peer};
 
 /// What the manifest says about one function, from this process's point of view.
@@ -98,6 +99,27 @@ impl ServiceRegistry {
     /// TTL, clock.
     pub fn builder() -> ServiceRegistryBuilder {
         ServiceRegistryBuilder::default()
+    }
+
+    /// The registry a deployed worker or a caller script uses, configured from the environment:
+    /// the manifest found by [`manifest::discover`](crate::manifest::discover), the settings of
+    /// [`ServiceRegistryBuilder::from_env`], and a [`StateManagerClient`] from
+    /// `RUNPOD_API_BASE_URL` and `RUNPOD_API_KEY`.
+    ///
+    /// # Errors
+    /// [`ManifestError`] when a manifest is found but cannot be read or breaks a rule. A missing
+    /// API key is not an error here: only remote calls need one, and they report it.
+    pub fn from_env() -> Result<Self, ManifestError> {
+        let builder = ServiceRegistryBuilder::from_env().loaded_manifest(discover(None)?);
+        let builder = match StateManagerClient::from_env() {
+            Ok(client) if client.has_api_key() => builder.endpoint_source(Arc::new(client)),
+            Ok(_) => builder.endpoint_source_unavailable(format!(
+                "{} is not set, so the State Manager cannot be asked for endpoint URLs",
+                config::env::RUNPOD_API_KEY
+            )),
+            Err(error) => builder.endpoint_source_unavailable(error.to_string()),
+        };
+        builder.build()
     }
 
     /// The resource this process is, if any.

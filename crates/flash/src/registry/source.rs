@@ -21,3 +21,15 @@ pub trait EndpointSource: Send + Sync + 'static {
         environment_id: &'a str,
     ) -> BoxFuture<'a, Result<IndexMap<String, String>, StateManagerError>>;
 }
+
+impl EndpointSource for crate::state::StateManagerClient {
+    fn resources_endpoints<'a>(
+        &'a self,
+        environment_id: &'a str,
+    ) -> BoxFuture<'a, Result<IndexMap<String, String>, StateManagerError>> {
+        Box::pin(crate::state::StateManagerClient::resources_endpoints(
+            self,
+            environment_id,
+        ))
+    }
+}
