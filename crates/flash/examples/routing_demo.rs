@@ -106,7 +106,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let target = match registry.route(function).await {
                 Ok(Route::Local) => "run here".to_owned(),
                 Ok(Route::Remote(remote)) => match &remote.kind {
-                    RemoteKind::Queue => format!("POST {}/runsync", remote.endpoint_url),
+                    RemoteKind::Queue { .. } => format!("POST {}/runsync", remote.endpoint_url),
                     RemoteKind::LoadBalanced { method, path } => {
                         format!("{method} {}{path}", remote.endpoint_url)
                     }

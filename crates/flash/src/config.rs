@@ -59,6 +59,22 @@ pub const RETRY_BACKOFF_MAX: Duration = Duration::from_secs(15);
 /// Relative jitter applied to each retry delay (0.2 = ±20 %).
 pub const RETRY_JITTER: f64 = 0.2;
 
+/// How long one `runsync` request asks Runpod to hold the job before answering "in progress".
+pub const RUNSYNC_WAIT: Duration = Duration::from_secs(90);
+/// Timeout of one status, cancel or load-balanced peer request.
+pub const PEER_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// Timeout of connecting to a peer.
+pub const PEER_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// First delay between status polls of a queue job (grows by half each poll).
+pub const POLL_INITIAL: Duration = Duration::from_millis(250);
+/// Largest delay between status polls.
+pub const POLL_MAX: Duration = Duration::from_secs(5);
+/// Consecutive network errors tolerated while polling a job's status.
+pub const POLL_ERROR_BUDGET: u32 = 5;
+
+/// HTTP header carrying the caller's remaining time budget in milliseconds.
+pub const DEADLINE_HEADER: &str = "x-flash-deadline-ms";
+
 /// Largest request payload a peer call may send (Runpod's `/run` and `/runsync` limit is 10 MB).
 pub const MAX_PAYLOAD_BYTES: usize = 10 * 1024 * 1024;
 

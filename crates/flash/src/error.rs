@@ -30,6 +30,19 @@ pub enum FlashError {
     /// Arguments or a result could not be encoded or decoded.
     #[error(transparent)]
     Serialization(#[from] SerializationError),
+    /// A function's worker state could not be built.
+    #[error(transparent)]
+    WorkerState(#[from] WorkerStateError),
+}
+
+/// A [`WorkerState`](crate::WorkerState) failed to initialize.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("cannot initialize worker state `{state}`: {message}")]
+pub struct WorkerStateError {
+    /// The state type.
+    pub state: &'static str,
+    /// What its `init` said.
+    pub message: String,
 }
 
 /// Where a manifest came from, for error messages.
@@ -283,6 +296,12 @@ pub enum RoutingError {
         function: String,
         /// Its resource.
         resource: String,
+    },
+    /// The process's registry could not be built (its manifest is unreadable or invalid).
+    #[error("cannot route calls: {reason}")]
+    Unavailable {
+        /// Why, naming the manifest file and its problems.
+        reason: String,
     },
     /// A remote call needs `FLASH_ENVIRONMENT_ID` to look up endpoint URLs and it is not set.
     #[error(

@@ -17,12 +17,22 @@
 //! - [`error`]: one error hierarchy for all of it;
 //! - [`config`]: every constant and environment variable name.
 
+#[doc(hidden)]
+pub mod __private;
+pub mod call;
 pub mod config;
 pub mod error;
 pub mod manifest;
 pub mod registry;
+pub mod resource;
 pub mod secret;
 pub mod state;
+pub mod testing;
+pub mod worker_state;
 
+pub use call::Error;
 pub use error::FlashError;
+pub use flash_macros::remote;
+pub use resource::Resource;
 pub use secret::ApiKey;
+pub use worker_state::{BoxError, WorkerState};

@@ -497,10 +497,14 @@ fn routing_table(
 
 fn remote_kind(manifest: &Manifest, resource: &str, function: &str) -> RemoteKind {
     let Some(config) = manifest.resources.get(resource) else {
-        return RemoteKind::Queue;
+        return RemoteKind::Queue {
+            discriminate: false,
+        };
     };
     if !config.load_balanced() {
-        return RemoteKind::Queue;
+        return RemoteKind::Queue {
+            discriminate: config.functions.len() > 1,
+        };
     }
     // `build` validated the manifest, so every load-balanced function has a method and a path;
     // the fallbacks are never taken.

@@ -178,6 +178,19 @@ pub struct ResourceConfig {
     /// Pod template settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<TemplateConfig>,
+    /// GPUs per worker (Rust Flash; Python Flash drops it at deploy).
+    #[serde(rename = "gpuCount", default, skip_serializing_if = "Option::is_none")]
+    pub gpu_count: Option<u32>,
+    /// Platform execution timeout per job in ms, 0 for none (Rust Flash).
+    #[serde(
+        rename = "executionTimeoutMs",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub execution_timeout_ms: Option<u64>,
+    /// FlashBoot (faster cold starts from cached snapshots), default on (Rust Flash).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flashboot: Option<bool>,
     // Python writes these two after `template`; keeping its order makes a rewritten manifest
     // byte-identical to the original.
     /// Generated Python handler file (Python Flash only).

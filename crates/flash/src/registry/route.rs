@@ -30,7 +30,10 @@ pub struct RemoteRoute {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RemoteKind {
     /// Runpod's queue API: `POST {url}/runsync` with `{"input": {...}}`.
-    Queue,
+    Queue {
+        /// The resource serves several functions, so the input names the one to run.
+        discriminate: bool,
+    },
     /// Plain HTTP: `{method} {url}{path}`.
     LoadBalanced {
         /// The route's method.

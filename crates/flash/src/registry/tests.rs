@@ -101,7 +101,9 @@ async fn own_functions_are_local_and_others_remote() {
         Route::Remote(Arc::new(RemoteRoute {
             resource: "gpu".into(),
             endpoint_url: "https://api.runpod.ai/v2/gpu-1".into(),
-            kind: RemoteKind::Queue,
+            kind: RemoteKind::Queue {
+                discriminate: false
+            },
         }))
     );
     let Route::Remote(lb) = registry.route("item").await.unwrap() else {

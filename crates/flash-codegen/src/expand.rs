@@ -1,0 +1,223 @@
+//! The code `#[remote]` generates.
+//!
+//! For `async fn infer(prompt: String) -> R { body }` it emits:
+//! - the stub `infer`, with the signature as written (less any `#[state]` parameter): a cached
+//!   "local" decision calls the body directly, anything else goes through the dispatcher;
+//! - a handle struct of the same name (structs live in the type namespace, functions in the
+//!   value namespace, so one `use` imports both) carrying the body as `infer::__flash_local` and
+//!   implementing `RemoteFunction`: metadata, argument coding by parameter name, invoker;
+//! - the registration of the metadata in the binary's function table;
+//! - compile-time checks spanned on the user's tokens: every argument `Serialize +
+//!   DeserializeOwned`, the return type a `Result` whose error is a `RemoteError`, the state a
+//!   `WorkerState`, and the resource's kind matching the presence of a route.
+//!
+//! Generated code names only `::runpod_flash::__private::v1`.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+
+use crate::parse::{RemoteFn, parse_remote};
+
+/// The whole macro: parse, validate, generate. On error, the compile errors plus the function
+/// as written, so the rest of the crate (and the IDE) still sees it.
+pub fn expand_remote(attr: TokenStream, item: TokenStream) -> TokenStream {
+    match parse_remote(attr, item.clone()) {
+        Ok(remote) => generate(&remote),
+        Err(error) => {
+            let errors = error.to_compile_error();
+            let original = strip_state_markers(item);
+            quote! { #errors #original }
+        }
+    }
+}
+
+/// The function as written, minus `#[state]` markers that would otherwise be unknown attributes.
+fn strip_state_markers(item: TokenStream) -> TokenStream {
+    match syn::parse2::<syn::ItemFn>(item.clone()) {
+        Ok(mut function) => {
+            for input in &mut function.sig.inputs {
+                if let syn::FnArg::Typed(typed) = input {
+                    typed.attrs.retain(|a| !a.path().is_ident("state"));
+                }
+            }
+            quote!(#function)
+        }
+        Err(_) => item,
+    }
+}
+
+fn generate(remote: &RemoteFn) -> TokenStream {
+    let private = quote!(::runpod_flash::__private::v1);
+    let item = &remote.item;
+    let vis = &item.vis;
+    let name = &item.sig.ident;
+    let name_text = name.to_string();
+    let resource = &remote.resource;
+    let output = &remote.output;
+    let body = &item.block;
+
+    let (docs, other_attrs): (Vec<_>, Vec<_>) = item
+        .attrs
+        .iter()
+        .partition(|attr| attr.path().is_ident("doc"));
+
+    let arg_names: Vec<_> = remote.params.iter().map(|(n, _)| n).collect();
+    let arg_types: Vec<_> = remote.params.iter().map(|(_, t)| t).collect();
+    let arg_texts: Vec<_> = arg_names.iter().map(|n| n.to_string()).collect();
+    let indices: Vec<_> = (0..arg_names.len()).map(syn::Index::from).collect();
+
+    // The body keeps the parameters' patterns as written (`mut x`), minus the state parameter.
+    let local_params: Vec<_> = item
+        .sig
+        .inputs
+        .iter()
+        .filter(|input| match (input, &remote.state) {
+            (syn::FnArg::Typed(typed), Some(state)) => {
+                !matches!(&*typed.pat, syn::Pat::Ident(p) if p.ident == state.name)
+            }
+            _ => true,
+        })
+        .collect();
+
+    let state_binding = remote.state.as_ref().map(|state| {
+        let state_name = &state.name;
+        let state_ty = &state.ty;
+        quote! {
+            let #state_name: &'static #state_ty = match #private::worker_state::<#state_ty>().await {
+                ::core::result::Result::Ok(state) => state,
+                ::core::result::Result::Err(error) => return #private::fail::<#output>(error),
+            };
+        }
+    });
+
+    let route = match &remote.route {
+        Some(route) => {
+            let method = format_ident!("{}", capitalized(&route.method));
+            let path = &route.path;
+            quote!(::core::option::Option::Some(#private::HttpRoute { method: #private::HttpMethod::#method, path: #path }))
+        }
+        None => quote!(::core::option::Option::None),
+    };
+    let state_name = match &remote.state {
+        Some(state) => {
+            let ty = &state.ty;
+            let text = quote!(#ty).to_string().replace(' ', "");
+            quote!(::core::option::Option::Some(#text))
+        }
+        None => quote!(::core::option::Option::None),
+    };
+
+    let arg_checks = remote
+        .params
+        .iter()
+        .map(|(_, ty)| quote_spanned!(ty.span()=> #private::assert_arg::<#ty>();));
+    let return_check = quote_spanned!(output.span()=> #private::assert_return::<#output>(););
+    let state_check = remote.state.as_ref().map(|state| {
+        let ty = &state.ty;
+        quote_spanned!(ty.span()=> #private::assert_state::<#ty>();)
+    });
+    let kind_check = if remote.route.is_some() {
+        let message = format!(
+            "#[remote] function `{name_text}` has an HTTP route, so its resource must be Resource::load_balanced(...)"
+        );
+        quote_spanned!(resource.span()=> ::core::assert!(#resource.is_load_balanced(), #message);)
+    } else {
+        let message = format!(
+            "#[remote] function `{name_text}` is on a load-balanced resource and needs `method = \"...\"` and `path = \"/...\"`"
+        );
+        quote_spanned!(resource.span()=> ::core::assert!(!#resource.is_load_balanced(), #message);)
+    };
+    let handle_doc = format!(
+        "Type-level handle of the `#[remote]` function [`{name_text}`](fn@{name_text}): its metadata, and the key for mocking it in tests."
+    );
+
+    quote! {
+        #(#docs)*
+        #[allow(dead_code)]
+        #vis async fn #name(#(#arg_names: #arg_types),*) -> #output {
+            if <#name as #private::RemoteFunction>::slot().is_local() {
+                return #name::__flash_local(#(#arg_names),*).await;
+            }
+            #private::call::<#name>((#(#arg_names,)*)).await
+        }
+
+        #[doc = #handle_doc]
+        #[allow(non_camel_case_types, dead_code)]
+        #vis struct #name {}
+
+        #[allow(unsafe_code, non_upper_case_globals, clippy::needless_question_mark)]
+        const _: () = {
+            impl #name {
+                #(#other_attrs)*
+                async fn __flash_local(#(#local_params),*) -> #output {
+                    #state_binding
+                    #body
+                }
+            }
+
+            impl #private::RemoteFunction for #name {
+                type Args = (#(#arg_types,)*);
+                type Return = #output;
+                const META: &'static #private::FunctionMeta = &#private::FunctionMeta {
+                    name: #name_text,
+                    resource: &#resource,
+                    module_path: ::core::module_path!(),
+                    source: #private::SourceLocation { file: ::core::file!(), line: ::core::line!() },
+                    params: &[#(#arg_texts),*],
+                    route: #route,
+                    state: #state_name,
+                    invoke: #private::invoke::<#name>,
+                };
+
+                fn slot() -> &'static #private::Slot {
+                    static SLOT: #private::Slot = #private::Slot::new();
+                    &SLOT
+                }
+
+                fn call_local(args: Self::Args) -> #private::BoxFuture<'static, Self::Return> {
+                    let (#(#arg_names,)*) = args;
+                    ::std::boxed::Box::pin(#name::__flash_local(#(#arg_names),*))
+                }
+
+                fn encode_args(
+                    args: &Self::Args,
+                ) -> ::core::result::Result<#private::Map<::std::string::String, #private::Value>, #private::ArgumentError> {
+                    let _ = args;
+                    let mut encoded = #private::Map::new();
+                    #( #private::encode_arg(&mut encoded, #name_text, #arg_texts, &args.#indices)?; )*
+                    ::core::result::Result::Ok(encoded)
+                }
+
+                fn decode_args(
+                    mut args: #private::Map<::std::string::String, #private::Value>,
+                ) -> ::core::result::Result<Self::Args, #private::ArgumentError> {
+                    let decoded = (#( #private::decode_arg::<#arg_types>(&mut args, #name_text, #arg_texts)?, )*);
+                    #private::reject_unknown(&args, #name_text)?;
+                    ::core::result::Result::Ok(decoded)
+                }
+            }
+
+            #[#private::linkme::distributed_slice(#private::FUNCTIONS)]
+            #[linkme(crate = #private::linkme)]
+            static __FLASH_REGISTRATION: &'static #private::FunctionMeta =
+                <#name as #private::RemoteFunction>::META;
+
+            const _: () = {
+                #(#arg_checks)*
+                #return_check
+                #state_check
+                #kind_check
+            };
+        };
+    }
+}
+
+fn capitalized(method: &str) -> String {
+    let lower = method.to_ascii_lowercase();
+    let mut chars = lower.chars();
+    chars
+        .next()
+        .map(|first| first.to_ascii_uppercase().to_string() + chars.as_str())
+        .unwrap_or_default()
+}

@@ -1,0 +1,29 @@
+//! What `#[remote]`'s generated code calls. Not a public API: it changes without notice, and the
+//! version module lets old and new expansions coexist.
+
+#[doc(hidden)]
+pub mod v1 {
+    pub use crate::call::{
+        ArgumentError, FUNCTIONS, FunctionMeta, HttpRoute, RemoteError, RemoteFunction,
+        RemoteResult, Slot, SourceLocation, call, decode_arg, encode_arg, invoke, reject_unknown,
+    };
+    pub use crate::registry::{BoxFuture, HttpMethod};
+    pub use crate::resource::Resource;
+    pub use crate::worker_state::{WorkerState, get as worker_state};
+    pub use linkme;
+    pub use serde_json::{Map, Value};
+
+    /// Compile-time check that an argument crosses the wire both ways.
+    pub const fn assert_arg<T: serde::Serialize + serde::de::DeserializeOwned>() {}
+
+    /// Compile-time check of the return type.
+    pub const fn assert_return<T: RemoteResult>() {}
+
+    /// Compile-time check of a `#[state]` parameter's type.
+    pub const fn assert_state<T: WorkerState>() {}
+
+    /// Turns a library error into the function's return value.
+    pub fn fail<R: RemoteResult>(error: crate::FlashError) -> R {
+        R::from_result(Err(<R::Err as RemoteError>::from_flash(error)))
+    }
+}

@@ -1,0 +1,142 @@
+//! What `#[remote]` registers for each function.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde_json::{Map, Value};
+
+use super::args::ArgumentError;
+use super::errors::{RemoteResult, WireError};
+use crate::registry::{BoxFuture, HttpMethod};
+use crate::resource::Resource;
+
+/// A load-balanced function's HTTP route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpRoute {
+    /// The method.
+    pub method: HttpMethod,
+    /// The path, possibly with `{param}` segments.
+    pub path: &'static str,
+}
+
+/// Where a function is defined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceLocation {
+    /// The source file, as `file!()` gives it.
+    pub file: &'static str,
+    /// The line of the `#[remote]` attribute's function.
+    pub line: u32,
+}
+
+/// Why a type-erased invocation failed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InvokeError {
+    /// The arguments did not decode: the caller's fault (a 4xx for load-balanced endpoints).
+    BadArguments(ArgumentError),
+    /// The function ran and failed; this is what a worker reports.
+    Failed(WireError),
+}
+
+/// Calls a function from JSON arguments (keyed by parameter name) to a JSON result.
+pub type Invoker = fn(Map<String, Value>) -> BoxFuture<'static, Result<Value, InvokeError>>;
+
+/// Everything known about one `#[remote]` function at compile time.
+#[derive(Debug)]
+pub struct FunctionMeta {
+    /// The function's name; unique across the app.
+    pub name: &'static str,
+    /// The resource that serves it.
+    pub resource: &'static Resource,
+    /// `module_path!()` at its definition.
+    pub module_path: &'static str,
+    /// Where it is defined.
+    pub source: SourceLocation,
+    /// Its parameter names, in order (the worker-state parameter of a stateful function excluded).
+    pub params: &'static [&'static str],
+    /// Its route, for load-balanced resources.
+    pub route: Option<HttpRoute>,
+    /// The worker-state type a stateful function receives, by name.
+    pub state: Option<&'static str>,
+    /// Runs the function in this process from JSON arguments.
+    pub invoke: Invoker,
+}
+
+/// The type-level handle `#[remote]` generates for each function (a struct with the function's
+/// name), used by the dispatcher, the worker and [`crate::testing`]. Not implemented by hand.
+pub trait RemoteFunction: Send + Sync + 'static {
+    /// The arguments, as a tuple in parameter order.
+    type Args: Send + 'static;
+    /// The return type, `Result<T, E>`.
+    type Return: RemoteResult + Send + 'static;
+    /// Its metadata.
+    const META: &'static FunctionMeta;
+    /// Its routing cache.
+    fn slot() -> &'static Slot;
+    /// Runs the body in this process.
+    fn call_local(args: Self::Args) -> BoxFuture<'static, Self::Return>;
+    /// Encodes the arguments as a JSON object keyed by parameter name.
+    ///
+    /// # Errors
+    /// The serde error of the first argument that fails to encode, naming it.
+    fn encode_args(args: &Self::Args) -> Result<Map<String, Value>, ArgumentError>;
+    /// Decodes the arguments from a JSON object keyed by parameter name.
+    ///
+    /// # Errors
+    /// Names the missing or mistyped parameter.
+    fn decode_args(args: Map<String, Value>) -> Result<Self::Args, ArgumentError>;
+}
+
+/// Every `#[remote]` function linked into this binary.
+#[allow(unsafe_code)] // linkme's link-section static; see the workspace lint settings.
+#[linkme::distributed_slice]
+pub static FUNCTIONS: [&'static FunctionMeta];
+
+/// Every `#[remote]` function linked into this binary, sorted by name.
+pub fn functions() -> Vec<&'static FunctionMeta> {
+    let mut functions: Vec<_> = FUNCTIONS.iter().copied().collect();
+    functions.sort_by_key(|meta| meta.name);
+    functions
+}
+
+/// The `#[remote]` function called `name`, if linked into this binary.
+pub fn function(name: &str) -> Option<&'static FunctionMeta> {
+    FUNCTIONS.iter().copied().find(|meta| meta.name == name)
+}
+
+/// A function's cached routing decision: "local" stamped with the routing generation it was
+/// taken under, so replacing the registry or entering a mock scope invalidates it.
+#[derive(Debug)]
+pub struct Slot(AtomicU64);
+
+static GENERATION: AtomicU64 = AtomicU64::new(1);
+
+impl Slot {
+    /// An empty slot.
+    #[allow(clippy::new_without_default)] // used in statics, where `Default` cannot be called
+    pub const fn new() -> Self {
+        Self(AtomicU64::new(0))
+    }
+
+    /// Whether the function is known to run locally under the current routing.
+    #[inline]
+    pub fn is_local(&self) -> bool {
+        self.0.load(Ordering::Acquire) == local_tag(GENERATION.load(Ordering::Acquire))
+    }
+
+    pub(crate) fn set_local(&self, generation: u64) {
+        self.0.store(local_tag(generation), Ordering::Release);
+    }
+}
+
+const fn local_tag(generation: u64) -> u64 {
+    (generation << 1) | 1
+}
+
+/// The current routing generation.
+pub(crate) fn generation() -> u64 {
+    GENERATION.load(Ordering::Acquire)
+}
+
+/// Forgets every cached decision.
+pub(crate) fn invalidate_routes() {
+    GENERATION.fetch_add(1, Ordering::AcqRel);
+}

@@ -1,0 +1,87 @@
+//! The HTTP client peer calls share, and its settings.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+
+use crate::ApiKey;
+use crate::config;
+
+/// Settings of peer calls.
+#[derive(Debug, Clone)]
+pub struct PeerConfig {
+    /// Sent as `Authorization: Bearer` to peer endpoints.
+    pub api_key: Option<ApiKey>,
+    /// How long one `runsync` request waits for the job before answering "still running".
+    pub runsync_wait: Duration,
+    /// Timeout of one status, cancel or load-balanced request.
+    pub request_timeout: Duration,
+    /// First delay between status polls; grows by half each poll.
+    pub poll_initial: Duration,
+    /// Largest delay between status polls.
+    pub poll_max: Duration,
+    /// Network errors in a row tolerated while polling.
+    pub poll_error_budget: u32,
+}
+
+impl Default for PeerConfig {
+    fn default() -> Self {
+        Self {
+            api_key: None,
+            runsync_wait: config::RUNSYNC_WAIT,
+            request_timeout: config::PEER_REQUEST_TIMEOUT,
+            poll_initial: config::POLL_INITIAL,
+            poll_max: config::POLL_MAX,
+            poll_error_budget: config::POLL_ERROR_BUDGET,
+        }
+    }
+}
+
+impl PeerConfig {
+    /// Defaults, with the key from `RUNPOD_API_KEY`.
+    pub fn from_env() -> Self {
+        Self {
+            api_key: ApiKey::from_env(),
+            ..Self::default()
+        }
+    }
+}
+
+/// One pooled client and its settings.
+#[derive(Debug)]
+pub(crate) struct Peer {
+    pub(crate) http: reqwest::Client,
+    pub(crate) config: PeerConfig,
+}
+
+static PEER: ArcSwapOption<Peer> = ArcSwapOption::const_empty();
+
+/// The process's peer client, built from the environment on first use.
+pub(crate) fn peer() -> Arc<Peer> {
+    if let Some(peer) = PEER.load_full() {
+        return peer;
+    }
+    let peer = Arc::new(build(PeerConfig::from_env()));
+    // Two first callers may race; either client works and the loser's is dropped.
+    PEER.compare_and_swap(&None::<Arc<Peer>>, Some(Arc::clone(&peer)));
+    PEER.load_full().unwrap_or(peer)
+}
+
+/// Replaces the settings of peer calls (a test's key and timeouts, say).
+pub fn configure(config: PeerConfig) {
+    PEER.store(Some(Arc::new(build(config))));
+}
+
+fn build(config: PeerConfig) -> Peer {
+    let http = reqwest::Client::builder()
+        .user_agent(config::USER_AGENT)
+        .connect_timeout(config::PEER_CONNECT_TIMEOUT)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .build()
+        .unwrap_or_else(|error| {
+            tracing::warn!("cannot build the configured HTTP client ({error}); using defaults");
+            reqwest::Client::new()
+        });
+    Peer { http, config }
+}

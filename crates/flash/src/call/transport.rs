@@ -1,0 +1,538 @@
+//! Peer calls over HTTP: Runpod's queue API and plain load-balanced routes.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode, Url};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use super::args::reserved;
+use super::context::{self, TraceParent};
+use super::errors::WireError;
+use super::http::Peer;
+use crate::config;
+use crate::error::{Direction, FlashError, RemoteExecutionError, SerializationError};
+use crate::registry::{HttpMethod, RemoteKind, RemoteRoute};
+
+/// What a peer answered.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// The function's return value.
+    Output(Value),
+    /// The function failed; the worker's report.
+    Failed {
+        wire: WireError,
+        job_id: Option<String>,
+    },
+}
+
+/// Calls `function` on the peer of `route` with `args` keyed by parameter name.
+pub(crate) async fn call(
+    peer: &Peer,
+    route: &RemoteRoute,
+    function: &'static str,
+    args: Map<String, Value>,
+) -> Result<Outcome, FlashError> {
+    let parent = context::current();
+    let trace = parent
+        .and_then(|c| c.trace)
+        .map_or_else(TraceParent::new_root, |t| t.child());
+    let deadline = parent.and_then(|c| c.deadline);
+    let span = tracing::info_span!(
+        "flash.remote_call",
+        function,
+        resource = %route.resource,
+        endpoint = %route.endpoint_url,
+        trace_id = %format_args!("{:032x}", trace.trace_id),
+        job_id = tracing::field::Empty,
+        delay_time_ms = tracing::field::Empty,
+        execution_time_ms = tracing::field::Empty,
+    );
+    let call = Call {
+        peer,
+        route,
+        function,
+        trace,
+        deadline,
+    };
+    async move {
+        match &route.kind {
+            RemoteKind::Queue { discriminate } => call.queue(args, *discriminate).await,
+            RemoteKind::LoadBalanced { method, path } => {
+                call.load_balanced(args, *method, path).await
+            }
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+struct Call<'a> {
+    peer: &'a Peer,
+    route: &'a RemoteRoute,
+    function: &'static str,
+    trace: TraceParent,
+    deadline: Option<Instant>,
+}
+
+/// A Runpod job status object.
+#[derive(Debug, Deserialize)]
+struct JobStatus {
+    id: Option<String>,
+    status: String,
+    #[serde(default)]
+    output: Option<Value>,
+    #[serde(default)]
+    error: Option<Value>,
+    #[serde(rename = "delayTime", default)]
+    delay_time: Option<u64>,
+    #[serde(rename = "executionTime", default)]
+    execution_time: Option<u64>,
+}
+
+/// Posts `/cancel/{id}` if dropped while armed: the caller gave up (dropped the future or ran
+/// out of time), so the job should stop using a worker.
+struct CancelOnDrop {
+    request: Option<reqwest::RequestBuilder>,
+}
+
+impl CancelOnDrop {
+    fn disarm(&mut self) {
+        self.request = None;
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let (Some(request), Ok(runtime)) =
+            (self.request.take(), tokio::runtime::Handle::try_current())
+        {
+            runtime.spawn(async move {
+                if let Err(error) = request.send().await {
+                    tracing::warn!("cancelling an abandoned job failed: {error}");
+                }
+            });
+        }
+    }
+}
+
+impl Call<'_> {
+    fn endpoint(&self) -> &str {
+        &self.route.endpoint_url
+    }
+
+    fn failure(&self, job_id: Option<&str>, message: impl Into<String>) -> FlashError {
+        RemoteExecutionError {
+            function: self.function.to_owned(),
+            endpoint: self.endpoint().to_owned(),
+            job_id: job_id.map(str::to_owned),
+            error_type: None,
+            message: message.into(),
+        }
+        .into()
+    }
+
+    fn remaining(&self) -> Option<Duration> {
+        self.deadline
+            .map(|deadline| deadline.saturating_duration_since(Instant::now()))
+    }
+
+    fn authorized(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        let request = request.header("traceparent", self.trace.to_string());
+        match &self.peer.config.api_key {
+            Some(key) => request.bearer_auth(key.expose()),
+            None => request,
+        }
+    }
+
+    /// Serializes `body`, refusing payloads over the limit before anything is sent.
+    fn encode(&self, body: &Value) -> Result<Vec<u8>, FlashError> {
+        let bytes = serde_json::to_vec(body).map_err(|error| SerializationError::Serde {
+            function: self.function.to_owned(),
+            direction: Direction::Arguments,
+            message: error.to_string(),
+        })?;
+        if bytes.len() > config::MAX_PAYLOAD_BYTES {
+            return Err(SerializationError::TooLarge {
+                function: self.function.to_owned(),
+                direction: Direction::Arguments,
+                size: bytes.len(),
+                limit: config::MAX_PAYLOAD_BYTES,
+            }
+            .into());
+        }
+        Ok(bytes)
+    }
+
+    fn url(&self, tail: &str) -> String {
+        format!("{}/{tail}", self.endpoint().trim_end_matches('/'))
+    }
+
+    fn timed_out(&self, job_id: Option<&str>) -> FlashError {
+        self.failure(
+            job_id,
+            "the call's deadline passed before the job finished; it was cancelled",
+        )
+    }
+
+    async fn queue(
+        &self,
+        mut input: Map<String, Value>,
+        discriminate: bool,
+    ) -> Result<Outcome, FlashError> {
+        if input.is_empty() {
+            input.insert(reserved::EMPTY.to_owned(), Value::Bool(true));
+        }
+        if discriminate {
+            input.insert(reserved::FUNCTION.to_owned(), Value::from(self.function));
+        }
+        input.insert(
+            reserved::TRACEPARENT.to_owned(),
+            Value::from(self.trace.to_string()),
+        );
+        let remaining = self.remaining();
+        if let Some(remaining) = remaining {
+            if remaining.is_zero() {
+                return Err(self.timed_out(None));
+            }
+            let ms = u64::try_from(remaining.as_millis()).unwrap_or(u64::MAX);
+            input.insert(reserved::DEADLINE_MS.to_owned(), Value::from(ms));
+        }
+        let mut body = Map::with_capacity(1);
+        body.insert("input".to_owned(), Value::Object(input));
+        let body = self.encode(&Value::Object(body))?;
+
+        let wait = remaining.map_or(self.peer.config.runsync_wait, |r| {
+            r.min(self.peer.config.runsync_wait)
+        });
+        // Runpod accepts waits of 1..=300 s.
+        let wait_ms = wait.as_millis().clamp(1_000, 300_000);
+        let request = self
+            .authorized(
+                self.peer
+                    .http
+                    .post(self.url(&format!("runsync?wait={wait_ms}"))),
+            )
+            .header("content-type", "application/json")
+            .timeout(
+                wait + self
+                    .peer
+                    .config
+                    .request_timeout
+                    .min(Duration::from_secs(30)),
+            )
+            .body(body);
+        let mut status = self.job_request(request, None).await?;
+        let job_id = status.id.clone();
+        if let Some(id) = &job_id {
+            tracing::Span::current().record("job_id", id.as_str());
+        }
+        let mut cancel = CancelOnDrop {
+            request: job_id.as_deref().map(|id| {
+                self.authorized(self.peer.http.post(self.url(&format!("cancel/{id}"))))
+                    .timeout(self.peer.config.request_timeout)
+            }),
+        };
+        let mut delay = self.peer.config.poll_initial;
+        let mut errors_in_a_row = 0;
+        while matches!(
+            status.status.as_str(),
+            "IN_QUEUE" | "IN_PROGRESS" | "RUNNING"
+        ) {
+            let Some(id) = job_id.as_deref() else {
+                return Err(self.failure(
+                    None,
+                    format!("runsync answered {} without a job id", status.status),
+                ));
+            };
+            let pause = match self.remaining() {
+                Some(left) if left.is_zero() => return Err(self.timed_out(Some(id))),
+                Some(left) => delay.min(left),
+                None => delay,
+            };
+            tokio::time::sleep(pause).await;
+            delay = (delay + delay / 2).min(self.peer.config.poll_max);
+            let timeout = self
+                .remaining()
+                .map_or(self.peer.config.request_timeout, |left| {
+                    left.min(self.peer.config.request_timeout)
+                });
+            let request = self
+                .authorized(self.peer.http.get(self.url(&format!("status/{id}"))))
+                .timeout(timeout);
+            match self.job_request(request, Some(id)).await {
+                Ok(next) => {
+                    errors_in_a_row = 0;
+                    status = next;
+                }
+                Err(Transient(error)) if errors_in_a_row < self.peer.config.poll_error_budget => {
+                    errors_in_a_row += 1;
+                    tracing::warn!(
+                        job_id = id,
+                        errors_in_a_row,
+                        "polling a job's status failed: {error}"
+                    );
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        cancel.disarm();
+        let span = tracing::Span::current();
+        if let Some(ms) = status.delay_time {
+            span.record("delay_time_ms", ms);
+        }
+        if let Some(ms) = status.execution_time {
+            span.record("execution_time_ms", ms);
+        }
+        let job_id = job_id.as_deref();
+        match status.status.as_str() {
+            "COMPLETED" => {
+                let output = status.output.unwrap_or(Value::Null);
+                match python_error(&output) {
+                    Some(wire) => Ok(Outcome::Failed {
+                        wire,
+                        job_id: job_id.map(str::to_owned),
+                    }),
+                    None => Ok(Outcome::Output(output)),
+                }
+            }
+            "FAILED" => Ok(Outcome::Failed {
+                wire: match status.error {
+                    Some(Value::String(text)) => WireError::parse(&text),
+                    Some(value) => serde_json::from_value(value.clone())
+                        .unwrap_or_else(|_| WireError::new("Error", value.to_string())),
+                    None => WireError::new("Error", "the job failed without an error message"),
+                },
+                job_id: job_id.map(str::to_owned),
+            }),
+            other => Err(self.failure(job_id, format!("the job ended {other}"))),
+        }
+    }
+
+    /// Sends a runsync or status request and reads the job status object.
+    async fn job_request(
+        &self,
+        request: reqwest::RequestBuilder,
+        job_id: Option<&str>,
+    ) -> Result<JobStatus, PollError> {
+        let response = request
+            .send()
+            .await
+            .map_err(|error| Transient(self.failure(job_id, describe(&error))))?;
+        let code = response.status();
+        let text = response
+            .text()
+            .await
+            .map_err(|error| Transient(self.failure(job_id, describe(&error))))?;
+        if !code.is_success() {
+            let error = self.failure(job_id, http_failure(code, &text));
+            return Err(
+                if code.is_server_error() || code == StatusCode::TOO_MANY_REQUESTS {
+                    Transient(error)
+                } else {
+                    Fatal(error)
+                },
+            );
+        }
+        serde_json::from_str(&text).map_err(|error| {
+            Fatal(self.failure(
+                job_id,
+                format!("malformed response ({error}): {}", excerpt(&text)),
+            ))
+        })
+    }
+
+    async fn load_balanced(
+        &self,
+        mut args: Map<String, Value>,
+        method: HttpMethod,
+        path: &str,
+    ) -> Result<Outcome, FlashError> {
+        let mut url = Url::parse(self.endpoint())
+            .map_err(|error| self.failure(None, format!("invalid endpoint URL: {error}")))?;
+        {
+            let mut segments = url
+                .path_segments_mut()
+                .map_err(|()| self.failure(None, "endpoint URL cannot take a path"))?;
+            segments.pop_if_empty();
+            for segment in path.split('/').filter(|s| !s.is_empty()) {
+                match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                    Some(param) => {
+                        let value = args.remove(param).unwrap_or(Value::Null);
+                        segments.push(&plain_text(&value));
+                    }
+                    None => {
+                        segments.push(segment);
+                    }
+                }
+            }
+        }
+        let method = match method {
+            HttpMethod::Get => Method::GET,
+            HttpMethod::Post => Method::POST,
+            HttpMethod::Put => Method::PUT,
+            HttpMethod::Patch => Method::PATCH,
+            HttpMethod::Delete => Method::DELETE,
+        };
+        let mut request;
+        if method == Method::GET {
+            if !args.is_empty() {
+                let mut query = url.query_pairs_mut();
+                for (name, value) in &args {
+                    query.append_pair(name, &plain_text(value));
+                }
+            }
+            let length = url.as_str().len();
+            if length > config::MAX_PAYLOAD_BYTES {
+                return Err(SerializationError::TooLarge {
+                    function: self.function.to_owned(),
+                    direction: Direction::Arguments,
+                    size: length,
+                    limit: config::MAX_PAYLOAD_BYTES,
+                }
+                .into());
+            }
+            request = self.peer.http.request(method, url);
+        } else {
+            let body = self.encode(&Value::Object(args))?;
+            request = self
+                .peer
+                .http
+                .request(method, url)
+                .header("content-type", "application/json")
+                .body(body);
+        }
+        let timeout = match self.remaining() {
+            Some(left) if left.is_zero() => return Err(self.timed_out(None)),
+            Some(left) => {
+                let ms = u64::try_from(left.as_millis()).unwrap_or(u64::MAX);
+                request = request.header(config::DEADLINE_HEADER, ms);
+                left.min(self.peer.config.request_timeout)
+            }
+            None => self.peer.config.request_timeout,
+        };
+        let response = self
+            .authorized(request)
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(|error| self.failure(None, describe(&error)))?;
+        let code = response.status();
+        let text = response
+            .text()
+            .await
+            .map_err(|error| self.failure(None, describe(&error)))?;
+        if code.is_success() {
+            let value = if text.trim().is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_str(&text).map_err(|error| {
+                    self.failure(
+                        None,
+                        format!("malformed response ({error}): {}", excerpt(&text)),
+                    )
+                })?
+            };
+            return Ok(Outcome::Output(value));
+        }
+        match serde_json::from_str::<WireError>(&text) {
+            Ok(wire) => Ok(Outcome::Failed { wire, job_id: None }),
+            Err(_) => Err(self.failure(None, http_failure(code, &text))),
+        }
+    }
+}
+
+enum PollError {
+    /// Worth another poll: a network error, a 5xx or a 429.
+    Transient(FlashError),
+    /// Not worth another poll.
+    Fatal(FlashError),
+}
+use PollError::{Fatal, Transient};
+
+impl From<PollError> for FlashError {
+    fn from(error: PollError) -> Self {
+        match error {
+            Transient(error) | Fatal(error) => error,
+        }
+    }
+}
+
+/// Python Flash workers report exceptions as a successful output `{"error": ..., "traceback":
+/// ...}` (and sync ones add `"success": false`). Read that as the failure it is.
+fn python_error(output: &Value) -> Option<WireError> {
+    let object = output.as_object()?;
+    let message = object.get("error")?.as_str()?;
+    let python_shape =
+        object.contains_key("traceback") || object.get("success") == Some(&Value::Bool(false));
+    python_shape.then(|| WireError::new("PythonError", message))
+}
+
+/// A value as it goes into a URL: strings bare, everything else as JSON text.
+fn plain_text(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn http_failure(code: StatusCode, body: &str) -> String {
+    let what = match code {
+        StatusCode::NOT_FOUND => " (endpoint or job not found: is it deployed?)",
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => " (check RUNPOD_API_KEY)",
+        _ => "",
+    };
+    format!("HTTP {}{what}: {}", code.as_u16(), excerpt(body))
+}
+
+fn excerpt(text: &str) -> String {
+    const MAX: usize = 300;
+    let text = text.trim();
+    match text.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
+/// A reqwest error with its causes, without the URL (which the error message already names).
+fn describe(error: &reqwest::Error) -> String {
+    let kind = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "cannot connect"
+    } else {
+        "request failed"
+    };
+    let mut message = kind.to_owned();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn python_error_outputs_are_failures_but_user_dicts_are_not() {
+        let wire = python_error(&json!({"error": "boom", "traceback": "..."})).unwrap();
+        assert_eq!(wire.error_message, "boom");
+        assert!(python_error(&json!({"success": false, "error": "bad"})).is_some());
+        assert!(python_error(&json!({"error": "a field of the user's result"})).is_none());
+        assert!(python_error(&json!([1, 2])).is_none());
+    }
+
+    #[test]
+    fn url_values_are_bare_strings_or_json() {
+        assert_eq!(plain_text(&json!("a b")), "a b");
+        assert_eq!(plain_text(&json!(3)), "3");
+        assert_eq!(plain_text(&json!([1, 2])), "[1,2]");
+    }
+}
