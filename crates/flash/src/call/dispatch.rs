@@ -15,7 +15,16 @@ type Ok<F> = <<F as RemoteFunction>::Return as RemoteResult>::Ok;
 type Err<F> = <<F as RemoteFunction>::Return as RemoteResult>::Err;
 
 /// The stub's slow path: mocks, then the registry's decision, then a local or peer call.
-pub async fn call<F: RemoteFunction>(args: F::Args) -> F::Return {
+///
+/// Boxed so that the stub's own future stays as small as the body's: the fast local path must
+/// not pay for moving the transport's state around.
+#[cold]
+#[inline(never)]
+pub fn call<F: RemoteFunction>(args: F::Args) -> crate::registry::BoxFuture<'static, F::Return> {
+    Box::pin(call_unboxed::<F>(args))
+}
+
+async fn call_unboxed<F: RemoteFunction>(args: F::Args) -> F::Return {
     let generation = generation();
     let registry = match testing::intercept::<F>(args) {
         Intercept::Handled(result) => return result.await,
@@ -34,7 +43,7 @@ pub async fn call<F: RemoteFunction>(args: F::Args) -> F::Return {
             }
             F::call_local(args).await
         }
-        Ok(Route::Remote(route)) => F::Return::from_result(call_remote::<F>(&route, &args).await),
+        Ok(Route::Remote(route)) => F::Return::from_result(call_remote::<F>(&route, args).await),
         Err(error) => F::Return::from_result(Err(Err::<F>::from_flash(error))),
     }
 }
@@ -42,10 +51,10 @@ pub async fn call<F: RemoteFunction>(args: F::Args) -> F::Return {
 /// Calls `F` on the peer of `route` and decodes its answer.
 pub(crate) async fn call_remote<F: RemoteFunction>(
     route: &RemoteRoute,
-    args: &F::Args,
+    args: F::Args,
 ) -> Result<Ok<F>, Err<F>> {
     let function = F::META.name;
-    let encoded = F::encode_args(args).map_err(|error| {
+    let encoded = F::encode_args(&args).map_err(|error| {
         Err::<F>::from_flash(
             SerializationError::Serde {
                 function: function.to_owned(),

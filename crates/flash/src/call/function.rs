@@ -117,7 +117,7 @@ impl Slot {
     }
 
     /// Whether the function is known to run locally under the current routing.
-    #[inline]
+    #[inline(always)]
     pub fn is_local(&self) -> bool {
         self.0.load(Ordering::Acquire) == local_tag(GENERATION.load(Ordering::Acquire))
     }
