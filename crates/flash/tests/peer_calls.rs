@@ -297,7 +297,7 @@ async fn start(scenario: Scenario, identity: &str) -> (Endpoint, Mocks) {
     let urls = IndexMap::from([
         ("peer-gpu".to_owned(), format!("{base}/v2/ep-gpu")),
         ("peer-solo".to_owned(), format!("{base}/v2/ep-solo")),
-        ("peer-api".to_owned(), base.clone()),
+        ("peer-api".to_owned(), base),
     ]);
     let registry = ServiceRegistry::builder()
         .manifest(manifest())
