@@ -99,13 +99,19 @@ fn generate(remote: &RemoteFn) -> TokenStream {
         }
         None => quote!(::core::option::Option::None),
     };
-    let state_name = match &remote.state {
+    let (state_name, warm) = match &remote.state {
         Some(state) => {
             let ty = &state.ty;
             let text = quote!(#ty).to_string().replace(' ', "");
-            quote!(::core::option::Option::Some(#text))
+            (
+                quote!(::core::option::Option::Some(#text)),
+                quote!(::core::option::Option::Some(#private::warm::<#ty>)),
+            )
         }
-        None => quote!(::core::option::Option::None),
+        None => (
+            quote!(::core::option::Option::None),
+            quote!(::core::option::Option::None),
+        ),
     };
 
     let arg_checks = remote
@@ -168,6 +174,7 @@ fn generate(remote: &RemoteFn) -> TokenStream {
                     route: #route,
                     state: #state_name,
                     invoke: #private::invoke::<#name>,
+                    warm: #warm,
                 };
 
                 fn slot() -> &'static #private::Slot {

@@ -22,6 +22,11 @@ pub mod v1 {
     /// Compile-time check of a `#[state]` parameter's type.
     pub const fn assert_state<T: WorkerState>() {}
 
+    /// Builds `T` ahead of the first call.
+    pub fn warm<T: WorkerState>() -> BoxFuture<'static, Result<(), crate::FlashError>> {
+        Box::pin(async { crate::worker_state::get::<T>().await.map(drop) })
+    }
+
     /// Turns a library error into the function's return value.
     pub fn fail<R: RemoteResult>(error: crate::FlashError) -> R {
         R::from_result(Err(<R::Err as RemoteError>::from_flash(error)))

@@ -32,7 +32,7 @@ pub use dispatch::{call, invoke};
 pub use errors::{Error, RemoteError, RemoteResult, WireError};
 pub use function::{
     FUNCTIONS, FunctionMeta, HttpRoute, InvokeError, Invoker, RemoteFunction, Slot, SourceLocation,
-    function, functions,
+    Warmer, function, functions,
 };
 pub use global::{registry, set_registry};
 pub use http::{PeerConfig, configure};

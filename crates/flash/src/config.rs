@@ -30,6 +30,10 @@ pub mod env {
     pub const FLASH_ENV: &str = "FLASH_ENV";
     /// `lb` for load-balanced workers, `qb` for queue workers.
     pub const FLASH_ENDPOINT_TYPE: &str = "FLASH_ENDPOINT_TYPE";
+    /// Port of a queue worker's local test API (default 8000).
+    pub const FLASH_WORKER_PORT: &str = "FLASH_WORKER_PORT";
+    /// `1`: print the compiled functions as JSON and exit (used by `flash build`).
+    pub const FLASH_DESCRIBE: &str = "FLASH_DESCRIBE";
 }
 
 /// Default control-plane base URL.

@@ -79,15 +79,26 @@ pub fn decode_arg<T: DeserializeOwned>(
         Some(value) => (value, false),
         None => (Value::Null, true),
     };
-    serde_json::from_value(value).map_err(|error| ArgumentError {
-        function,
-        parameter: Some(parameter.to_owned()),
-        message: if missing {
-            "missing".to_owned()
-        } else {
-            format!("wrong type: {error}")
-        },
-    })
+    // Values from a URL (path segments, query strings) arrive as text: "7" must also decode as
+    // a number, while a `String` parameter keeps "007" as written.
+    let retry = match &value {
+        Value::String(text) => serde_json::from_str::<Value>(text).ok(),
+        _ => None,
+    };
+    serde_json::from_value(value)
+        .or_else(|error| match retry {
+            Some(parsed) => serde_json::from_value(parsed).map_err(|_| error),
+            None => Err(error),
+        })
+        .map_err(|error| ArgumentError {
+            function,
+            parameter: Some(parameter.to_owned()),
+            message: if missing {
+                "missing".to_owned()
+            } else {
+                format!("wrong type: {error}")
+            },
+        })
 }
 
 /// Rejects arguments no parameter takes, after the parameters were taken out.

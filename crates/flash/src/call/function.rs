@@ -36,6 +36,9 @@ pub enum InvokeError {
     Failed(WireError),
 }
 
+/// Builds a function's worker state ahead of its first call.
+pub type Warmer = fn() -> BoxFuture<'static, Result<(), crate::FlashError>>;
+
 /// Calls a function from JSON arguments (keyed by parameter name) to a JSON result.
 pub type Invoker = fn(Map<String, Value>) -> BoxFuture<'static, Result<Value, InvokeError>>;
 
@@ -58,6 +61,8 @@ pub struct FunctionMeta {
     pub state: Option<&'static str>,
     /// Runs the function in this process from JSON arguments.
     pub invoke: Invoker,
+    /// Builds the function's worker state, for workers that warm up before taking work.
+    pub warm: Option<Warmer>,
 }
 
 /// The type-level handle `#[remote]` generates for each function (a struct with the function's

@@ -1,0 +1,297 @@
+//! The worker runtime: the same binary that calls `#[remote]` functions serves them on Runpod.
+//!
+//! A user's `main` starts with [`serve_if_worker`]:
+//!
+//! ```no_run
+//! #[tokio::main]
+//! async fn main() -> std::process::ExitCode {
+//!     if let Some(exit) = runpod_flash::worker::serve_if_worker().await {
+//!         return exit;
+//!     }
+//!     // Not a worker: run as a plain caller (a CLI, a script, a test driver).
+//!     std::process::ExitCode::SUCCESS
+//! }
+//! ```
+//!
+//! With `FLASH_RESOURCE_NAME` set, the process serves that resource's functions and never
+//! returns to the caller code:
+//! - a queue resource with `RUNPOD_WEBHOOK_GET_JOB` set speaks Runpod's worker protocol (job-take
+//!   long polls, job-done, heartbeat, job-stop) with as many jobs at once as the resource's
+//!   `max_concurrency`;
+//! - a queue resource without it serves a local test API (`POST /run`, `/runsync`,
+//!   `/status/{id}`, `GET /health`) on `FLASH_WORKER_PORT` (default 8000), for trying one worker
+//!   with curl;
+//! - a load-balanced resource (manifest `is_load_balanced`, or `FLASH_ENDPOINT_TYPE=lb`) serves
+//!   its functions as HTTP routes on `PORT` and `/ping` on `PORT_HEALTH`.
+//!
+//! Before serving, the worker checks that the manifest and the compiled functions agree for its
+//! resource and exits non-zero listing every difference. SIGTERM or Ctrl-C stops taking work,
+//! lets running jobs finish (failing, not dropping, those still running after a grace period)
+//! and exits.
+//!
+//! With `FLASH_DESCRIBE=1` (what `flash build` uses) it prints the compiled functions as JSON
+//! and exits.
+
+mod boot;
+mod describe;
+mod dispatch;
+mod lb;
+mod local_api;
+mod queue;
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use tokio::sync::watch;
+
+pub use boot::{BootError, check_boot};
+pub use describe::{describe, describe_json};
+pub use dispatch::{FunctionTable, JobError};
+pub use lb::{Readiness, health_router, router as lb_router};
+pub use local_api::router as local_api_router;
+pub use queue::{JobPlane, run as run_queue_worker};
+
+use crate::config::env;
+use crate::manifest::{Manifest, discover};
+
+/// Serves this process's resource when it is a worker; `None` when it is not (no
+/// `FLASH_RESOURCE_NAME` and no `FLASH_DESCRIBE`), so the caller's own code runs.
+pub async fn serve_if_worker() -> Option<ExitCode> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    if var(env::FLASH_DESCRIBE).is_some_and(|v| v != "0") {
+        // Piped to `flash build`; a closed pipe is the reader's problem, not ours.
+        let _ = std::io::Write::write_all(&mut std::io::stdout(), describe_json().as_bytes());
+        return Some(ExitCode::SUCCESS);
+    }
+    let resource = var(env::FLASH_RESOURCE_NAME)?;
+    Some(match serve(&resource).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("worker for resource `{resource}` failed: {error}");
+            eprintln_safe(&format!("flash worker `{resource}`: {error}"));
+            ExitCode::from(2)
+        }
+    })
+}
+
+/// Writes to stderr without panicking when it is closed.
+fn eprintln_safe(line: &str) {
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), format!("{line}\n").as_bytes());
+}
+
+/// Why a worker could not serve.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WorkerError {
+    /// The manifest could not be read or is invalid.
+    #[error(transparent)]
+    Manifest(#[from] crate::error::ManifestError),
+    /// The manifest and the compiled functions disagree.
+    #[error(transparent)]
+    Boot(#[from] BootError),
+    /// A worker state failed to initialize.
+    #[error("warming up: {0}")]
+    Warm(#[from] crate::FlashError),
+    /// A listener could not be bound or failed.
+    #[error("{what} on {addr}: {source}")]
+    Listen {
+        /// Which listener.
+        what: &'static str,
+        /// Its address.
+        addr: SocketAddr,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A port variable is not a port number.
+    #[error("{name}={value} is not a port number")]
+    BadPort {
+        /// The variable.
+        name: &'static str,
+        /// Its value.
+        value: String,
+    },
+}
+
+/// Serves `resource` as the environment says (see the [module docs](self)) until SIGTERM or
+/// Ctrl-C.
+///
+/// # Errors
+/// [`WorkerError`] when the worker cannot start.
+pub async fn serve(resource: &str) -> Result<(), WorkerError> {
+    let loaded = discover(None)?;
+    let manifest = loaded.as_ref().map(|l| &l.manifest);
+    let table = FunctionTable::for_resource(resource);
+    check_boot(resource, manifest, &table)?;
+    let load_balanced = is_load_balanced(resource, manifest, &table);
+    let concurrency = manifest
+        .and_then(|m| m.resources.get(resource))
+        .and_then(|r| r.max_concurrency)
+        .map(|n| n as usize)
+        .or_else(|| {
+            table
+                .functions()
+                .first()
+                .map(|meta| meta.resource.concurrency() as usize)
+        })
+        .unwrap_or(1);
+    let shutdown = shutdown_signal();
+
+    if load_balanced {
+        return serve_load_balanced(&table, shutdown).await;
+    }
+    table.warm().await?;
+    match JobPlane::from_vars(|name| std::env::var(name).ok()) {
+        Some(plane) => {
+            run_queue_worker(plane, table, concurrency, shutdown).await;
+            Ok(())
+        }
+        None => {
+            let port = port_var(env::FLASH_WORKER_PORT, 8000)?;
+            let addr = SocketAddr::from(([127, 0, 0, 1], port));
+            let listener = bind("local test API", addr).await?;
+            tracing::info!(
+                "queue worker `{resource}` (local mode): POST http://{addr}/runsync with {{\"input\": {{...}}}}"
+            );
+            axum::serve(listener, local_api_router(table, concurrency))
+                .with_graceful_shutdown(wait(shutdown))
+                .await
+                .map_err(|source| WorkerError::Listen {
+                    what: "local test API",
+                    addr,
+                    source,
+                })
+        }
+    }
+}
+
+fn is_load_balanced(resource: &str, manifest: Option<&Manifest>, table: &FunctionTable) -> bool {
+    if std::env::var(env::FLASH_ENDPOINT_TYPE).is_ok_and(|t| t.eq_ignore_ascii_case("lb")) {
+        return true;
+    }
+    manifest
+        .and_then(|m| m.resources.get(resource))
+        .map(|r| r.load_balanced())
+        .or_else(|| {
+            table
+                .functions()
+                .first()
+                .map(|meta| meta.resource.is_load_balanced())
+        })
+        .unwrap_or(false)
+}
+
+async fn serve_load_balanced(
+    table: &FunctionTable,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(), WorkerError> {
+    let port = port_var("PORT", 80)?;
+    let health_port = port_var("PORT_HEALTH", port)?;
+    let readiness = Readiness::default();
+    let app = lb_router(table);
+    let addr = SocketAddr::from(([0, 0, 0, 0], port));
+    let listener = bind("load-balanced server", addr).await?;
+    let health = if health_port == port {
+        None
+    } else {
+        let health_addr = SocketAddr::from(([0, 0, 0, 0], health_port));
+        let listener = bind("health server", health_addr).await?;
+        Some(tokio::spawn(
+            axum::serve(listener, health_router(readiness.clone()))
+                .with_graceful_shutdown(wait(shutdown.clone()))
+                .into_future(),
+        ))
+    };
+    let app = if health.is_none() {
+        app.merge(health_router(readiness.clone()))
+    } else {
+        app
+    };
+    let server = tokio::spawn(
+        axum::serve(listener, app)
+            .with_graceful_shutdown(wait(shutdown))
+            .into_future(),
+    );
+    // Listening already, so the load balancer sees 204 while the state warms up.
+    table.warm().await?;
+    readiness.set_ready();
+    tracing::info!(
+        resource = table.resource(),
+        port,
+        health_port,
+        "load-balanced worker ready"
+    );
+    let served = server.await;
+    if let Some(health) = health {
+        let _ = health.await;
+    }
+    match served {
+        Ok(result) => result.map_err(|source| WorkerError::Listen {
+            what: "load-balanced server",
+            addr,
+            source,
+        }),
+        Err(join) => Err(WorkerError::Listen {
+            what: "load-balanced server",
+            addr,
+            source: std::io::Error::other(join.to_string()),
+        }),
+    }
+}
+
+async fn bind(
+    what: &'static str,
+    addr: SocketAddr,
+) -> Result<tokio::net::TcpListener, WorkerError> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| WorkerError::Listen { what, addr, source })
+}
+
+fn port_var(name: &'static str, default: u16) -> Result<u16, WorkerError> {
+    match std::env::var(name) {
+        Ok(value) if !value.trim().is_empty() => value
+            .trim()
+            .parse()
+            .map_err(|_| WorkerError::BadPort { name, value }),
+        _ => Ok(default),
+    }
+}
+
+/// Turns true on SIGTERM or Ctrl-C.
+fn shutdown_signal() -> watch::Receiver<bool> {
+    let (sender, receiver) = watch::channel(false);
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(term) => term,
+                    Err(error) => {
+                        tracing::warn!("cannot listen for SIGTERM: {error}");
+                        let _ = ctrl_c.await;
+                        let _ = sender.send(true);
+                        return;
+                    }
+                };
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        tracing::info!("stop signal received");
+        let _ = sender.send(true);
+    });
+    receiver
+}
+
+async fn wait(mut shutdown: watch::Receiver<bool>) {
+    while !*shutdown.borrow() {
+        if shutdown.changed().await.is_err() {
+            return;
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! From a job's input (or a request's arguments) to a function's result, on the worker.
+
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use crate::call::{
+    CallContext, FunctionMeta, InvokeError, TraceParent, WireError, reserved, with_context,
+};
+
+/// The functions one worker serves.
+#[derive(Debug, Clone)]
+pub struct FunctionTable {
+    resource: String,
+    functions: Vec<&'static FunctionMeta>,
+}
+
+/// Why a job failed, as reported to the platform.
+pub type JobError = WireError;
+
+impl FunctionTable {
+    /// The compiled functions of `resource`.
+    pub fn for_resource(resource: &str) -> Self {
+        Self {
+            resource: resource.to_owned(),
+            functions: crate::call::functions()
+                .into_iter()
+                .filter(|meta| meta.resource.name() == resource)
+                .collect(),
+        }
+    }
+
+    /// The resource served.
+    pub fn resource(&self) -> &str {
+        &self.resource
+    }
+
+    /// The functions served, by name.
+    pub fn functions(&self) -> &[&'static FunctionMeta] {
+        &self.functions
+    }
+
+    /// The function called `name`.
+    pub fn get(&self, name: &str) -> Option<&'static FunctionMeta> {
+        self.functions
+            .iter()
+            .copied()
+            .find(|meta| meta.name == name)
+    }
+
+    /// Builds every worker state the functions need, before the first job.
+    ///
+    /// # Errors
+    /// The first state that fails to build.
+    pub async fn warm(&self) -> Result<(), crate::FlashError> {
+        for meta in &self.functions {
+            if let Some(warm) = meta.warm {
+                warm().await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs a queue job's `input`: picks the function (`__flash_fn`, Python's `method`, or the
+    /// only one), restores the caller's deadline and trace, decodes the arguments by name.
+    pub async fn run_job(&self, input: Value) -> Result<Value, JobError> {
+        let mut args = match input {
+            Value::Object(args) => args,
+            Value::Null => Map::new(),
+            other => {
+                return Err(WireError::new(
+                    "InputError",
+                    format!(
+                        "the job input must be a JSON object of arguments by name, got {}",
+                        type_name(&other)
+                    ),
+                ));
+            }
+        };
+        let meta = self.pick(&mut args)?;
+        let context = take_context(&mut args);
+        invoke(meta, args, context).await
+    }
+
+    fn pick(&self, args: &mut Map<String, Value>) -> Result<&'static FunctionMeta, JobError> {
+        let named = match args.remove(reserved::FUNCTION) {
+            Some(Value::String(name)) => Some(name),
+            Some(other) => {
+                return Err(WireError::new(
+                    "InputError",
+                    format!(
+                        "`{}` must be a function name, got {other}",
+                        reserved::FUNCTION
+                    ),
+                ));
+            }
+            // Python Flash's class endpoints name the method; accept it when it names one of
+            // ours, so a Python caller reaches a Rust stateful endpoint.
+            None => match args.get(reserved::PYTHON_METHOD) {
+                Some(Value::String(name)) if self.get(name).is_some() => {
+                    let name = name.clone();
+                    args.remove(reserved::PYTHON_METHOD);
+                    Some(name)
+                }
+                _ => None,
+            },
+        };
+        match named {
+            Some(name) => self.get(&name).ok_or_else(|| {
+                WireError::new(
+                    "UnknownFunction",
+                    format!(
+                        "resource `{}` has no function `{name}`; it serves: {}",
+                        self.resource,
+                        self.names()
+                    ),
+                )
+            }),
+            None => match self.functions.as_slice() {
+                [only] => Ok(*only),
+                [] => Err(WireError::new(
+                    "UnknownFunction",
+                    format!("resource `{}` serves no functions", self.resource),
+                )),
+                _ => Err(WireError::new(
+                    "InputError",
+                    format!(
+                        "resource `{}` serves several functions ({}); name one with `{}`",
+                        self.resource,
+                        self.names(),
+                        reserved::FUNCTION
+                    ),
+                )),
+            },
+        }
+    }
+
+    fn names(&self) -> String {
+        self.functions
+            .iter()
+            .map(|meta| meta.name)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// Takes the reserved keys out of a job's arguments and turns them into the call's context.
+pub(crate) fn take_context(args: &mut Map<String, Value>) -> CallContext {
+    args.remove(reserved::EMPTY);
+    let trace = match args.remove(reserved::TRACEPARENT) {
+        Some(Value::String(text)) => TraceParent::parse(&text),
+        _ => None,
+    };
+    let deadline = args
+        .remove(reserved::DEADLINE_MS)
+        .and_then(|ms| ms.as_u64())
+        .map(|ms| tokio::time::Instant::now() + Duration::from_millis(ms));
+    CallContext {
+        deadline,
+        trace: Some(trace.map_or_else(TraceParent::new_root, |t| t.child())),
+    }
+}
+
+/// Runs `meta` on `args` under `context`; a passed deadline fails the call.
+pub(crate) async fn invoke(
+    meta: &'static FunctionMeta,
+    args: Map<String, Value>,
+    context: CallContext,
+) -> Result<Value, JobError> {
+    let run = with_context(context, (meta.invoke)(args));
+    let result = match context.deadline {
+        Some(deadline) => match tokio::time::timeout_at(deadline, run).await {
+            Ok(result) => result,
+            Err(_) => {
+                return Err(WireError::new(
+                    "DeadlineExceeded",
+                    format!("`{}` ran past its caller's deadline", meta.name),
+                ));
+            }
+        },
+        None => run.await,
+    };
+    result.map_err(|error| match error {
+        InvokeError::BadArguments(error) => WireError::new("ArgumentError", error.to_string()),
+        InvokeError::Failed(wire) => wire,
+    })
+}
+
+fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
