@@ -47,7 +47,13 @@ pub(crate) fn build_dir(state_dir: &Path, build_id: &str) -> PathBuf {
 
 fn sanitize(name: &str) -> String {
     name.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
@@ -64,7 +70,11 @@ pub(crate) struct Unpacked {
 
 /// Unpacks the artifact of `object_key` into `dest` (once: an existing complete unpack is reused)
 /// and checks the contract.
-pub(crate) fn unpack(state_dir: &Path, object_key: &str, dest: &Path) -> Result<Unpacked, EmulatorError> {
+pub(crate) fn unpack(
+    state_dir: &Path,
+    object_key: &str,
+    dest: &Path,
+) -> Result<Unpacked, EmulatorError> {
     let err = |message: String| EmulatorError::Artifact {
         object_key: object_key.to_owned(),
         message,
@@ -72,8 +82,12 @@ pub(crate) fn unpack(state_dir: &Path, object_key: &str, dest: &Path) -> Result<
     let marker = dest.join(".flash-emulator-unpacked");
     if !marker.exists() {
         let src = upload_path(state_dir, object_key);
-        let file = std::fs::File::open(&src)
-            .map_err(|e| err(format!("cannot open the uploaded file {}: {e}", src.display())))?;
+        let file = std::fs::File::open(&src).map_err(|e| {
+            err(format!(
+                "cannot open the uploaded file {}: {e}",
+                src.display()
+            ))
+        })?;
         if dest.exists() {
             std::fs::remove_dir_all(dest).map_err(|e| EmulatorError::io("remove", dest, e))?;
         }
@@ -102,11 +116,13 @@ pub(crate) fn unpack(state_dir: &Path, object_key: &str, dest: &Path) -> Result<
             }
             let target = dest.join(&rel);
             if kind.is_dir() {
-                std::fs::create_dir_all(&target).map_err(|e| EmulatorError::io("create", &target, e))?;
+                std::fs::create_dir_all(&target)
+                    .map_err(|e| EmulatorError::io("create", &target, e))?;
                 continue;
             }
             if let Some(parent) = target.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| EmulatorError::io("create", parent, e))?;
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| EmulatorError::io("create", parent, e))?;
             }
             let mut bytes = Vec::new();
             entry
@@ -124,10 +140,18 @@ pub(crate) fn unpack(state_dir: &Path, object_key: &str, dest: &Path) -> Result<
     let entry = manifest
         .get(ENTRYPOINT_FIELD)
         .and_then(Value::as_str)
-        .ok_or_else(|| err(format!("{MANIFEST_FILE} has no string field \"{ENTRYPOINT_FIELD}\"")))?;
+        .ok_or_else(|| {
+            err(format!(
+                "{MANIFEST_FILE} has no string field \"{ENTRYPOINT_FIELD}\""
+            ))
+        })?;
     let rel = safe_relative(Path::new(entry))
         .filter(|p| !p.as_os_str().is_empty())
-        .ok_or_else(|| err(format!("entrypoint {entry:?} is not a relative path inside the artifact")))?;
+        .ok_or_else(|| {
+            err(format!(
+                "entrypoint {entry:?} is not a relative path inside the artifact"
+            ))
+        })?;
     let entrypoint = dest.join(rel);
     if !entrypoint.is_file() {
         return Err(err(format!("entrypoint {entry:?} is not in the artifact")));
@@ -192,7 +216,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("flash-emu-art-{}", crate::ids::short(8)));
         std::fs::create_dir_all(dir.join("artifacts")).unwrap();
         let manifest = br#"{"entrypoint":"bin/app"}"#;
-        let good = build_artifact(&[(MANIFEST_FILE, manifest, false), ("bin/app", b"#!/bin/sh\n", false)]).unwrap();
+        let good = build_artifact(&[
+            (MANIFEST_FILE, manifest, false),
+            ("bin/app", b"#!/bin/sh\n", false),
+        ])
+        .unwrap();
         std::fs::write(upload_path(&dir, "k1"), good).unwrap();
         let u = unpack(&dir, "k1", &build_dir(&dir, "b1")).unwrap();
         assert!(u.entrypoint.ends_with("bin/app"));
@@ -200,12 +228,16 @@ mod tests {
         let bad_manifest = br#"{"entrypoint":"../../etc/passwd"}"#;
         let bad = build_artifact(&[(MANIFEST_FILE, bad_manifest, false)]).unwrap();
         std::fs::write(upload_path(&dir, "k2"), bad).unwrap();
-        let e = unpack(&dir, "k2", &build_dir(&dir, "b2")).unwrap_err().to_string();
+        let e = unpack(&dir, "k2", &build_dir(&dir, "b2"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("k2") && e.contains("entrypoint"), "{e}");
 
         let missing = build_artifact(&[(MANIFEST_FILE, br#"{"resources":{}}"#, false)]).unwrap();
         std::fs::write(upload_path(&dir, "k3"), missing).unwrap();
-        let e = unpack(&dir, "k3", &build_dir(&dir, "b3")).unwrap_err().to_string();
+        let e = unpack(&dir, "k3", &build_dir(&dir, "b3"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("\"entrypoint\""), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
     }

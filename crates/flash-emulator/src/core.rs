@@ -187,7 +187,13 @@ impl Core {
     pub(crate) fn volume_dir(&self, id: &str) -> Result<PathBuf, EmulatorError> {
         let safe: String = id
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         let dir = self.settings.state_dir.join("volumes").join(safe);
         std::fs::create_dir_all(&dir).map_err(|e| EmulatorError::io("create", &dir, e))?;

@@ -4,6 +4,10 @@
 //! 401 `{"error": "Unauthorized"}`. Unknown endpoint or job: 404 `{"error": "..."}`. A body that
 //! is not JSON, or a `/run` body without `input`: 400.
 
+// Handlers return `Result<Response, Response>` so `?` can short-circuit with an HTTP error reply;
+// the error is a response going straight to the client, not a value worth boxing.
+#![allow(clippy::result_large_err)]
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -46,21 +50,37 @@ fn endpoint(core: &Core, headers: &HeaderMap, ep: &str) -> Result<Arc<EndpointRt
     }
     match core.endpoint(ep) {
         Some(rt) if !rt.lock().deleted => Ok(rt),
-        _ => Err(error(StatusCode::NOT_FOUND, format!("endpoint {ep} not found"))),
+        _ => Err(error(
+            StatusCode::NOT_FOUND,
+            format!("endpoint {ep} not found"),
+        )),
     }
 }
 
 fn job_missing(ep: &str, job: &str) -> Response {
-    error(StatusCode::NOT_FOUND, format!("job {job} not found on endpoint {ep}"))
+    error(
+        StatusCode::NOT_FOUND,
+        format!("job {job} not found on endpoint {ep}"),
+    )
 }
 
 fn submit(rt: &EndpointRt, ep: &str, body: &Bytes, id: String) -> Result<String, Response> {
-    let body: Value = serde_json::from_slice(body)
-        .map_err(|e| error(StatusCode::BAD_REQUEST, format!("endpoint {ep}: request body is not JSON: {e}")))?;
+    let body: Value = serde_json::from_slice(body).map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            format!("endpoint {ep}: request body is not JSON: {e}"),
+        )
+    })?;
     let Some(input) = body.get("input").cloned() else {
-        return Err(error(StatusCode::BAD_REQUEST, format!("endpoint {ep}: request body has no \"input\"")));
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            format!("endpoint {ep}: request body has no \"input\""),
+        ));
     };
-    let webhook = body.get("webhook").and_then(Value::as_str).map(str::to_owned);
+    let webhook = body
+        .get("webhook")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     let policy_timeout = body
         .pointer("/policy/executionTimeout")
         .and_then(Value::as_u64)
@@ -70,18 +90,30 @@ fn submit(rt: &EndpointRt, ep: &str, body: &Bytes, id: String) -> Result<String,
         if st.cfg.load_balanced() {
             return Err(error(
                 StatusCode::BAD_REQUEST,
-                format!("endpoint {ep} is load-balanced; call its own URL instead of the queue API"),
+                format!(
+                    "endpoint {ep} is load-balanced; call its own URL instead of the queue API"
+                ),
             ));
         }
-        let endpoint_timeout = u64::try_from(st.cfg.execution_timeout_ms).ok().filter(|t| *t > 0);
-        let timeout = policy_timeout.or(endpoint_timeout).unwrap_or(DEFAULT_EXECUTION_TIMEOUT_MS);
-        st.jobs.submit(id.clone(), input, webhook, Duration::from_millis(timeout));
+        let endpoint_timeout = u64::try_from(st.cfg.execution_timeout_ms)
+            .ok()
+            .filter(|t| *t > 0);
+        let timeout = policy_timeout
+            .or(endpoint_timeout)
+            .unwrap_or(DEFAULT_EXECUTION_TIMEOUT_MS);
+        st.jobs
+            .submit(id.clone(), input, webhook, Duration::from_millis(timeout));
     }
     rt.job_ready.notify_waiters();
     Ok(id)
 }
 
-async fn run(State(core): State<Arc<Core>>, Path(ep): Path<String>, headers: HeaderMap, body: Bytes) -> Reply {
+async fn run(
+    State(core): State<Arc<Core>>,
+    Path(ep): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Reply {
     let rt = endpoint(&core, &headers, &ep)?;
     let id = submit(&rt, &ep, &body, format!("{}-u1", ids::uuid()))?;
     Ok(axum::Json(json!({"id": id, "status": "IN_QUEUE"})).into_response())
@@ -119,35 +151,57 @@ async fn runsync(
     Ok(axum::Json(reply).into_response())
 }
 
-async fn status(State(core): State<Arc<Core>>, Path((ep, job)): Path<(String, String)>, headers: HeaderMap) -> Reply {
+async fn status(
+    State(core): State<Arc<Core>>,
+    Path((ep, job)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Reply {
     let rt = endpoint(&core, &headers, &ep)?;
     let st = rt.lock();
     let obj = st.jobs.jobs.get(&job).map(crate::jobs::Job::status_object);
-    obj.map(|o| axum::Json(o).into_response()).ok_or_else(|| job_missing(&ep, &job))
+    obj.map(|o| axum::Json(o).into_response())
+        .ok_or_else(|| job_missing(&ep, &job))
 }
 
-async fn stream(State(core): State<Arc<Core>>, Path((ep, job)): Path<(String, String)>, headers: HeaderMap) -> Reply {
+async fn stream(
+    State(core): State<Arc<Core>>,
+    Path((ep, job)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Reply {
     let rt = endpoint(&core, &headers, &ep)?;
     let obj = rt.lock().jobs.read_stream(&job);
-    obj.map(|o| axum::Json(o).into_response()).ok_or_else(|| job_missing(&ep, &job))
+    obj.map(|o| axum::Json(o).into_response())
+        .ok_or_else(|| job_missing(&ep, &job))
 }
 
-async fn cancel(State(core): State<Arc<Core>>, Path((ep, job)): Path<(String, String)>, headers: HeaderMap) -> Reply {
+async fn cancel(
+    State(core): State<Arc<Core>>,
+    Path((ep, job)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Reply {
     let rt = endpoint(&core, &headers, &ep)?;
     let obj = rt.lock().jobs.cancel(&job);
     rt.changed.notify_waiters();
     rt.stop_ready.notify_waiters();
-    obj.map(|o| axum::Json(o).into_response()).ok_or_else(|| job_missing(&ep, &job))
+    obj.map(|o| axum::Json(o).into_response())
+        .ok_or_else(|| job_missing(&ep, &job))
 }
 
-async fn retry(State(core): State<Arc<Core>>, Path((ep, job)): Path<(String, String)>, headers: HeaderMap) -> Reply {
+async fn retry(
+    State(core): State<Arc<Core>>,
+    Path((ep, job)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Reply {
     let rt = endpoint(&core, &headers, &ep)?;
     let res = rt.lock().jobs.retry(&job);
     match res {
         None => Err(job_missing(&ep, &job)),
         Some(Err(status)) => Err(error(
             StatusCode::BAD_REQUEST,
-            format!("job {job} is {}; only FAILED or TIMED_OUT jobs can be retried", status.as_str()),
+            format!(
+                "job {job} is {}; only FAILED or TIMED_OUT jobs can be retried",
+                status.as_str()
+            ),
         )),
         Some(Ok(obj)) => {
             rt.job_ready.notify_waiters();
@@ -157,7 +211,11 @@ async fn retry(State(core): State<Arc<Core>>, Path((ep, job)): Path<(String, Str
     }
 }
 
-async fn health(State(core): State<Arc<Core>>, Path(ep): Path<String>, headers: HeaderMap) -> Reply {
+async fn health(
+    State(core): State<Arc<Core>>,
+    Path(ep): Path<String>,
+    headers: HeaderMap,
+) -> Reply {
     let rt = endpoint(&core, &headers, &ep)?;
     let st = rt.lock();
     let count = |s: WorkerState| st.workers.values().filter(|w| w.state == s).count();
@@ -165,7 +223,9 @@ async fn health(State(core): State<Arc<Core>>, Path(ep): Path<String>, headers: 
     let running = st
         .workers
         .values()
-        .filter(|w| w.state == WorkerState::Running || (w.state != WorkerState::Stopping && held(&w.id)))
+        .filter(|w| {
+            w.state == WorkerState::Running || (w.state != WorkerState::Stopping && held(&w.id))
+        })
         .count();
     let idle = st
         .workers

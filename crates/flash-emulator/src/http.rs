@@ -19,7 +19,10 @@ pub(crate) fn unauthorized() -> Response {
 /// Whether `headers` carry `Authorization: Bearer KEY` or the bare key (Runpod accepts both on
 /// the client planes).
 pub(crate) fn bearer_ok(headers: &HeaderMap, key: &ApiKey) -> bool {
-    let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
+    let Some(value) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
         return false;
     };
     let value = value.trim();

@@ -121,7 +121,9 @@ pub(crate) fn snapshot(core: &Core) -> Snapshot {
                     status: j.status,
                     worker_id: j.worker_id.clone(),
                     delay_ms: j.delay_ms,
-                    execution_ms: j.started.map(|s| j.finished.unwrap_or(now).duration_since(s).as_millis()),
+                    execution_ms: j
+                        .started
+                        .map(|s| j.finished.unwrap_or(now).duration_since(s).as_millis()),
                     requeues: j.requeues,
                 })
                 .collect();

@@ -81,7 +81,10 @@ impl Job {
             o.insert("delayTime".into(), json!(d));
         }
         if let (Some(s), Some(f)) = (self.started, self.finished) {
-            o.insert("executionTime".into(), json!(f.duration_since(s).as_millis()));
+            o.insert(
+                "executionTime".into(),
+                json!(f.duration_since(s).as_millis()),
+            );
         }
         if let Some(out) = &self.output {
             o.insert("output".into(), out.clone());
@@ -125,7 +128,13 @@ pub(crate) struct JobBook {
 
 impl JobBook {
     /// Adds a job to the end of the queue.
-    pub(crate) fn submit(&mut self, id: String, input: Value, webhook: Option<String>, timeout: Duration) {
+    pub(crate) fn submit(
+        &mut self,
+        id: String,
+        input: Value,
+        webhook: Option<String>,
+        timeout: Duration,
+    ) {
         let job = Job {
             id: id.clone(),
             input,
@@ -152,8 +161,12 @@ impl JobBook {
     pub(crate) fn take(&mut self, worker: &str, n: usize) -> Vec<Value> {
         let mut out = Vec::new();
         while out.len() < n {
-            let Some(id) = self.queue.pop_front() else { break };
-            let Some(job) = self.jobs.get_mut(&id) else { continue };
+            let Some(id) = self.queue.pop_front() else {
+                break;
+            };
+            let Some(job) = self.jobs.get_mut(&id) else {
+                continue;
+            };
             if job.status != JobStatus::InQueue {
                 continue;
             }
@@ -174,7 +187,10 @@ impl JobBook {
 
     /// Number of jobs in progress.
     pub(crate) fn in_progress(&self) -> usize {
-        self.jobs.values().filter(|j| j.status == JobStatus::InProgress).count()
+        self.jobs
+            .values()
+            .filter(|j| j.status == JobStatus::InProgress)
+            .count()
     }
 
     /// Ids of the jobs `worker` holds.
@@ -189,7 +205,9 @@ impl JobBook {
     /// Records a job-done body. Returns whether the job changed (a result for a job that is no
     /// longer in progress, or held by another worker, is accepted and discarded).
     pub(crate) fn done(&mut self, worker: &str, job_id: &str, body: &Value) -> bool {
-        let Some(job) = self.jobs.get_mut(job_id) else { return false };
+        let Some(job) = self.jobs.get_mut(job_id) else {
+            return false;
+        };
         if job.status != JobStatus::InProgress || job.worker_id.as_deref() != Some(worker) {
             return false;
         }
@@ -197,7 +215,9 @@ impl JobBook {
             job.output = body.get("output").cloned();
             return true;
         }
-        let error = body.get("error").filter(|e| !e.is_null() && *e != &json!(false) && *e != &json!(""));
+        let error = body
+            .get("error")
+            .filter(|e| !e.is_null() && *e != &json!(false) && *e != &json!(""));
         job.finished = Some(Instant::now());
         if let Some(e) = error {
             job.status = JobStatus::Failed;
@@ -214,11 +234,14 @@ impl JobBook {
 
     /// Records a streamed chunk (job-stream).
     pub(crate) fn stream(&mut self, worker: &str, job_id: &str, body: &Value) -> bool {
-        let Some(job) = self.jobs.get_mut(job_id) else { return false };
+        let Some(job) = self.jobs.get_mut(job_id) else {
+            return false;
+        };
         if job.status != JobStatus::InProgress || job.worker_id.as_deref() != Some(worker) {
             return false;
         }
-        job.stream.push(body.get("output").cloned().unwrap_or(Value::Null));
+        job.stream
+            .push(body.get("output").cloned().unwrap_or(Value::Null));
         true
     }
 
@@ -242,7 +265,10 @@ impl JobBook {
             }
             JobStatus::InProgress => {
                 if let Some(w) = &job.worker_id {
-                    self.stops.entry(w.clone()).or_default().push(job.id.clone());
+                    self.stops
+                        .entry(w.clone())
+                        .or_default()
+                        .push(job.id.clone());
                 }
             }
             _ => return Some(json!({"id": job.id, "status": job.status.as_str()})),
@@ -287,7 +313,9 @@ impl JobBook {
     pub(crate) fn requeue_worker(&mut self, worker: &str, reason: &str) -> Vec<String> {
         let mut requeued = Vec::new();
         for id in self.held_by(worker) {
-            let Some(job) = self.jobs.get_mut(&id) else { continue };
+            let Some(job) = self.jobs.get_mut(&id) else {
+                continue;
+            };
             job.worker_id = None;
             if job.requeues >= MAX_REQUEUES {
                 job.status = JobStatus::Failed;
@@ -318,7 +346,9 @@ impl JobBook {
         let mut expired = Vec::new();
         for job in self.jobs.values_mut() {
             let Some(started) = job.started else { continue };
-            if job.status == JobStatus::InProgress && now.duration_since(started) > job.execution_timeout {
+            if job.status == JobStatus::InProgress
+                && now.duration_since(started) > job.execution_timeout
+            {
                 job.status = JobStatus::TimedOut;
                 job.finished = Some(now);
                 job.error = Some(json!(format!(
@@ -328,7 +358,10 @@ impl JobBook {
                 )));
                 self.counters.failed += 1;
                 if let Some(w) = &job.worker_id {
-                    self.stops.entry(w.clone()).or_default().push(job.id.clone());
+                    self.stops
+                        .entry(w.clone())
+                        .or_default()
+                        .push(job.id.clone());
                 }
                 expired.push(job.id.clone());
             }
@@ -338,7 +371,9 @@ impl JobBook {
 
     fn trim(&mut self) {
         while self.jobs.len() > KEEP_FINISHED {
-            let Some(pos) = self.jobs.values().position(|j| j.status.is_final()) else { break };
+            let Some(pos) = self.jobs.values().position(|j| j.status.is_final()) else {
+                break;
+            };
             self.jobs.shift_remove_index(pos);
         }
     }
@@ -360,7 +395,10 @@ mod tests {
         let taken = b.take("w2", 5);
         assert_eq!(taken.len(), 2);
         assert!(b.done("w2", "j1", &json!({"output": 7})));
-        assert!(!b.done("w1", "j2", &json!({"output": 7})), "other worker's result is discarded");
+        assert!(
+            !b.done("w1", "j2", &json!({"output": 7})),
+            "other worker's result is discarded"
+        );
         assert!(b.done("w2", "j2", &json!({"error": "bad"})));
         assert_eq!(b.jobs["j1"].status, JobStatus::Completed);
         assert_eq!(b.jobs["j2"].status, JobStatus::Failed);

@@ -41,7 +41,9 @@ pub(crate) async fn start(core: &Arc<Core>, rt: &Arc<EndpointRt>) -> Result<Stri
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| format!("cannot bind a load-balancer listener: {e}"))?;
-    let addr = listener.local_addr().map_err(|e| format!("load-balancer listener: {e}"))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| format!("load-balancer listener: {e}"))?;
     let url = format!("http://{addr}");
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     {
@@ -49,7 +51,9 @@ pub(crate) async fn start(core: &Arc<Core>, rt: &Arc<EndpointRt>) -> Result<Stri
         st.lb.url = Some(url.clone());
         st.lb.stop = Some(stop_tx);
     }
-    let app = Router::new().fallback(proxy).with_state((Arc::clone(core), Arc::clone(rt)));
+    let app = Router::new()
+        .fallback(proxy)
+        .with_state((Arc::clone(core), Arc::clone(rt)));
     let mut shutdown = core.shutdown.subscribe();
     let name = rt.lock().cfg.name.clone();
     tracing::info!(endpoint = %name, %url, "load balancer listening");
@@ -60,7 +64,10 @@ pub(crate) async fn start(core: &Arc<Core>, rt: &Arc<EndpointRt>) -> Result<Stri
                 () = crate::core::stopped(&mut shutdown) => {}
             }
         };
-        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(stop)
+            .await
+        {
             tracing::warn!(endpoint = %name, error = %e, "load balancer stopped");
         }
     }));
@@ -94,7 +101,9 @@ fn pick(rt: &EndpointRt) -> Option<(String, u16)> {
     let ready: Vec<(String, u16)> = st
         .workers
         .values()
-        .filter(|w| matches!(w.state, WorkerState::Idle | WorkerState::Running) && w.version == version)
+        .filter(|w| {
+            matches!(w.state, WorkerState::Idle | WorkerState::Running) && w.version == version
+        })
         .filter_map(|w| w.port.map(|p| (w.id.clone(), p)))
         .collect();
     let ready = if ready.is_empty() {
@@ -126,14 +135,22 @@ async fn proxy(State((core, rt)): State<(Arc<Core>, Arc<EndpointRt>)>, req: Requ
     let name = {
         let st = rt.lock();
         if st.deleted {
-            return error(StatusCode::NOT_FOUND, format!("endpoint {} not found", rt.id));
+            return error(
+                StatusCode::NOT_FOUND,
+                format!("endpoint {} not found", rt.id),
+            );
         }
         st.cfg.name.clone()
     };
     let (parts, body) = req.into_parts();
     let body = match to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
-        Err(e) => return error(StatusCode::PAYLOAD_TOO_LARGE, format!("endpoint {name}: request body: {e}")),
+        Err(e) => {
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("endpoint {name}: request body: {e}"),
+            );
+        }
     };
     let mut guard = Inflight {
         rt: Arc::clone(&rt),
@@ -151,7 +168,11 @@ async fn proxy(State((core, rt)): State<(Arc<Core>, Arc<EndpointRt>)>, req: Requ
     guard.worker = Some(worker.clone());
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let url = format!("http://127.0.0.1:{port}{path}");
-    let mut out = core.http.request(parts.method.clone(), &url).timeout(REQUEST_TIMEOUT).body(body);
+    let mut out = core
+        .http
+        .request(parts.method.clone(), &url)
+        .timeout(REQUEST_TIMEOUT)
+        .body(body);
     for (k, v) in &parts.headers {
         if k == header::HOST || k == header::CONTENT_LENGTH || HOP_BY_HOP.contains(&k.as_str()) {
             continue;
@@ -161,7 +182,10 @@ async fn proxy(State((core, rt)): State<(Arc<Core>, Arc<EndpointRt>)>, req: Requ
     let resp = match out.send().await {
         Ok(r) => r,
         Err(e) => {
-            return error(StatusCode::BAD_GATEWAY, format!("endpoint {name}: worker {worker} did not answer: {e}"));
+            return error(
+                StatusCode::BAD_GATEWAY,
+                format!("endpoint {name}: worker {worker} did not answer: {e}"),
+            );
         }
     };
     let status = resp.status();
@@ -169,7 +193,10 @@ async fn proxy(State((core, rt)): State<(Arc<Core>, Arc<EndpointRt>)>, req: Requ
     let bytes = match resp.bytes().await {
         Ok(b) => b,
         Err(e) => {
-            return error(StatusCode::BAD_GATEWAY, format!("endpoint {name}: worker {worker} response: {e}"));
+            return error(
+                StatusCode::BAD_GATEWAY,
+                format!("endpoint {name}: worker {worker} response: {e}"),
+            );
         }
     };
     let mut response = Response::new(Body::from(bytes));

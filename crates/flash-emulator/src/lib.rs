@@ -176,10 +176,16 @@ impl EmulatorBuilder {
         }
         let (state_dir, persist) = match self.state_dir {
             Some(d) => (d, true),
-            None => (std::env::temp_dir().join(format!("flash-emulator-{}", ids::short(12))), false),
+            None => (
+                std::env::temp_dir().join(format!("flash-emulator-{}", ids::short(12))),
+                false,
+            ),
         };
-        std::fs::create_dir_all(&state_dir).map_err(|e| EmulatorError::io("create", &state_dir, e))?;
-        let state_dir = state_dir.canonicalize().map_err(|e| EmulatorError::io("resolve", &state_dir, e))?;
+        std::fs::create_dir_all(&state_dir)
+            .map_err(|e| EmulatorError::io("create", &state_dir, e))?;
+        let state_dir = state_dir
+            .canonicalize()
+            .map_err(|e| EmulatorError::io("resolve", &state_dir, e))?;
         let store = state_store::Store::load(&state_dir)?;
         let listener = tokio::net::TcpListener::bind(&self.bind)
             .await
@@ -187,11 +193,17 @@ impl EmulatorBuilder {
                 addr: self.bind.clone(),
                 source,
             })?;
-        let addr = listener.local_addr().map_err(|source| EmulatorError::Bind {
-            addr: self.bind.clone(),
-            source,
-        })?;
-        let host = if addr.ip().is_unspecified() { "127.0.0.1".to_owned() } else { addr.ip().to_string() };
+        let addr = listener
+            .local_addr()
+            .map_err(|source| EmulatorError::Bind {
+                addr: self.bind.clone(),
+                source,
+            })?;
+        let host = if addr.ip().is_unspecified() {
+            "127.0.0.1".to_owned()
+        } else {
+            addr.ip().to_string()
+        };
         let base_url = format!("http://{host}:{}", addr.port());
         let api_key = self
             .api_key
@@ -200,13 +212,14 @@ impl EmulatorBuilder {
                 field: "api_key",
                 message: "empty".to_owned(),
             })?;
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .build()
-            .map_err(|e| EmulatorError::Config {
-                field: "http client",
-                message: e.to_string(),
-            })?;
+        let http =
+            reqwest::Client::builder()
+                .no_proxy()
+                .build()
+                .map_err(|e| EmulatorError::Config {
+                    field: "http client",
+                    message: e.to_string(),
+                })?;
         let (shutdown, _) = watch::channel(false);
         let endpoints: Vec<state_store::Endpoint> = store.endpoints.values().cloned().collect();
         let core = Arc::new(Core {
@@ -253,7 +266,10 @@ impl EmulatorBuilder {
             let stopped = async move {
                 let () = core::stopped(&mut stop).await;
             };
-            if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stopped).await {
+            if let Err(e) = axum::serve(listener, app)
+                .with_graceful_shutdown(stopped)
+                .await
+            {
                 tracing::warn!(error = %e, "emulator server stopped");
             }
         });
@@ -326,7 +342,9 @@ impl EmulatorHandle {
     /// The base URL of load-balanced endpoint `endpoint_id` (stand-in for
     /// `https://{id}.api.runpod.ai`).
     pub fn lb_url(&self, endpoint_id: &str) -> Option<String> {
-        self.core.endpoint(endpoint_id).and_then(|rt| rt.lock().lb.url.clone())
+        self.core
+            .endpoint(endpoint_id)
+            .and_then(|rt| rt.lock().lb.url.clone())
     }
 
     /// Endpoints, workers and recent jobs.
@@ -357,12 +375,18 @@ impl EmulatorHandle {
                 let _ = t.await;
             }
         };
-        if tokio::time::timeout(Duration::from_secs(10), wait_all).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(10), wait_all)
+            .await
+            .is_err()
+        {
             tracing::warn!("some emulator tasks did not stop within 10 s");
         }
         if let Some(server) = self.server.take() {
             let abort = server.abort_handle();
-            if tokio::time::timeout(Duration::from_secs(1), server).await.is_err() {
+            if tokio::time::timeout(Duration::from_secs(1), server)
+                .await
+                .is_err()
+            {
                 abort.abort();
             }
         }

@@ -50,7 +50,14 @@ use crate::state_store::Endpoint;
 use crate::{LogLine, LogStream, ids};
 
 /// Variables copied from the emulator's own environment into workers.
-const PASSTHROUGH_ENV: [&str; 6] = ["PATH", "HOME", "TMPDIR", "LANG", "RUST_LOG", "RUST_BACKTRACE"];
+const PASSTHROUGH_ENV: [&str; 6] = [
+    "PATH",
+    "HOME",
+    "TMPDIR",
+    "LANG",
+    "RUST_LOG",
+    "RUST_BACKTRACE",
+];
 /// Minimum delay between a crash and the replacement worker.
 const CRASH_BACKOFF: Duration = Duration::from_millis(500);
 
@@ -70,14 +77,22 @@ pub(crate) fn launch_spec(core: &Core, ep: &Endpoint) -> Result<LaunchSpec, Stri
     let (object_key, build_id, mut env, env_id) = {
         let store = core.store();
         let env_id = ep.flash_environment_id.clone().ok_or_else(|| {
-            format!("endpoint {} ({}) has no flashEnvironmentId, so no build to run", ep.name, ep.id)
+            format!(
+                "endpoint {} ({}) has no flashEnvironmentId, so no build to run",
+                ep.name, ep.id
+            )
         })?;
-        let environment = store
-            .environments
-            .get(&env_id)
-            .ok_or_else(|| format!("endpoint {}: flash environment {env_id} does not exist", ep.name))?;
+        let environment = store.environments.get(&env_id).ok_or_else(|| {
+            format!(
+                "endpoint {}: flash environment {env_id} does not exist",
+                ep.name
+            )
+        })?;
         let build_id = environment.active_build_id.clone().ok_or_else(|| {
-            format!("endpoint {}: flash environment {env_id} has no active build", ep.name)
+            format!(
+                "endpoint {}: flash environment {env_id} has no active build",
+                ep.name
+            )
         })?;
         let build = store
             .builds
@@ -100,7 +115,11 @@ pub(crate) fn launch_spec(core: &Core, ep: &Endpoint) -> Result<LaunchSpec, Stri
             .find(|(k, _)| k == runpod_flash::config::env::FLASH_RESOURCE_NAME)
             .map(|(_, v)| v.clone())
             .unwrap_or_else(|| ep.name.clone());
-        set(&mut env, runpod_flash::config::env::FLASH_RESOURCE_NAME, resource_name);
+        set(
+            &mut env,
+            runpod_flash::config::env::FLASH_RESOURCE_NAME,
+            resource_name,
+        );
         set(&mut env, "FLASH_APP", app_name);
         set(&mut env, "FLASH_ENV", environment.name.clone());
         (build.object_key.clone(), build_id, env, env_id)
@@ -112,7 +131,10 @@ pub(crate) fn launch_spec(core: &Core, ep: &Endpoint) -> Result<LaunchSpec, Stri
     let epid = &ep.id;
     let vars = [
         ("RUNPOD_ENDPOINT_ID", epid.clone()),
-        ("RUNPOD_WEBHOOK_GET_JOB", format!("{base}/v2/{epid}/job-take/$ID?gpu=emulator")),
+        (
+            "RUNPOD_WEBHOOK_GET_JOB",
+            format!("{base}/v2/{epid}/job-take/$ID?gpu=emulator"),
+        ),
         (
             "RUNPOD_WEBHOOK_POST_OUTPUT",
             format!("{base}/v2/{epid}/job-done/$RUNPOD_POD_ID/$ID?gpu=emulator"),
@@ -121,11 +143,20 @@ pub(crate) fn launch_spec(core: &Core, ep: &Endpoint) -> Result<LaunchSpec, Stri
             "RUNPOD_WEBHOOK_POST_STREAM",
             format!("{base}/v2/{epid}/job-stream/$RUNPOD_POD_ID/$ID?gpu=emulator"),
         ),
-        ("RUNPOD_WEBHOOK_PING", format!("{base}/v2/{epid}/ping/$RUNPOD_POD_ID?gpu=emulator")),
+        (
+            "RUNPOD_WEBHOOK_PING",
+            format!("{base}/v2/{epid}/ping/$RUNPOD_POD_ID?gpu=emulator"),
+        ),
         ("RUNPOD_AI_API_KEY", ep.ai_key.clone()),
-        ("RUNPOD_PING_INTERVAL", core.settings.ping_interval_ms.to_string()),
+        (
+            "RUNPOD_PING_INTERVAL",
+            core.settings.ping_interval_ms.to_string(),
+        ),
         ("FLASH_ENVIRONMENT_ID", env_id),
-        ("FLASH_MANIFEST_PATH", unpacked.manifest_path.display().to_string()),
+        (
+            "FLASH_MANIFEST_PATH",
+            unpacked.manifest_path.display().to_string(),
+        ),
         ("RUNPOD_API_BASE_URL", base.clone()),
         ("RUNPOD_ENDPOINT_BASE_URL", format!("{base}/v2")),
         ("RUNPOD_SKIP_AUTO_SYSTEM_CHECKS", "true".to_owned()),
@@ -135,8 +166,14 @@ pub(crate) fn launch_spec(core: &Core, ep: &Endpoint) -> Result<LaunchSpec, Stri
         set(&mut env, k, v);
     }
     if let Some(vol) = ep.network_volume_ids.first() {
-        let dir = core.volume_dir(vol).map_err(|e| format!("endpoint {}: {e}", ep.name))?;
-        set(&mut env, runpod_flash::config::env::FLASH_VOLUME_PATH, dir.display().to_string());
+        let dir = core
+            .volume_dir(vol)
+            .map_err(|e| format!("endpoint {}: {e}", ep.name))?;
+        set(
+            &mut env,
+            runpod_flash::config::env::FLASH_VOLUME_PATH,
+            dir.display().to_string(),
+        );
     }
     Ok(LaunchSpec {
         unpacked,
@@ -153,11 +190,17 @@ fn set(env: &mut Vec<(String, String)>, key: &str, value: String) {
 }
 
 fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 /// Starts one worker of `rt` from `spec`.
-pub(crate) fn spawn_worker(core: &Arc<Core>, rt: &Arc<EndpointRt>, spec: &LaunchSpec) -> Result<(), String> {
+pub(crate) fn spawn_worker(
+    core: &Arc<Core>,
+    rt: &Arc<EndpointRt>,
+    spec: &LaunchSpec,
+) -> Result<(), String> {
     let pod = ids::short(14);
     let mut cmd = tokio::process::Command::new(&spec.unpacked.entrypoint);
     cmd.current_dir(&spec.unpacked.dir)
@@ -172,10 +215,13 @@ pub(crate) fn spawn_worker(core: &Arc<Core>, rt: &Arc<EndpointRt>, spec: &Launch
         }
     }
     cmd.envs(spec.env.iter().map(|(k, v)| (k, v)));
-    cmd.env("RUNPOD_POD_ID", &pod).env("RUNPOD_POD_HOSTNAME", &pod);
+    cmd.env("RUNPOD_POD_ID", &pod)
+        .env("RUNPOD_POD_HOSTNAME", &pod);
     let port = if spec.load_balanced {
-        let p = free_port().map_err(|e| format!("endpoint {}: no free port: {e}", spec.endpoint_name))?;
-        cmd.env("PORT", p.to_string()).env("PORT_HEALTH", p.to_string());
+        let p = free_port()
+            .map_err(|e| format!("endpoint {}: no free port: {e}", spec.endpoint_name))?;
+        cmd.env("PORT", p.to_string())
+            .env("PORT_HEALTH", p.to_string());
         Some(p)
     } else {
         None
@@ -211,8 +257,20 @@ pub(crate) fn spawn_worker(core: &Arc<Core>, rt: &Arc<EndpointRt>, spec: &Launch
     }
     tracing::info!(endpoint = %spec.endpoint_name, worker = %pod, pid = ?pid, "worker started");
     for (stream, reader) in [
-        (LogStream::Stdout, child.stdout.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>)),
-        (LogStream::Stderr, child.stderr.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>)),
+        (
+            LogStream::Stdout,
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+        ),
+        (
+            LogStream::Stderr,
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+        ),
     ] {
         let Some(reader) = reader else { continue };
         let core2 = Arc::clone(core);
@@ -231,7 +289,12 @@ pub(crate) fn spawn_worker(core: &Arc<Core>, rt: &Arc<EndpointRt>, spec: &Launch
             }
         }));
     }
-    let (core2, rt2, pod2, name) = (Arc::clone(core), Arc::clone(rt), pod.clone(), spec.endpoint_name.clone());
+    let (core2, rt2, pod2, name) = (
+        Arc::clone(core),
+        Arc::clone(rt),
+        pod.clone(),
+        spec.endpoint_name.clone(),
+    );
     let mut shutdown = core.shutdown.subscribe();
     core.track(tokio::spawn(async move {
         let (status, asked) = tokio::select! {
@@ -244,7 +307,9 @@ pub(crate) fn spawn_worker(core: &Arc<Core>, rt: &Arc<EndpointRt>, spec: &Launch
     }));
     if let Some(port) = port {
         let (core2, rt2, pod2) = (Arc::clone(core), Arc::clone(rt), pod);
-        core.track(tokio::spawn(async move { health_loop(core2, rt2, pod2, port).await }));
+        core.track(tokio::spawn(async move {
+            health_loop(core2, rt2, pod2, port).await
+        }));
     }
     Ok(())
 }
@@ -287,7 +352,9 @@ async fn health_loop(core: Arc<Core>, rt: Arc<EndpointRt>, pod: String, port: u1
         let healthy = code == Some(200);
         let became_ready = {
             let mut st = rt.lock();
-            let Some(w) = st.workers.get_mut(&pod) else { return };
+            let Some(w) = st.workers.get_mut(&pod) else {
+                return;
+            };
             if w.state == WorkerState::Stopping {
                 return;
             }
@@ -295,7 +362,9 @@ async fn health_loop(core: Arc<Core>, rt: Arc<EndpointRt>, pod: String, port: u1
             w.state = match (healthy, w.lb_inflight) {
                 (true, 0) => WorkerState::Idle,
                 (true, _) => WorkerState::Running,
-                (false, _) if before == WorkerState::Initializing || code == Some(204) => WorkerState::Initializing,
+                (false, _) if before == WorkerState::Initializing || code == Some(204) => {
+                    WorkerState::Initializing
+                }
                 (false, _) => WorkerState::Initializing,
             };
             healthy && before == WorkerState::Initializing
@@ -303,7 +372,11 @@ async fn health_loop(core: Arc<Core>, rt: Arc<EndpointRt>, pod: String, port: u1
         if became_ready {
             rt.healthy.notify_waiters();
         }
-        let pause = if healthy { Duration::from_secs(1) } else { Duration::from_millis(100) };
+        let pause = if healthy {
+            Duration::from_secs(1)
+        } else {
+            Duration::from_millis(100)
+        };
         tokio::select! {
             () = tokio::time::sleep(pause) => {}
             () = crate::core::stopped(&mut shutdown) => return,
@@ -335,7 +408,10 @@ pub(crate) async fn tick(core: &Arc<Core>) {
                 continue;
             }
             Err(e) => {
-                record_error(&rt, format!("endpoint {}: provisioning task failed: {e}", rt.id));
+                record_error(
+                    &rt,
+                    format!("endpoint {}: provisioning task failed: {e}", rt.id),
+                );
                 continue;
             }
         };
@@ -386,7 +462,11 @@ fn plan(rt: &EndpointRt) -> (Vec<String>, usize, Vec<Kill>, Endpoint) {
                 && w.state != WorkerState::Initializing
                 && w.state != WorkerState::Stopping
             {
-                w.state = if *n > 0 { WorkerState::Running } else { WorkerState::Idle };
+                w.state = if *n > 0 {
+                    WorkerState::Running
+                } else {
+                    WorkerState::Idle
+                };
             }
         }
     }
@@ -396,7 +476,9 @@ fn plan(rt: &EndpointRt) -> (Vec<String>, usize, Vec<Kill>, Endpoint) {
         st.jobs.queued() + st.jobs.in_progress()
     };
     let min = usize::try_from(cfg.workers_min.max(0)).unwrap_or(0);
-    let max = usize::try_from(cfg.workers_max.max(0)).unwrap_or(0).max(min);
+    let max = usize::try_from(cfg.workers_max.max(0))
+        .unwrap_or(0)
+        .max(min);
     let wanted = demand.max(min).min(max);
     let idle_for = Duration::from_secs(u64::try_from(cfg.idle_timeout.max(0)).unwrap_or(0));
     let mut kills = Vec::new();
@@ -406,7 +488,11 @@ fn plan(rt: &EndpointRt) -> (Vec<String>, usize, Vec<Kill>, Endpoint) {
         if !w.managed || w.state == WorkerState::Stopping {
             continue;
         }
-        let busy = if lb { w.lb_inflight > 0 } else { held.iter().any(|(id, n)| id == &w.id && *n > 0) };
+        let busy = if lb {
+            w.lb_inflight > 0
+        } else {
+            held.iter().any(|(id, n)| id == &w.id && *n > 0)
+        };
         if w.version != cfg.version {
             if !busy && let Some(k) = w.kill.take() {
                 w.state = WorkerState::Stopping;
@@ -426,16 +512,33 @@ fn plan(rt: &EndpointRt) -> (Vec<String>, usize, Vec<Kill>, Endpoint) {
             if !w.managed || w.state == WorkerState::Stopping || w.version != cfg.version {
                 continue;
             }
-            let busy = if lb { w.lb_inflight > 0 } else { held.iter().any(|(id, n)| id == &w.id && *n > 0) };
-            let last = if lb { w.last_active.max(last_lb) } else { w.last_active };
-            if !busy && now.duration_since(last) >= idle_for && let Some(k) = w.kill.take() {
+            let busy = if lb {
+                w.lb_inflight > 0
+            } else {
+                held.iter().any(|(id, n)| id == &w.id && *n > 0)
+            };
+            let last = if lb {
+                w.last_active.max(last_lb)
+            } else {
+                w.last_active
+            };
+            if !busy
+                && now.duration_since(last) >= idle_for
+                && let Some(k) = w.kill.take()
+            {
                 w.state = WorkerState::Stopping;
                 kills.push(k);
                 surplus -= 1;
             }
         }
     }
-    let backoff = st.last_crash.is_some_and(|t| now.duration_since(t) < CRASH_BACKOFF);
-    let spawn = if backoff { 0 } else { wanted.saturating_sub(current) };
+    let backoff = st
+        .last_crash
+        .is_some_and(|t| now.duration_since(t) < CRASH_BACKOFF);
+    let spawn = if backoff {
+        0
+    } else {
+        wanted.saturating_sub(current)
+    };
     (expired, spawn, kills, cfg)
 }

@@ -41,14 +41,23 @@ async fn upload(
     {
         let store = core.store();
         let Some(up) = store.uploads.get(&key) else {
-            return Err(error(StatusCode::NOT_FOUND, format!("no upload slot for objectKey {key}")));
+            return Err(error(
+                StatusCode::NOT_FOUND,
+                format!("no upload slot for objectKey {key}"),
+            ));
         };
         if q.token.as_deref() != Some(up.token.as_str()) {
-            return Err(error(StatusCode::FORBIDDEN, format!("bad upload token for objectKey {key}")));
+            return Err(error(
+                StatusCode::FORBIDDEN,
+                format!("bad upload token for objectKey {key}"),
+            ));
         }
     }
     if body.len() < 2 || body[..2] != [0x1f, 0x8b] {
-        return Err(error(StatusCode::BAD_REQUEST, format!("artifact {key} is not gzip data")));
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            format!("artifact {key} is not gzip data"),
+        ));
     }
     let path = upload_path(&core.settings.state_dir, &key);
     let write = async {
@@ -58,7 +67,10 @@ async fn upload(
         tokio::fs::write(&path, &body).await
     };
     write.await.map_err(|e| {
-        error(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot store artifact {key}: {e}"))
+        error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot store artifact {key}: {e}"),
+        )
     })?;
     if let Some(up) = core.store().uploads.get_mut(&key) {
         up.uploaded = true;
@@ -67,7 +79,11 @@ async fn upload(
     Ok(StatusCode::OK.into_response())
 }
 
-async fn download(State(core): State<Arc<Core>>, Path(key): Path<String>, headers: HeaderMap) -> Response {
+async fn download(
+    State(core): State<Arc<Core>>,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     if !bearer_ok(&headers, &core.settings.api_key) {
         return unauthorized();
     }

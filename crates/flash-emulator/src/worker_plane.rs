@@ -9,6 +9,10 @@
 //! bodies are JSON whatever their `Content-Type` says; results for jobs no longer held by the
 //! posting worker (cancelled, timed out, requeued) are accepted and discarded.
 
+// Handlers return `Result<Response, Response>` so `?` can short-circuit with an HTTP error reply;
+// the error is a response going straight to the client, not a value worth boxing.
+#![allow(clippy::result_large_err)]
+
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -39,11 +43,17 @@ type Reply = Result<Response, Response>;
 
 fn endpoint(core: &Core, headers: &HeaderMap, ep: &str) -> Result<Arc<EndpointRt>, Response> {
     let Some(rt) = core.endpoint(ep) else {
-        return Err(error(StatusCode::NOT_FOUND, format!("endpoint {ep} not found")));
+        return Err(error(
+            StatusCode::NOT_FOUND,
+            format!("endpoint {ep} not found"),
+        ));
     };
     let key = rt.lock().cfg.ai_key.clone();
     if !raw_key_ok(headers, &key) {
-        return Err(error(StatusCode::UNAUTHORIZED, format!("endpoint {ep}: Unauthorized worker")));
+        return Err(error(
+            StatusCode::UNAUTHORIZED,
+            format!("endpoint {ep}: Unauthorized worker"),
+        ));
     }
     Ok(rt)
 }
@@ -105,12 +115,18 @@ struct BatchQuery {
     batch_size: Option<usize>,
 }
 
-async fn take(State(core): State<Arc<Core>>, Path((ep, pod)): Path<(String, String)>, headers: HeaderMap) -> Reply {
+async fn take(
+    State(core): State<Arc<Core>>,
+    Path((ep, pod)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Reply {
     let rt = endpoint(&core, &headers, &ep)?;
-    Ok(match take_n(&core, &rt, &pod, 1).await.and_then(|mut v| v.pop()) {
-        Some(job) => axum::Json(job).into_response(),
-        None => StatusCode::NO_CONTENT.into_response(),
-    })
+    Ok(
+        match take_n(&core, &rt, &pod, 1).await.and_then(|mut v| v.pop()) {
+            Some(job) => axum::Json(job).into_response(),
+            None => StatusCode::NO_CONTENT.into_response(),
+        },
+    )
 }
 
 async fn take_batch(
@@ -128,8 +144,12 @@ async fn take_batch(
 }
 
 fn parse(body: &Bytes, what: &str, job: &str) -> Result<Value, Response> {
-    serde_json::from_slice(body)
-        .map_err(|e| error(StatusCode::BAD_REQUEST, format!("{what} body for job {job} is not JSON: {e}")))
+    serde_json::from_slice(body).map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            format!("{what} body for job {job} is not JSON: {e}"),
+        )
+    })
 }
 
 async fn done(
@@ -184,7 +204,11 @@ async fn stream(
     Ok(axum::Json(json!({})).into_response())
 }
 
-async fn ping(State(core): State<Arc<Core>>, Path((ep, pod)): Path<(String, String)>, headers: HeaderMap) -> Reply {
+async fn ping(
+    State(core): State<Arc<Core>>,
+    Path((ep, pod)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Reply {
     let rt = endpoint(&core, &headers, &ep)?;
     seen(&rt, &pod);
     if let Some(w) = rt.lock().workers.get_mut(&pod) {
@@ -193,7 +217,11 @@ async fn ping(State(core): State<Arc<Core>>, Path((ep, pod)): Path<(String, Stri
     Ok(axum::Json(json!({})).into_response())
 }
 
-async fn stop(State(core): State<Arc<Core>>, Path((ep, pod)): Path<(String, String)>, headers: HeaderMap) -> Reply {
+async fn stop(
+    State(core): State<Arc<Core>>,
+    Path((ep, pod)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Reply {
     let rt = endpoint(&core, &headers, &ep)?;
     let deadline = tokio::time::Instant::now() + core.settings.take_timeout;
     let ids = wait_for(&rt.stop_ready, deadline, || {

@@ -7,6 +7,9 @@
 //! `{"op": "env", "names": [..]}`, `{"op": "write"|"read", "file": name, "content": c}` (in
 //! `FLASH_VOLUME_PATH`), `{"op": "stream", "chunks": [..]}`.
 
+// Printing is this worker's job: the emulator captures its output as worker logs.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -16,7 +19,11 @@ fn var(name: &str) -> String {
 }
 
 fn with_query(url: &str, q: &str) -> String {
-    if url.contains('?') { format!("{url}&{q}") } else { format!("{url}?{q}") }
+    if url.contains('?') {
+        format!("{url}&{q}")
+    } else {
+        format!("{url}?{q}")
+    }
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -32,7 +39,10 @@ async fn main() {
     let done = var("RUNPOD_WEBHOOK_POST_OUTPUT").replace("$RUNPOD_POD_ID", &pod);
     let stream = var("RUNPOD_WEBHOOK_POST_STREAM").replace("$RUNPOD_POD_ID", &pod);
     let ping = var("RUNPOD_WEBHOOK_PING").replace("$RUNPOD_POD_ID", &pod);
-    let http = reqwest::Client::builder().no_proxy().build().unwrap_or_default();
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap_or_default();
     let _ = http.get(&ping).header("Authorization", &key).send().await;
     loop {
         let resp = http
@@ -48,7 +58,9 @@ async fn main() {
                 continue;
             }
         };
-        let Some(id) = job.get("id").and_then(Value::as_str) else { continue };
+        let Some(id) = job.get("id").and_then(Value::as_str) else {
+            continue;
+        };
         let input = job.get("input").cloned().unwrap_or(Value::Null);
         println!("job {id} op {}", input.get("op").unwrap_or(&Value::Null));
         let op = input.get("op").and_then(Value::as_str).unwrap_or("echo");
@@ -69,17 +81,27 @@ async fn main() {
                 json!({"output": "survived"})
             }
             "env" => {
-                let names = input.get("names").and_then(Value::as_array).cloned().unwrap_or_default();
+                let names = input
+                    .get("names")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
                 let map: serde_json::Map<String, Value> = names
                     .iter()
                     .filter_map(Value::as_str)
-                    .map(|n| (n.to_owned(), std::env::var(n).map_or(Value::Null, Value::String)))
+                    .map(|n| {
+                        (
+                            n.to_owned(),
+                            std::env::var(n).map_or(Value::Null, Value::String),
+                        )
+                    })
                     .collect();
                 json!({"output": map})
             }
             "write" | "read" => {
                 let dir = var("FLASH_VOLUME_PATH");
-                let file = std::path::Path::new(&dir).join(input.get("file").and_then(Value::as_str).unwrap_or("f"));
+                let file = std::path::Path::new(&dir)
+                    .join(input.get("file").and_then(Value::as_str).unwrap_or("f"));
                 if op == "write" {
                     let c = input.get("content").and_then(Value::as_str).unwrap_or("");
                     match std::fs::write(&file, c) {
@@ -94,7 +116,11 @@ async fn main() {
                 }
             }
             "stream" => {
-                let chunks = input.get("chunks").and_then(Value::as_array).cloned().unwrap_or_default();
+                let chunks = input
+                    .get("chunks")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
                 let url = with_query(&stream.replace("$ID", id), "isStream=false");
                 for c in &chunks {
                     let _ = http
@@ -123,7 +149,10 @@ async fn serve_lb(port: &str) {
     use axum::routing::{get, post};
     let pod = var("RUNPOD_POD_ID");
     let app = axum::Router::new()
-        .route("/ping", get(|| async { axum::Json(json!({"status": "healthy"})) }))
+        .route(
+            "/ping",
+            get(|| async { axum::Json(json!({"status": "healthy"})) }),
+        )
         .route(
             "/echo",
             post(move |body: String| {

@@ -5,9 +5,10 @@ use std::sync::Arc;
 use async_graphql::{Context, Object, Result};
 
 use super::types::{
-    self, CreateFlashAppInput, CreateFlashEnvironmentInput, DeployBuildToEnvironmentInput, Endpoint, EndpointInput,
-    FinalizeFlashArtifactUploadInput, FlashApp, FlashArtifactUpload, FlashBuild, FlashEnvironment, PodTemplate,
-    PrepareFlashArtifactUploadInput, SaveTemplateInput, UpdateFlashBuildManifestInput,
+    self, CreateFlashAppInput, CreateFlashEnvironmentInput, DeployBuildToEnvironmentInput,
+    Endpoint, EndpointInput, FinalizeFlashArtifactUploadInput, FlashApp, FlashArtifactUpload,
+    FlashBuild, FlashEnvironment, PodTemplate, PrepareFlashArtifactUploadInput, SaveTemplateInput,
+    UpdateFlashBuildManifestInput,
 };
 use crate::artifacts::{self, MAX_ARTIFACT_BYTES};
 use crate::core::{Core, EndpointRt};
@@ -22,14 +23,22 @@ fn core<'a>(ctx: &Context<'a>) -> &'a Arc<Core> {
 }
 
 fn env_pairs(env: Option<&Vec<types::EnvironmentVariableInput>>) -> Vec<(String, String)> {
-    env.map(|v| v.iter().map(|e| (e.key.clone(), e.value.clone().unwrap_or_default())).collect())
-        .unwrap_or_default()
+    env.map(|v| {
+        v.iter()
+            .map(|e| (e.key.clone(), e.value.clone().unwrap_or_default()))
+            .collect()
+    })
+    .unwrap_or_default()
 }
 
 #[Object]
 impl Mutation {
     /// Creates a Flash app; names are unique.
-    async fn create_flash_app(&self, ctx: &Context<'_>, input: CreateFlashAppInput) -> Result<FlashApp> {
+    async fn create_flash_app(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateFlashAppInput,
+    ) -> Result<FlashApp> {
         let core = core(ctx);
         let name = input.name.trim().to_owned();
         if name.is_empty() {
@@ -62,10 +71,22 @@ impl Mutation {
         let env = {
             let mut store = core.store();
             if !store.apps.contains_key(&input.flash_app_id) {
-                return Err(format!("createFlashEnvironment: app not found: {}", input.flash_app_id).into());
+                return Err(format!(
+                    "createFlashEnvironment: app not found: {}",
+                    input.flash_app_id
+                )
+                .into());
             }
-            if store.environments.values().any(|e| e.app_id == input.flash_app_id && e.name == input.name) {
-                return Err(format!("createFlashEnvironment: environment {} already exists", input.name).into());
+            if store
+                .environments
+                .values()
+                .any(|e| e.app_id == input.flash_app_id && e.name == input.name)
+            {
+                return Err(format!(
+                    "createFlashEnvironment: environment {} already exists",
+                    input.name
+                )
+                .into());
             }
             let env = state_store::Environment {
                 id: format!("env_{}", ids::short(12)),
@@ -100,7 +121,11 @@ impl Mutation {
         let upload = {
             let mut store = core.store();
             if !store.apps.contains_key(&input.flash_app_id) {
-                return Err(format!("prepareFlashArtifactUpload: app not found: {}", input.flash_app_id).into());
+                return Err(format!(
+                    "prepareFlashArtifactUpload: app not found: {}",
+                    input.flash_app_id
+                )
+                .into());
             }
             let object_key = format!("{}-{}", input.flash_app_id, ids::short(16));
             let token = ids::short(32);
@@ -114,7 +139,10 @@ impl Mutation {
                 },
             );
             FlashArtifactUpload {
-                upload_url: format!("{}/emulator/uploads/{object_key}?token={token}", core.settings.base_url),
+                upload_url: format!(
+                    "{}/emulator/uploads/{object_key}?token={token}",
+                    core.settings.base_url
+                ),
                 object_key,
                 expires_at: None,
             }
@@ -133,7 +161,11 @@ impl Mutation {
         let build = {
             let mut store = core.store();
             let Some(upload) = store.uploads.get(&input.object_key) else {
-                return Err(format!("finalizeFlashArtifactUpload: unknown objectKey {}", input.object_key).into());
+                return Err(format!(
+                    "finalizeFlashArtifactUpload: unknown objectKey {}",
+                    input.object_key
+                )
+                .into());
             };
             if upload.app_id != input.flash_app_id {
                 return Err(format!(
@@ -173,13 +205,21 @@ impl Mutation {
         let core = core(ctx);
         let object_key = {
             let store = core.store();
-            let env = store.environments.get(&input.flash_environment_id).ok_or_else(|| {
-                format!("deployBuildToEnvironment: environment not found: {}", input.flash_environment_id)
+            let env = store
+                .environments
+                .get(&input.flash_environment_id)
+                .ok_or_else(|| {
+                    format!(
+                        "deployBuildToEnvironment: environment not found: {}",
+                        input.flash_environment_id
+                    )
+                })?;
+            let build = store.builds.get(&input.flash_build_id).ok_or_else(|| {
+                format!(
+                    "deployBuildToEnvironment: build not found: {}",
+                    input.flash_build_id
+                )
             })?;
-            let build = store
-                .builds
-                .get(&input.flash_build_id)
-                .ok_or_else(|| format!("deployBuildToEnvironment: build not found: {}", input.flash_build_id))?;
             if build.app_id != env.app_id {
                 return Err(format!(
                     "deployBuildToEnvironment: build {} belongs to another app than environment {}",
@@ -204,13 +244,20 @@ impl Mutation {
             env.active_build_id = Some(input.flash_build_id);
             env.state = "DEPLOYED".to_owned();
             let env = env.clone();
-            let ids: Vec<String> = store.endpoints_of_env(&env.id).iter().map(|e| e.id.clone()).collect();
+            let ids: Vec<String> = store
+                .endpoints_of_env(&env.id)
+                .iter()
+                .map(|e| e.id.clone())
+                .collect();
             for id in &ids {
                 if let Some(e) = store.endpoints.get_mut(id) {
                     e.version += 1;
                 }
             }
-            (types::environment(&store, &core.settings.base_url, &env), ids)
+            (
+                types::environment(&store, &core.settings.base_url, &env),
+                ids,
+            )
         };
         refresh_runtimes(core, &endpoint_ids);
         core.persist();
@@ -226,10 +273,12 @@ impl Mutation {
         let core = core(ctx);
         let build = {
             let mut store = core.store();
-            let build = store
-                .builds
-                .get_mut(&input.flash_build_id)
-                .ok_or_else(|| format!("updateFlashBuildManifest: build not found: {}", input.flash_build_id))?;
+            let build = store.builds.get_mut(&input.flash_build_id).ok_or_else(|| {
+                format!(
+                    "updateFlashBuildManifest: build not found: {}",
+                    input.flash_build_id
+                )
+            })?;
             build.manifest = input.manifest.0;
             types::build(build)
         };
@@ -257,7 +306,11 @@ impl Mutation {
             let eps: Vec<String> = store
                 .endpoints
                 .values()
-                .filter(|e| e.flash_environment_id.as_ref().is_some_and(|id| envs.contains(id)))
+                .filter(|e| {
+                    e.flash_environment_id
+                        .as_ref()
+                        .is_some_and(|id| envs.contains(id))
+                })
                 .map(|e| e.id.clone())
                 .collect();
             for id in &eps {
@@ -271,12 +324,23 @@ impl Mutation {
     }
 
     /// Deletes an environment and its endpoints.
-    async fn delete_flash_environment(&self, ctx: &Context<'_>, flash_environment_id: String) -> Result<bool> {
+    async fn delete_flash_environment(
+        &self,
+        ctx: &Context<'_>,
+        flash_environment_id: String,
+    ) -> Result<bool> {
         let core = core(ctx);
         let endpoints = {
             let mut store = core.store();
-            if store.environments.shift_remove(&flash_environment_id).is_none() {
-                return Err(format!("deleteFlashEnvironment: environment not found: {flash_environment_id}").into());
+            if store
+                .environments
+                .shift_remove(&flash_environment_id)
+                .is_none()
+            {
+                return Err(format!(
+                    "deleteFlashEnvironment: environment not found: {flash_environment_id}"
+                )
+                .into());
             }
             let eps: Vec<String> = store
                 .endpoints_of_env(&flash_environment_id)
@@ -308,7 +372,9 @@ impl Mutation {
             rt
         };
         if record.load_balanced() && rt.lock().lb.url.is_none() {
-            lb_proxy::start(core, &rt).await.map_err(|e| format!("saveEndpoint: endpoint {}: {e}", record.name))?;
+            lb_proxy::start(core, &rt)
+                .await
+                .map_err(|e| format!("saveEndpoint: endpoint {}: {e}", record.name))?;
         }
         tracing::info!(endpoint = %record.name, id = %record.id, created, "endpoint saved");
         core.persist();
@@ -317,7 +383,11 @@ impl Mutation {
     }
 
     /// Creates or replaces a template (`env` is a full replacement).
-    async fn save_template(&self, ctx: &Context<'_>, input: Option<SaveTemplateInput>) -> Result<PodTemplate> {
+    async fn save_template(
+        &self,
+        ctx: &Context<'_>,
+        input: Option<SaveTemplateInput>,
+    ) -> Result<PodTemplate> {
         let core = core(ctx);
         let input = input.ok_or("saveTemplate: input is required")?;
         let (tpl, users) = {
@@ -395,7 +465,10 @@ fn retire(core: &Core, ids: &[String]) {
     }
 }
 
-fn save_endpoint_record(core: &Core, input: EndpointInput) -> Result<(state_store::Endpoint, bool)> {
+fn save_endpoint_record(
+    core: &Core,
+    input: EndpointInput,
+) -> Result<(state_store::Endpoint, bool)> {
     let mut store = core.store();
     let (mut rec, created) = match &input.id {
         Some(id) => (
@@ -432,17 +505,31 @@ fn save_endpoint_record(core: &Core, input: EndpointInput) -> Result<(state_stor
     if let Some(kind) = input.kind {
         let kind = kind.to_ascii_uppercase();
         if kind != "QB" && kind != "LB" {
-            return Err(format!("saveEndpoint: endpoint {name}: input.type must be QB or LB, not {kind}").into());
+            return Err(format!(
+                "saveEndpoint: endpoint {name}: input.type must be QB or LB, not {kind}"
+            )
+            .into());
         }
         if !created && kind != rec.kind {
-            return Err(format!("saveEndpoint: endpoint {name}: input.type cannot change from {}", rec.kind).into());
+            return Err(format!(
+                "saveEndpoint: endpoint {name}: input.type cannot change from {}",
+                rec.kind
+            )
+            .into());
         }
         rec.kind = kind;
     }
     macro_rules! take {
         ($($field:ident),*) => { $( if let Some(v) = input.$field { rec.$field = v; } )* };
     }
-    take!(workers_min, workers_max, idle_timeout, scaler_type, scaler_value, execution_timeout_ms);
+    take!(
+        workers_min,
+        workers_max,
+        idle_timeout,
+        scaler_type,
+        scaler_value,
+        execution_timeout_ms
+    );
     macro_rules! take_opt {
         ($($field:ident),*) => { $( if input.$field.is_some() { rec.$field = input.$field; } )* };
     }
@@ -465,11 +552,17 @@ fn save_endpoint_record(core: &Core, input: EndpointInput) -> Result<(state_stor
         .into());
     }
     if rec.idle_timeout < 0 || rec.execution_timeout_ms < 0 {
-        return Err(format!("saveEndpoint: endpoint {name}: idleTimeout and executionTimeoutMs must be >= 0").into());
+        return Err(format!(
+            "saveEndpoint: endpoint {name}: idleTimeout and executionTimeoutMs must be >= 0"
+        )
+        .into());
     }
     if let Some(env_id) = input.flash_environment_id {
         if !store.environments.contains_key(&env_id) {
-            return Err(format!("saveEndpoint: endpoint {name}: flashEnvironmentId not found: {env_id}").into());
+            return Err(format!(
+                "saveEndpoint: endpoint {name}: flashEnvironmentId not found: {env_id}"
+            )
+            .into());
         }
         rec.flash_environment_id = Some(env_id);
     }
@@ -480,11 +573,16 @@ fn save_endpoint_record(core: &Core, input: EndpointInput) -> Result<(state_stor
     }
     match (input.template_id, input.template) {
         (Some(_), Some(_)) => {
-            return Err(format!("saveEndpoint: endpoint {name}: give templateId or template, not both").into());
+            return Err(format!(
+                "saveEndpoint: endpoint {name}: give templateId or template, not both"
+            )
+            .into());
         }
         (Some(tid), None) => {
             if !store.templates.contains_key(&tid) {
-                return Err(format!("saveEndpoint: endpoint {name}: templateId not found: {tid}").into());
+                return Err(
+                    format!("saveEndpoint: endpoint {name}: templateId not found: {tid}").into(),
+                );
             }
             rec.template_id = Some(tid);
         }

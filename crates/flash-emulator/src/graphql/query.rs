@@ -4,7 +4,10 @@ use std::sync::Arc;
 
 use async_graphql::{Context, Object, Result};
 
-use super::types::{self, Endpoint, FlashApp, FlashBuild, FlashEnvironment, FlashEnvironmentByNameInput, PodTemplate, User};
+use super::types::{
+    self, Endpoint, FlashApp, FlashBuild, FlashEnvironment, FlashEnvironmentByNameInput,
+    PodTemplate, User,
+};
 use crate::core::Core;
 
 /// The query root.
@@ -17,7 +20,11 @@ fn core<'a>(ctx: &Context<'a>) -> &'a Arc<Core> {
 #[Object]
 impl Query {
     /// A Flash environment by id; null when it does not exist or is not visible to the key.
-    async fn flash_environment(&self, ctx: &Context<'_>, flash_environment_id: String) -> Option<FlashEnvironment> {
+    async fn flash_environment(
+        &self,
+        ctx: &Context<'_>,
+        flash_environment_id: String,
+    ) -> Option<FlashEnvironment> {
         let core = core(ctx);
         let store = core.store();
         store
@@ -28,18 +35,29 @@ impl Query {
 
     /// A Flash build by id; null when it does not exist or is not visible to the key.
     async fn flash_build(&self, ctx: &Context<'_>, flash_build_id: String) -> Option<FlashBuild> {
-        core(ctx).store().builds.get(&flash_build_id).map(types::build)
+        core(ctx)
+            .store()
+            .builds
+            .get(&flash_build_id)
+            .map(types::build)
     }
 
     /// A Flash app by id; null when it does not exist.
     async fn flash_app(&self, ctx: &Context<'_>, flash_app_id: String) -> Option<FlashApp> {
         let core = core(ctx);
         let store = core.store();
-        store.apps.get(&flash_app_id).map(|a| types::app(&store, &core.settings.base_url, a))
+        store
+            .apps
+            .get(&flash_app_id)
+            .map(|a| types::app(&store, &core.settings.base_url, a))
     }
 
     /// A Flash app by name; an error saying "app not found" when there is none.
-    async fn flash_app_by_name(&self, ctx: &Context<'_>, flash_app_name: String) -> Result<FlashApp> {
+    async fn flash_app_by_name(
+        &self,
+        ctx: &Context<'_>,
+        flash_app_name: String,
+    ) -> Result<FlashApp> {
         let core = core(ctx);
         let store = core.store();
         store
@@ -65,7 +83,11 @@ impl Query {
             .find(|e| e.app_id == input.flash_app_id && e.name == input.name)
             .map(|e| types::environment(&store, &core.settings.base_url, e))
             .ok_or_else(|| {
-                format!("environment not found: {} in app {}", input.name, input.flash_app_id).into()
+                format!(
+                    "environment not found: {} in app {}",
+                    input.name, input.flash_app_id
+                )
+                .into()
             })
     }
 
@@ -91,7 +113,11 @@ impl User {
     async fn flash_apps(&self, ctx: &Context<'_>) -> Vec<FlashApp> {
         let core = core(ctx);
         let store = core.store();
-        store.apps.values().map(|a| types::app(&store, &core.settings.base_url, a)).collect()
+        store
+            .apps
+            .values()
+            .map(|a| types::app(&store, &core.settings.base_url, a))
+            .collect()
     }
 
     /// An endpoint by id; null when it does not exist.
@@ -103,6 +129,10 @@ impl User {
     /// Every endpoint.
     async fn endpoints(&self, ctx: &Context<'_>) -> Vec<Endpoint> {
         let store = core(ctx).store();
-        store.endpoints.values().map(|e| types::endpoint(&store, e)).collect()
+        store
+            .endpoints
+            .values()
+            .map(|e| types::endpoint(&store, e))
+            .collect()
     }
 }

@@ -322,7 +322,11 @@ pub(crate) fn endpoint(store: &Store, e: &state_store::Endpoint) -> Endpoint {
         active_buildid: active,
         ide_pod_id: None,
         flash_boot_type: e.flash_boot_type.clone(),
-        template: e.template_id.as_ref().and_then(|t| store.templates.get(t)).map(template),
+        template: e
+            .template_id
+            .as_ref()
+            .and_then(|t| store.templates.get(t))
+            .map(template),
     }
 }
 
@@ -336,9 +340,16 @@ pub(crate) fn build(b: &state_store::Build) -> FlashBuild {
     }
 }
 
-pub(crate) fn environment(store: &Store, base_url: &str, env: &state_store::Environment) -> FlashEnvironment {
+pub(crate) fn environment(
+    store: &Store,
+    base_url: &str,
+    env: &state_store::Environment,
+) -> FlashEnvironment {
     let eps = store.endpoints_of_env(&env.id);
-    let mut volumes: Vec<String> = eps.iter().flat_map(|e| e.network_volume_ids.clone()).collect();
+    let mut volumes: Vec<String> = eps
+        .iter()
+        .flat_map(|e| e.network_volume_ids.clone())
+        .collect();
     volumes.sort();
     volumes.dedup();
     let active_artifact = env
@@ -384,6 +395,13 @@ pub(crate) fn app(store: &Store, base_url: &str, a: &state_store::App) -> FlashA
                 .map(|e| environment(store, base_url, e))
                 .collect(),
         ),
-        flash_builds: Some(store.builds.values().filter(|b| b.app_id == a.id).map(build).collect()),
+        flash_builds: Some(
+            store
+                .builds
+                .values()
+                .filter(|b| b.app_id == a.id)
+                .map(build)
+                .collect(),
+        ),
     }
 }

@@ -51,9 +51,14 @@ pub async fn gql(emu: &EmulatorHandle, query: &str, variables: Value) -> Value {
 /// The artifact of the test worker: manifest with `entrypoint` + the binary.
 pub fn artifact() -> Vec<u8> {
     let bin = std::fs::read(env!("CARGO_BIN_EXE_flash-emulator-test-worker")).unwrap();
-    let manifest = json!({"version": "1.0", "project_name": "demo", "entrypoint": "bin/app", "resources": {}});
+    let manifest =
+        json!({"version": "1.0", "project_name": "demo", "entrypoint": "bin/app", "resources": {}});
     flash_emulator::artifacts::build_artifact(&[
-        ("flash_manifest.json", manifest.to_string().as_bytes(), false),
+        (
+            "flash_manifest.json",
+            manifest.to_string().as_bytes(),
+            false,
+        ),
         ("bin/app", &bin, true),
     ])
     .unwrap()
@@ -62,7 +67,12 @@ pub fn artifact() -> Vec<u8> {
 /// Creates app + env, uploads the test-worker artifact, finalizes and deploys it.
 /// Returns (app id, env id, build id).
 pub async fn deploy(emu: &EmulatorHandle, app: &str) -> (String, String, String) {
-    let d = gql(emu, "mutation($i: CreateFlashAppInput!) { createFlashApp(input: $i) { id name } }", json!({"i": {"name": app}})).await;
+    let d = gql(
+        emu,
+        "mutation($i: CreateFlashAppInput!) { createFlashApp(input: $i) { id name } }",
+        json!({"i": {"name": app}}),
+    )
+    .await;
     let app_id = d["createFlashApp"]["id"].as_str().unwrap().to_owned();
     let d = gql(
         emu,
@@ -70,7 +80,10 @@ pub async fn deploy(emu: &EmulatorHandle, app: &str) -> (String, String, String)
         json!({"i": {"flashAppId": app_id, "name": "production"}}),
     )
     .await;
-    let env_id = d["createFlashEnvironment"]["id"].as_str().unwrap().to_owned();
+    let env_id = d["createFlashEnvironment"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let tar = artifact();
     let d = gql(
         emu,
@@ -78,8 +91,14 @@ pub async fn deploy(emu: &EmulatorHandle, app: &str) -> (String, String, String)
         json!({"input": {"flashAppId": app_id, "tarballSize": tar.len()}}),
     )
     .await;
-    let url = d["prepareFlashArtifactUpload"]["uploadUrl"].as_str().unwrap().to_owned();
-    let key = d["prepareFlashArtifactUpload"]["objectKey"].as_str().unwrap().to_owned();
+    let url = d["prepareFlashArtifactUpload"]["uploadUrl"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let key = d["prepareFlashArtifactUpload"]["objectKey"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let put = http()
         .put(&url)
         .header("Content-Type", "application/gzip")
@@ -94,14 +113,20 @@ pub async fn deploy(emu: &EmulatorHandle, app: &str) -> (String, String, String)
         json!({"input": {"flashAppId": app_id, "objectKey": key, "manifest": {"entrypoint": "bin/app", "resources": {}}}}),
     )
     .await;
-    let build_id = d["finalizeFlashArtifactUpload"]["id"].as_str().unwrap().to_owned();
+    let build_id = d["finalizeFlashArtifactUpload"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let d = gql(
         emu,
         "mutation deployBuildToEnvironment($input: DeployBuildToEnvironmentInput!) { deployBuildToEnvironment(input: $input) { id name activeArtifact { objectKey downloadUrl expiresAt } } }",
         json!({"input": {"flashEnvironmentId": env_id, "flashBuildId": build_id}}),
     )
     .await;
-    assert_eq!(d["deployBuildToEnvironment"]["activeArtifact"]["objectKey"], key.as_str());
+    assert_eq!(
+        d["deployBuildToEnvironment"]["activeArtifact"]["objectKey"],
+        key.as_str()
+    );
     (app_id, env_id, build_id)
 }
 
@@ -119,7 +144,10 @@ pub async fn eventually<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<
         if let Some(v) = f() {
             return v;
         }
-        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -163,13 +191,16 @@ pub async fn wait_final(emu: &EmulatorHandle, ep: &str, job: &str, secs: u64) ->
         if !["IN_QUEUE", "IN_PROGRESS"].contains(&s.as_str()) {
             return body;
         }
-        assert!(std::time::Instant::now() < deadline, "job {job} not final: {body}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "job {job} not final: {body}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
 pub fn pid_alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| !s.split_whitespace().nth(2).is_some_and(|st| st == "Z"))
+        .map(|s| s.split_whitespace().nth(2).is_none_or(|st| st != "Z"))
         .unwrap_or(false)
 }
