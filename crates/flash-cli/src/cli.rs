@@ -19,6 +19,18 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: ManifestCommand,
     },
+    /// Run a local Runpod (GraphQL, endpoint data plane, worker job plane) until Ctrl-C.
+    Emulator {
+        /// Port to listen on, on 127.0.0.1 (0 = any free port).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// API key clients must send (default: RUNPOD_API_KEY, else a random key).
+        #[arg(long, env = "RUNPOD_API_KEY", hide_env_values = true)]
+        api_key: Option<String>,
+        /// Keep apps, builds and endpoints in this directory across restarts.
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -28,6 +28,10 @@ pub mod env {
     pub const FLASH_APP: &str = "FLASH_APP";
     /// Environment name, injected into deployed workers.
     pub const FLASH_ENV: &str = "FLASH_ENV";
+    /// Directory of the network volume mounted by this worker's endpoint. On Runpod the volume is
+    /// always at `/runpod-volume` and this is unset; the local emulator sets it to the shared
+    /// directory it stands in with.
+    pub const FLASH_VOLUME_PATH: &str = "FLASH_VOLUME_PATH";
     /// `lb` for load-balanced workers, `qb` for queue workers.
     pub const FLASH_ENDPOINT_TYPE: &str = "FLASH_ENDPOINT_TYPE";
     /// Port of a queue worker's local test API (default 8000).

@@ -1,0 +1,168 @@
+//! A minimal worker for the emulator's tests: implements the job protocol (job-take → compute →
+//! job-done) with behaviour chosen by the job input, and in LB mode (`PORT` set) serves `/ping`
+//! and `/echo` on `PORT`.
+//!
+//! Inputs: `{"op": "echo", "value": v}`, `{"op": "sleep", "ms": n}`, `{"op": "fail", "message": m}`,
+//! `{"op": "crash", "marker": path}` (exits 3 unless the marker file exists, creating it first),
+//! `{"op": "env", "names": [..]}`, `{"op": "write"|"read", "file": name, "content": c}` (in
+//! `FLASH_VOLUME_PATH`), `{"op": "stream", "chunks": [..]}`.
+
+// Printing is this worker's job: the emulator captures its output as worker logs.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+fn var(name: &str) -> String {
+    std::env::var(name).unwrap_or_default()
+}
+
+fn with_query(url: &str, q: &str) -> String {
+    if url.contains('?') {
+        format!("{url}&{q}")
+    } else {
+        format!("{url}?{q}")
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let pod = var("RUNPOD_POD_ID");
+    println!("worker {pod} starting for {}", var("FLASH_RESOURCE_NAME"));
+    if let Ok(port) = std::env::var("PORT") {
+        serve_lb(&port).await;
+        return;
+    }
+    let key = var("RUNPOD_AI_API_KEY");
+    let take = var("RUNPOD_WEBHOOK_GET_JOB").replace("$ID", &pod);
+    let done = var("RUNPOD_WEBHOOK_POST_OUTPUT").replace("$RUNPOD_POD_ID", &pod);
+    let stream = var("RUNPOD_WEBHOOK_POST_STREAM").replace("$RUNPOD_POD_ID", &pod);
+    let ping = var("RUNPOD_WEBHOOK_PING").replace("$RUNPOD_POD_ID", &pod);
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap_or_default();
+    let _ = http.get(&ping).header("Authorization", &key).send().await;
+    loop {
+        let resp = http
+            .get(with_query(&take, "job_in_progress=0"))
+            .header("Authorization", &key)
+            .send()
+            .await;
+        let job: Value = match resp {
+            Ok(r) if r.status() == 200 => r.json().await.unwrap_or(Value::Null),
+            Ok(_) => continue,
+            Err(_) => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+        };
+        let Some(id) = job.get("id").and_then(Value::as_str) else {
+            continue;
+        };
+        let input = job.get("input").cloned().unwrap_or(Value::Null);
+        println!("job {id} op {}", input.get("op").unwrap_or(&Value::Null));
+        let op = input.get("op").and_then(Value::as_str).unwrap_or("echo");
+        let body = match op {
+            "sleep" => {
+                let ms = input.get("ms").and_then(Value::as_u64).unwrap_or(100);
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                json!({"output": {"slept": ms, "worker": pod}})
+            }
+            "fail" => json!({"error": input.get("message").cloned().unwrap_or(json!("failed"))}),
+            "crash" => {
+                let marker = input.get("marker").and_then(Value::as_str).unwrap_or("");
+                if !std::path::Path::new(marker).exists() {
+                    let _ = std::fs::write(marker, b"crashed once");
+                    eprintln!("crashing on purpose");
+                    std::process::exit(3);
+                }
+                json!({"output": "survived"})
+            }
+            "env" => {
+                let names = input
+                    .get("names")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                let map: serde_json::Map<String, Value> = names
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(|n| {
+                        (
+                            n.to_owned(),
+                            std::env::var(n).map_or(Value::Null, Value::String),
+                        )
+                    })
+                    .collect();
+                json!({"output": map})
+            }
+            "write" | "read" => {
+                let dir = var("FLASH_VOLUME_PATH");
+                let file = std::path::Path::new(&dir)
+                    .join(input.get("file").and_then(Value::as_str).unwrap_or("f"));
+                if op == "write" {
+                    let c = input.get("content").and_then(Value::as_str).unwrap_or("");
+                    match std::fs::write(&file, c) {
+                        Ok(()) => json!({"output": "written"}),
+                        Err(e) => json!({"error": e.to_string()}),
+                    }
+                } else {
+                    match std::fs::read_to_string(&file) {
+                        Ok(s) => json!({"output": s}),
+                        Err(e) => json!({"error": e.to_string()}),
+                    }
+                }
+            }
+            "stream" => {
+                let chunks = input
+                    .get("chunks")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                let url = with_query(&stream.replace("$ID", id), "isStream=false");
+                for c in &chunks {
+                    let _ = http
+                        .post(&url)
+                        .header("Authorization", &key)
+                        .body(json!({"output": c}).to_string())
+                        .send()
+                        .await;
+                }
+                json!({"output": chunks})
+            }
+            _ => json!({"output": input.get("value").cloned().unwrap_or(Value::Null)}),
+        };
+        let url = with_query(&done.replace("$ID", id), "isStream=false");
+        let _ = http
+            .post(&url)
+            .header("Authorization", &key)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body.to_string())
+            .send()
+            .await;
+    }
+}
+
+async fn serve_lb(port: &str) {
+    use axum::routing::{get, post};
+    let pod = var("RUNPOD_POD_ID");
+    let app = axum::Router::new()
+        .route(
+            "/ping",
+            get(|| async { axum::Json(json!({"status": "healthy"})) }),
+        )
+        .route(
+            "/echo",
+            post(move |body: String| {
+                let pod = pod.clone();
+                async move { axum::Json(json!({"body": body, "worker": pod})) }
+            }),
+        );
+    let Ok(listener) = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await else {
+        eprintln!("cannot bind port {port}");
+        std::process::exit(2);
+    };
+    let _ = axum::serve(listener, app).await;
+}

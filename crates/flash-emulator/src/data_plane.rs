@@ -1,0 +1,258 @@
+//! The client data plane of queue endpoints, `/v2/{endpoint_id}/...` (runpod-wire.md §2).
+//!
+//! Auth: `Authorization: Bearer KEY` (or the bare key) with the emulator's API key; otherwise
+//! 401 `{"error": "Unauthorized"}`. Unknown endpoint or job: 404 `{"error": "..."}`. A body that
+//! is not JSON, or a `/run` body without `input`: 400.
+
+// Handlers return `Result<Response, Response>` so `?` can short-circuit with an HTTP error reply;
+// the error is a response going straight to the client, not a value worth boxing.
+#![allow(clippy::result_large_err)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::core::{Core, EndpointRt, WorkerState, wait_for};
+use crate::http::{bearer_ok, error, unauthorized};
+use crate::ids;
+
+/// Default execution timeout when neither the job nor the endpoint sets one.
+const DEFAULT_EXECUTION_TIMEOUT_MS: u64 = 600_000;
+/// Largest `/runsync` body (Runpod: 20 MB).
+pub(crate) const MAX_BODY_BYTES: usize = 20 * 1024 * 1024;
+
+/// The data-plane routes, relative to `/v2`.
+pub(crate) fn routes() -> Router<Arc<Core>> {
+    Router::new()
+        .route("/{ep}/run", post(run))
+        .route("/{ep}/runsync", post(runsync))
+        .route("/{ep}/status/{job}", get(status).post(status))
+        .route("/{ep}/stream/{job}", get(stream).post(stream))
+        .route("/{ep}/cancel/{job}", post(cancel))
+        .route("/{ep}/retry/{job}", post(retry))
+        .route("/{ep}/health", get(health))
+        .route("/{ep}/purge-queue", post(purge))
+}
+
+type Reply = Result<Response, Response>;
+
+fn endpoint(core: &Core, headers: &HeaderMap, ep: &str) -> Result<Arc<EndpointRt>, Response> {
+    if !bearer_ok(headers, &core.settings.api_key) {
+        return Err(unauthorized());
+    }
+    match core.endpoint(ep) {
+        Some(rt) if !rt.lock().deleted => Ok(rt),
+        _ => Err(error(
+            StatusCode::NOT_FOUND,
+            format!("endpoint {ep} not found"),
+        )),
+    }
+}
+
+fn job_missing(ep: &str, job: &str) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        format!("job {job} not found on endpoint {ep}"),
+    )
+}
+
+fn submit(rt: &EndpointRt, ep: &str, body: &Bytes, id: String) -> Result<String, Response> {
+    let body: Value = serde_json::from_slice(body).map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            format!("endpoint {ep}: request body is not JSON: {e}"),
+        )
+    })?;
+    let Some(input) = body.get("input").cloned() else {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            format!("endpoint {ep}: request body has no \"input\""),
+        ));
+    };
+    let webhook = body
+        .get("webhook")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let policy_timeout = body
+        .pointer("/policy/executionTimeout")
+        .and_then(Value::as_u64)
+        .filter(|t| *t > 0);
+    {
+        let mut st = rt.lock();
+        if st.cfg.load_balanced() {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "endpoint {ep} is load-balanced; call its own URL instead of the queue API"
+                ),
+            ));
+        }
+        let endpoint_timeout = u64::try_from(st.cfg.execution_timeout_ms)
+            .ok()
+            .filter(|t| *t > 0);
+        let timeout = policy_timeout
+            .or(endpoint_timeout)
+            .unwrap_or(DEFAULT_EXECUTION_TIMEOUT_MS);
+        st.jobs
+            .submit(id.clone(), input, webhook, Duration::from_millis(timeout));
+    }
+    rt.job_ready.notify_waiters();
+    Ok(id)
+}
+
+async fn run(
+    State(core): State<Arc<Core>>,
+    Path(ep): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Reply {
+    let rt = endpoint(&core, &headers, &ep)?;
+    let id = submit(&rt, &ep, &body, format!("{}-u1", ids::uuid()))?;
+    Ok(axum::Json(json!({"id": id, "status": "IN_QUEUE"})).into_response())
+}
+
+#[derive(Deserialize)]
+struct WaitQuery {
+    wait: Option<u64>,
+}
+
+async fn runsync(
+    State(core): State<Arc<Core>>,
+    Path(ep): Path<String>,
+    Query(q): Query<WaitQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Reply {
+    let rt = endpoint(&core, &headers, &ep)?;
+    let id = submit(&rt, &ep, &body, format!("sync-{}", ids::uuid()))?;
+    let wait = Duration::from_millis(q.wait.unwrap_or(90_000).clamp(1000, 300_000));
+    let deadline = tokio::time::Instant::now() + wait;
+    let done = wait_for(&rt.changed, deadline, || {
+        let st = rt.lock();
+        let job = st.jobs.jobs.get(&id)?;
+        job.status.is_final().then(|| job.status_object())
+    })
+    .await;
+    let reply = done.unwrap_or_else(|| {
+        let st = rt.lock();
+        st.jobs.jobs.get(&id).map_or_else(
+            || json!({"id": id, "status": "IN_QUEUE"}),
+            |j| json!({"id": id, "status": j.status.as_str()}),
+        )
+    });
+    Ok(axum::Json(reply).into_response())
+}
+
+async fn status(
+    State(core): State<Arc<Core>>,
+    Path((ep, job)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Reply {
+    let rt = endpoint(&core, &headers, &ep)?;
+    let st = rt.lock();
+    let obj = st.jobs.jobs.get(&job).map(crate::jobs::Job::status_object);
+    obj.map(|o| axum::Json(o).into_response())
+        .ok_or_else(|| job_missing(&ep, &job))
+}
+
+async fn stream(
+    State(core): State<Arc<Core>>,
+    Path((ep, job)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Reply {
+    let rt = endpoint(&core, &headers, &ep)?;
+    let obj = rt.lock().jobs.read_stream(&job);
+    obj.map(|o| axum::Json(o).into_response())
+        .ok_or_else(|| job_missing(&ep, &job))
+}
+
+async fn cancel(
+    State(core): State<Arc<Core>>,
+    Path((ep, job)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Reply {
+    let rt = endpoint(&core, &headers, &ep)?;
+    let obj = rt.lock().jobs.cancel(&job);
+    rt.changed.notify_waiters();
+    rt.stop_ready.notify_waiters();
+    obj.map(|o| axum::Json(o).into_response())
+        .ok_or_else(|| job_missing(&ep, &job))
+}
+
+async fn retry(
+    State(core): State<Arc<Core>>,
+    Path((ep, job)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Reply {
+    let rt = endpoint(&core, &headers, &ep)?;
+    let res = rt.lock().jobs.retry(&job);
+    match res {
+        None => Err(job_missing(&ep, &job)),
+        Some(Err(status)) => Err(error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "job {job} is {}; only FAILED or TIMED_OUT jobs can be retried",
+                status.as_str()
+            ),
+        )),
+        Some(Ok(obj)) => {
+            rt.job_ready.notify_waiters();
+            rt.changed.notify_waiters();
+            Ok(axum::Json(obj).into_response())
+        }
+    }
+}
+
+async fn health(
+    State(core): State<Arc<Core>>,
+    Path(ep): Path<String>,
+    headers: HeaderMap,
+) -> Reply {
+    let rt = endpoint(&core, &headers, &ep)?;
+    let st = rt.lock();
+    let count = |s: WorkerState| st.workers.values().filter(|w| w.state == s).count();
+    let held = |id: &str| !st.jobs.held_by(id).is_empty();
+    let running = st
+        .workers
+        .values()
+        .filter(|w| {
+            w.state == WorkerState::Running || (w.state != WorkerState::Stopping && held(&w.id))
+        })
+        .count();
+    let idle = st
+        .workers
+        .values()
+        .filter(|w| w.state == WorkerState::Idle && !held(&w.id))
+        .count();
+    let c = st.jobs.counters;
+    Ok(axum::Json(json!({
+        "jobs": {
+            "completed": c.completed,
+            "failed": c.failed,
+            "inProgress": st.jobs.in_progress(),
+            "inQueue": st.jobs.queued(),
+            "retried": c.retried,
+        },
+        "workers": {
+            "idle": idle,
+            "running": running,
+            "initializing": count(WorkerState::Initializing),
+        },
+    }))
+    .into_response())
+}
+
+async fn purge(State(core): State<Arc<Core>>, Path(ep): Path<String>, headers: HeaderMap) -> Reply {
+    let rt = endpoint(&core, &headers, &ep)?;
+    let removed = rt.lock().jobs.purge();
+    rt.changed.notify_waiters();
+    Ok(axum::Json(json!({"removed": removed, "status": "completed"})).into_response())
+}

@@ -1,0 +1,70 @@
+//! The GraphQL control plane at `/graphql`.
+//!
+//! Auth: `Authorization: Bearer KEY` with the emulator's API key. A missing or wrong key gets
+//! **HTTP 401** with the body `{"errors": [{"message": "Unauthorized"}]}`, so both an HTTP-status
+//! check and a GraphQL-errors check see the failure. Errors of an operation come back as HTTP 200
+//! `{"data": ..., "errors": [{"message": ...}]}` with a message naming the operation and the
+//! offending id or field.
+
+mod mutation;
+mod query;
+mod types;
+
+use std::sync::Arc;
+
+use async_graphql::{EmptySubscription, Schema};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::core::Core;
+use crate::http::bearer_ok;
+
+/// The id reported as `userId` and `myself.id`.
+pub(crate) const USER_ID: &str = "user_emulator";
+
+/// The emulator's schema type.
+pub(crate) type EmulatorSchema = Schema<query::Query, mutation::Mutation, EmptySubscription>;
+
+/// Builds the schema; `core` is available to resolvers as context data.
+pub(crate) fn schema(core: Option<Arc<Core>>) -> EmulatorSchema {
+    let builder = Schema::build(query::Query, mutation::Mutation, EmptySubscription);
+    match core {
+        Some(core) => builder.data(core).finish(),
+        None => builder.finish(),
+    }
+}
+
+/// The schema in SDL: the source of truth for `crates/flash/graphql/schema.graphql`.
+pub fn sdl() -> String {
+    schema(None).sdl()
+}
+
+/// `POST /graphql`.
+pub(crate) async fn handler(
+    State((core, schema)): State<(Arc<Core>, EmulatorSchema)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if !bearer_ok(&headers, &core.settings.api_key) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(json!({"errors": [{"message": "Unauthorized"}]})),
+        )
+            .into_response();
+    }
+    let request: async_graphql::Request = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                axum::Json(json!({"errors": [{"message": format!("request body is not a GraphQL request: {e}")}]})),
+            )
+                .into_response();
+        }
+    };
+    let response = schema.execute(request).await;
+    axum::Json(response).into_response()
+}

@@ -1,0 +1,217 @@
+//! Load-balanced endpoints: each gets its own loopback listener, the emulator's stand-in for
+//! `https://{id}.api.runpod.ai`, that forwards any method and path to one of its healthy workers
+//! (round robin). A worker is healthy once `GET /ping` on its `PORT` answers 200.
+//!
+//! Auth: `Authorization: Bearer KEY` (or the bare key) with the emulator's API key, else 401.
+//! While no worker is healthy a request waits (and counts as demand, so a worker is started) up
+//! to the LB wait (builder setting, default 120 s), then gets 503
+//! `{"error": "no workers available"}`. A worker that cannot be reached gives 502. Every proxied
+//! response carries `X-Runpod-Worker-Id`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::{Body, to_bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::core::{Core, EndpointRt, WorkerState, wait_for};
+use crate::http::{bearer_ok, error, unauthorized};
+
+/// Largest request or response body (Runpod: 30 MB).
+const MAX_BODY: usize = 30 * 1024 * 1024;
+/// Longest time one proxied request may take (Runpod: 5.5 min).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(330);
+
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Binds the endpoint's listener and records its URL.
+pub(crate) async fn start(core: &Arc<Core>, rt: &Arc<EndpointRt>) -> Result<String, String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| format!("cannot bind a load-balancer listener: {e}"))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| format!("load-balancer listener: {e}"))?;
+    let url = format!("http://{addr}");
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    {
+        let mut st = rt.lock();
+        st.lb.url = Some(url.clone());
+        st.lb.stop = Some(stop_tx);
+    }
+    let app = Router::new()
+        .fallback(proxy)
+        .with_state((Arc::clone(core), Arc::clone(rt)));
+    let mut shutdown = core.shutdown.subscribe();
+    let name = rt.lock().cfg.name.clone();
+    tracing::info!(endpoint = %name, %url, "load balancer listening");
+    core.track(tokio::spawn(async move {
+        let stop = async move {
+            tokio::select! {
+                _ = stop_rx => {}
+                () = crate::core::stopped(&mut shutdown) => {}
+            }
+        };
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(stop)
+            .await
+        {
+            tracing::warn!(endpoint = %name, error = %e, "load balancer stopped");
+        }
+    }));
+    Ok(url)
+}
+
+/// Decrements the in-flight counters when a request ends, however it ends.
+struct Inflight {
+    rt: Arc<EndpointRt>,
+    worker: Option<String>,
+}
+
+impl Drop for Inflight {
+    fn drop(&mut self) {
+        let mut st = self.rt.lock();
+        st.lb.inflight = st.lb.inflight.saturating_sub(1);
+        st.lb.last_request = Instant::now();
+        if let Some(w) = self.worker.as_ref().and_then(|id| st.workers.get_mut(id)) {
+            w.lb_inflight = w.lb_inflight.saturating_sub(1);
+            w.last_active = Instant::now();
+            if w.lb_inflight == 0 && w.state == WorkerState::Running {
+                w.state = WorkerState::Idle;
+            }
+        }
+    }
+}
+
+fn pick(rt: &EndpointRt) -> Option<(String, u16)> {
+    let mut st = rt.lock();
+    let version = st.cfg.version;
+    let ready: Vec<(String, u16)> = st
+        .workers
+        .values()
+        .filter(|w| {
+            matches!(w.state, WorkerState::Idle | WorkerState::Running) && w.version == version
+        })
+        .filter_map(|w| w.port.map(|p| (w.id.clone(), p)))
+        .collect();
+    let ready = if ready.is_empty() {
+        st.workers
+            .values()
+            .filter(|w| matches!(w.state, WorkerState::Idle | WorkerState::Running))
+            .filter_map(|w| w.port.map(|p| (w.id.clone(), p)))
+            .collect()
+    } else {
+        ready
+    };
+    if ready.is_empty() {
+        return None;
+    }
+    let i = st.lb.next % ready.len();
+    st.lb.next = st.lb.next.wrapping_add(1);
+    let chosen = ready[i].clone();
+    if let Some(w) = st.workers.get_mut(&chosen.0) {
+        w.lb_inflight += 1;
+        w.state = WorkerState::Running;
+    }
+    Some(chosen)
+}
+
+async fn proxy(State((core, rt)): State<(Arc<Core>, Arc<EndpointRt>)>, req: Request) -> Response {
+    if !bearer_ok(req.headers(), &core.settings.api_key) {
+        return unauthorized();
+    }
+    let name = {
+        let st = rt.lock();
+        if st.deleted {
+            return error(
+                StatusCode::NOT_FOUND,
+                format!("endpoint {} not found", rt.id),
+            );
+        }
+        st.cfg.name.clone()
+    };
+    let (parts, body) = req.into_parts();
+    let body = match to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(e) => {
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("endpoint {name}: request body: {e}"),
+            );
+        }
+    };
+    let mut guard = Inflight {
+        rt: Arc::clone(&rt),
+        worker: None,
+    };
+    {
+        let mut st = rt.lock();
+        st.lb.inflight += 1;
+        st.lb.last_request = Instant::now();
+    }
+    let deadline = tokio::time::Instant::now() + core.settings.lb_wait;
+    let Some((worker, port)) = wait_for(&rt.healthy, deadline, || pick(&rt)).await else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "no workers available");
+    };
+    guard.worker = Some(worker.clone());
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let url = format!("http://127.0.0.1:{port}{path}");
+    let mut out = core
+        .http
+        .request(parts.method.clone(), &url)
+        .timeout(REQUEST_TIMEOUT)
+        .body(body);
+    for (k, v) in &parts.headers {
+        if k == header::HOST || k == header::CONTENT_LENGTH || HOP_BY_HOP.contains(&k.as_str()) {
+            continue;
+        }
+        out = out.header(k, v);
+    }
+    let resp = match out.send().await {
+        Ok(r) => r,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_GATEWAY,
+                format!("endpoint {name}: worker {worker} did not answer: {e}"),
+            );
+        }
+    };
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let bytes = match resp.bytes().await {
+        Ok(b) => b,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_GATEWAY,
+                format!("endpoint {name}: worker {worker} response: {e}"),
+            );
+        }
+    };
+    let mut response = Response::new(Body::from(bytes));
+    *response.status_mut() = status;
+    for (k, v) in &headers {
+        if k == header::CONTENT_LENGTH || HOP_BY_HOP.contains(&k.as_str()) {
+            continue;
+        }
+        response.headers_mut().append(k.clone(), v.clone());
+    }
+    if let Ok(v) = HeaderValue::from_str(&worker) {
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static("x-runpod-worker-id"), v);
+    }
+    drop(guard);
+    response.into_response()
+}

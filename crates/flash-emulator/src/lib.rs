@@ -1,0 +1,411 @@
+//! # flash-emulator
+//!
+//! A local Runpod on 127.0.0.1, so that local runs take the production code path: the same
+//! GraphQL operations, the same endpoint data plane, the same worker job protocol and the same
+//! environment given to workers.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), flash_emulator::EmulatorError> {
+//! let emulator = flash_emulator::Emulator::builder().bind("127.0.0.1:0").start().await?;
+//! // RUNPOD_API_BASE_URL=emulator.api_base_url(), RUNPOD_ENDPOINT_BASE_URL=emulator.endpoint_base_url()
+//! emulator.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! One listener serves:
+//!
+//! - `POST /graphql`: the control plane ([`graphql`](crate::sdl) module docs: auth and errors);
+//! - `/v2/{endpoint_id}/{run,runsync,status,stream,cancel,retry,health,purge-queue}`: the client
+//!   data plane ([`data_plane`]);
+//! - `/v2/{endpoint_id}/{job-take,job-take-batch,job-done,job-stream,ping,job-stop}`: the worker
+//!   job plane ([`worker_plane`]);
+//! - `PUT /emulator/uploads/{object_key}`: artifact uploads ([`artifacts`] has the artifact
+//!   contract);
+//! - `GET /emulator/state`: introspection ([`Snapshot`]).
+//!
+//! Load-balanced endpoints each get their own listener ([`lb_proxy`]). Workers are real
+//! processes started from the build artifact with the environment documented in [`supervisor`].
+
+pub mod artifacts;
+mod core;
+pub mod data_plane;
+mod error;
+mod graphql;
+mod http;
+mod ids;
+pub mod introspection;
+pub mod jobs;
+pub mod lb_proxy;
+mod state_store;
+pub mod supervisor;
+mod uploads;
+pub mod worker_plane;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use runpod_flash::ApiKey;
+use tokio::sync::{broadcast, watch};
+
+pub use crate::core::WorkerState;
+pub use error::EmulatorError;
+pub use graphql::sdl;
+pub use introspection::{EndpointSnapshot, JobSnapshot, Snapshot, WorkerSnapshot};
+pub use jobs::JobStatus;
+
+use crate::core::{Core, EndpointRt, Settings, lock};
+
+/// Which output stream a worker log line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogStream {
+    /// Standard output.
+    Stdout,
+    /// Standard error.
+    Stderr,
+}
+
+/// One line a worker printed. Also emitted through `tracing` (target
+/// `flash_emulator::worker`) as `[endpoint-name/worker-id] line`.
+#[derive(Debug, Clone)]
+pub struct LogLine {
+    /// Endpoint id.
+    pub endpoint_id: String,
+    /// Endpoint name.
+    pub endpoint_name: String,
+    /// Worker id.
+    pub worker_id: String,
+    /// Stdout or stderr.
+    pub stream: LogStream,
+    /// The line, without its newline.
+    pub line: String,
+}
+
+/// Entry point: [`Emulator::builder`].
+#[derive(Debug)]
+pub struct Emulator;
+
+impl Emulator {
+    /// A builder with the defaults.
+    pub fn builder() -> EmulatorBuilder {
+        EmulatorBuilder::default()
+    }
+}
+
+/// Settings of an emulator to start.
+#[derive(Debug, Clone)]
+pub struct EmulatorBuilder {
+    api_key: Option<ApiKey>,
+    state_dir: Option<PathBuf>,
+    bind: String,
+    take_timeout: Duration,
+    tick: Duration,
+    ping_interval: Duration,
+    lb_wait: Duration,
+}
+
+impl Default for EmulatorBuilder {
+    fn default() -> Self {
+        Self {
+            api_key: None,
+            state_dir: None,
+            bind: "127.0.0.1:0".to_owned(),
+            take_timeout: Duration::from_secs(30),
+            tick: Duration::from_millis(100),
+            ping_interval: Duration::from_secs(10),
+            lb_wait: Duration::from_secs(120),
+        }
+    }
+}
+
+impl EmulatorBuilder {
+    /// The API key clients must send. Default: a random key (see [`EmulatorHandle::api_key`]).
+    pub fn api_key(mut self, key: ApiKey) -> Self {
+        self.api_key = Some(key);
+        self
+    }
+
+    /// Keep state (`state.json`, artifacts, unpacked builds, volumes) in `dir`, and reload it on
+    /// start. Default: a temporary directory removed at shutdown, nothing persisted.
+    pub fn state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.state_dir = Some(dir.into());
+        self
+    }
+
+    /// Address to listen on. Default `127.0.0.1:0` (a free port).
+    pub fn bind(mut self, addr: impl Into<String>) -> Self {
+        self.bind = addr.into();
+        self
+    }
+
+    /// How long job-take and job-stop long polls are held before 204. Default 30 s.
+    pub fn take_timeout(mut self, d: Duration) -> Self {
+        self.take_timeout = d;
+        self
+    }
+
+    /// Supervisor period (scaling, timeouts). Default 100 ms.
+    pub fn tick(mut self, d: Duration) -> Self {
+        self.tick = d;
+        self
+    }
+
+    /// `RUNPOD_PING_INTERVAL` given to workers. Default 10 s.
+    pub fn ping_interval(mut self, d: Duration) -> Self {
+        self.ping_interval = d;
+        self
+    }
+
+    /// How long an LB request waits for a healthy worker. Default 120 s.
+    pub fn lb_wait(mut self, d: Duration) -> Self {
+        self.lb_wait = d;
+        self
+    }
+
+    /// Binds, loads persisted state, restarts persisted endpoints and serves.
+    pub async fn start(self) -> Result<EmulatorHandle, EmulatorError> {
+        if self.take_timeout.is_zero() || self.tick.is_zero() {
+            return Err(EmulatorError::Config {
+                field: "take_timeout/tick",
+                message: "must be greater than zero".to_owned(),
+            });
+        }
+        let (state_dir, persist) = match self.state_dir {
+            Some(d) => (d, true),
+            None => (
+                std::env::temp_dir().join(format!("flash-emulator-{}", ids::short(12))),
+                false,
+            ),
+        };
+        std::fs::create_dir_all(&state_dir)
+            .map_err(|e| EmulatorError::io("create", &state_dir, e))?;
+        let state_dir = state_dir
+            .canonicalize()
+            .map_err(|e| EmulatorError::io("resolve", &state_dir, e))?;
+        let store = state_store::Store::load(&state_dir)?;
+        let listener = tokio::net::TcpListener::bind(&self.bind)
+            .await
+            .map_err(|source| EmulatorError::Bind {
+                addr: self.bind.clone(),
+                source,
+            })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| EmulatorError::Bind {
+                addr: self.bind.clone(),
+                source,
+            })?;
+        let host = if addr.ip().is_unspecified() {
+            "127.0.0.1".to_owned()
+        } else {
+            addr.ip().to_string()
+        };
+        let base_url = format!("http://{host}:{}", addr.port());
+        let api_key = self
+            .api_key
+            .or_else(|| ApiKey::new(format!("emu_{}", ids::short(32))))
+            .ok_or(EmulatorError::Config {
+                field: "api_key",
+                message: "empty".to_owned(),
+            })?;
+        let http =
+            reqwest::Client::builder()
+                .no_proxy()
+                .build()
+                .map_err(|e| EmulatorError::Config {
+                    field: "http client",
+                    message: e.to_string(),
+                })?;
+        let (shutdown, _) = watch::channel(false);
+        let endpoints: Vec<state_store::Endpoint> = store.endpoints.values().cloned().collect();
+        let core = Arc::new(Core {
+            settings: Settings {
+                api_key,
+                state_dir: state_dir.clone(),
+                persist,
+                temp_dir: !persist,
+                take_timeout: self.take_timeout,
+                tick: self.tick,
+                ping_interval_ms: u64::try_from(self.ping_interval.as_millis()).unwrap_or(u64::MAX),
+                lb_wait: self.lb_wait,
+                base_url,
+            },
+            store: Mutex::new(store),
+            endpoints: Mutex::new(Default::default()),
+            logs: broadcast::channel(1024).0,
+            shutdown,
+            http,
+            tasks: Mutex::new(Vec::new()),
+        });
+        for ep in endpoints {
+            let rt = Arc::new(EndpointRt::new(ep.clone()));
+            lock(&core.endpoints).insert(ep.id.clone(), Arc::clone(&rt));
+            if ep.load_balanced()
+                && let Err(message) = lb_proxy::start(&core, &rt).await
+            {
+                tracing::warn!(endpoint = %ep.name, "{message}");
+            }
+        }
+        let schema = graphql::schema(Some(Arc::clone(&core)));
+        let gql = Router::new()
+            .route("/graphql", post(graphql::handler))
+            .with_state((Arc::clone(&core), schema));
+        let app = Router::new()
+            .nest("/v2", data_plane::routes().merge(worker_plane::routes()))
+            .layer(DefaultBodyLimit::max(data_plane::MAX_BODY_BYTES))
+            .merge(uploads::routes())
+            .route("/emulator/state", get(introspection::route))
+            .with_state(Arc::clone(&core))
+            .merge(gql);
+        let mut stop = core.shutdown.subscribe();
+        let server = tokio::spawn(async move {
+            let stopped = async move {
+                let () = core::stopped(&mut stop).await;
+            };
+            if let Err(e) = axum::serve(listener, app)
+                .with_graceful_shutdown(stopped)
+                .await
+            {
+                tracing::warn!(error = %e, "emulator server stopped");
+            }
+        });
+        let core2 = Arc::clone(&core);
+        let mut stop = core.shutdown.subscribe();
+        let ticker = tokio::spawn(async move {
+            loop {
+                supervisor::tick(&core2).await;
+                lock(&core2.endpoints).retain(|_, rt| {
+                    let st = rt.lock();
+                    !(st.deleted && st.workers.is_empty())
+                });
+                tokio::select! {
+                    () = tokio::time::sleep(core2.settings.tick) => {}
+                    () = core::stopped(&mut stop) => return,
+                }
+            }
+        });
+        tracing::info!(url = %core.settings.base_url, "flash emulator listening");
+        Ok(EmulatorHandle {
+            core,
+            addr,
+            server: Some(server),
+            ticker: Some(ticker),
+        })
+    }
+}
+
+/// A running emulator. Dropping it stops every worker process; [`EmulatorHandle::shutdown`]
+/// does so and also waits for them to exit.
+#[derive(Debug)]
+pub struct EmulatorHandle {
+    core: Arc<Core>,
+    addr: SocketAddr,
+    server: Option<tokio::task::JoinHandle<()>>,
+    ticker: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl EmulatorHandle {
+    /// The listening address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// What `RUNPOD_API_BASE_URL` should be (GraphQL at `{base}/graphql`).
+    pub fn api_base_url(&self) -> &str {
+        &self.core.settings.base_url
+    }
+
+    /// The GraphQL URL.
+    pub fn graphql_url(&self) -> String {
+        format!("{}/graphql", self.core.settings.base_url)
+    }
+
+    /// What `RUNPOD_ENDPOINT_BASE_URL` should be (`{base}/{endpoint_id}/run` etc.).
+    pub fn endpoint_base_url(&self) -> String {
+        format!("{}/v2", self.core.settings.base_url)
+    }
+
+    /// The API key clients must send.
+    pub fn api_key(&self) -> &ApiKey {
+        &self.core.settings.api_key
+    }
+
+    /// The state directory.
+    pub fn state_dir(&self) -> &Path {
+        &self.core.settings.state_dir
+    }
+
+    /// The base URL of load-balanced endpoint `endpoint_id` (stand-in for
+    /// `https://{id}.api.runpod.ai`).
+    pub fn lb_url(&self, endpoint_id: &str) -> Option<String> {
+        self.core
+            .endpoint(endpoint_id)
+            .and_then(|rt| rt.lock().lb.url.clone())
+    }
+
+    /// Endpoints, workers and recent jobs.
+    pub fn snapshot(&self) -> Snapshot {
+        introspection::snapshot(&self.core)
+    }
+
+    /// Worker output, line by line, from now on.
+    pub fn subscribe_logs(&self) -> broadcast::Receiver<LogLine> {
+        self.core.logs.subscribe()
+    }
+
+    /// Stops serving, kills every worker process and waits for them to exit.
+    pub async fn shutdown(mut self) {
+        self.core.shutdown.send_replace(true);
+        for rt in self.core.all_endpoints() {
+            rt.job_ready.notify_waiters();
+            rt.stop_ready.notify_waiters();
+            rt.changed.notify_waiters();
+            rt.healthy.notify_waiters();
+        }
+        if let Some(t) = self.ticker.take() {
+            let _ = t.await;
+        }
+        let tasks: Vec<_> = std::mem::take(&mut *lock(&self.core.tasks));
+        let wait_all = async {
+            for t in tasks {
+                let _ = t.await;
+            }
+        };
+        if tokio::time::timeout(Duration::from_secs(10), wait_all)
+            .await
+            .is_err()
+        {
+            tracing::warn!("some emulator tasks did not stop within 10 s");
+        }
+        if let Some(server) = self.server.take() {
+            let abort = server.abort_handle();
+            if tokio::time::timeout(Duration::from_secs(1), server)
+                .await
+                .is_err()
+            {
+                abort.abort();
+            }
+        }
+        if self.core.settings.temp_dir {
+            let _ = std::fs::remove_dir_all(&self.core.settings.state_dir);
+        }
+    }
+}
+
+impl Drop for EmulatorHandle {
+    fn drop(&mut self) {
+        // Worker tasks kill their children when they see this (or, if the runtime is going away,
+        // when their `Child` is dropped: children are spawned with kill_on_drop).
+        self.core.shutdown.send_replace(true);
+        if let Some(t) = self.server.take() {
+            t.abort();
+        }
+        if let Some(t) = self.ticker.take() {
+            t.abort();
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! The control-plane records (apps, environments, builds, templates, endpoints), kept in memory and
+//! optionally persisted as one JSON file, `state.json`, in the state dir.
+//!
+//! Jobs and workers are not persisted: a restarted emulator keeps its apps, builds and endpoints
+//! and starts each endpoint's minimum workers again from the active build.
+
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::EmulatorError;
+
+/// File name of the persisted state inside the state dir.
+pub(crate) const STATE_FILE: &str = "state.json";
+
+/// A Flash app.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct App {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) created_at: String,
+}
+
+/// A Flash environment of an app.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Environment {
+    pub(crate) id: String,
+    pub(crate) app_id: String,
+    pub(crate) name: String,
+    pub(crate) state: String,
+    pub(crate) active_build_id: Option<String>,
+    pub(crate) created_at: String,
+}
+
+/// A finalized build: an uploaded artifact plus its manifest.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Build {
+    pub(crate) id: String,
+    pub(crate) app_id: String,
+    pub(crate) object_key: String,
+    pub(crate) manifest: Value,
+    pub(crate) created_at: String,
+}
+
+/// An upload slot handed out by `prepareFlashArtifactUpload`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Upload {
+    pub(crate) object_key: String,
+    pub(crate) app_id: String,
+    pub(crate) token: String,
+    pub(crate) uploaded: bool,
+}
+
+/// A pod template.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct Template {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) image_name: Option<String>,
+    pub(crate) container_disk_in_gb: Option<i32>,
+    pub(crate) docker_args: Option<String>,
+    pub(crate) start_script: Option<String>,
+    pub(crate) ports: Option<String>,
+    pub(crate) readme: Option<String>,
+    pub(crate) env: Vec<(String, String)>,
+}
+
+/// A serverless endpoint, as saved by `saveEndpoint`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct Endpoint {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) ai_key: String,
+    /// `QB` (queue) or `LB` (load-balanced).
+    pub(crate) kind: String,
+    pub(crate) workers_min: i32,
+    pub(crate) workers_max: i32,
+    pub(crate) workers_standby: Option<i32>,
+    pub(crate) workers_pfb_target: Option<i32>,
+    /// Seconds a worker may sit idle before it is stopped.
+    pub(crate) idle_timeout: i32,
+    pub(crate) scaler_type: String,
+    pub(crate) scaler_value: i32,
+    pub(crate) execution_timeout_ms: i64,
+    pub(crate) locations: Option<String>,
+    pub(crate) flash_environment_id: Option<String>,
+    pub(crate) flash_boot_type: Option<String>,
+    pub(crate) network_volume_ids: Vec<String>,
+    pub(crate) gpu_ids: Option<String>,
+    pub(crate) gpu_count: Option<i32>,
+    pub(crate) min_cuda_version: Option<String>,
+    pub(crate) allowed_cuda_versions: Option<String>,
+    pub(crate) instance_ids: Option<Vec<String>>,
+    pub(crate) template_id: Option<String>,
+    /// Bumped on every update; workers of an older version are drained and replaced.
+    pub(crate) version: i32,
+    pub(crate) created_at: String,
+}
+
+impl Endpoint {
+    /// Whether this is a load-balanced endpoint.
+    pub(crate) fn load_balanced(&self) -> bool {
+        self.kind.eq_ignore_ascii_case("LB")
+    }
+}
+
+/// Every control-plane record.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct Store {
+    pub(crate) apps: IndexMap<String, App>,
+    pub(crate) environments: IndexMap<String, Environment>,
+    pub(crate) builds: IndexMap<String, Build>,
+    pub(crate) uploads: IndexMap<String, Upload>,
+    pub(crate) templates: IndexMap<String, Template>,
+    pub(crate) endpoints: IndexMap<String, Endpoint>,
+}
+
+impl Store {
+    /// Reads `state.json` from `dir`, or an empty store when the file does not exist.
+    pub(crate) fn load(dir: &Path) -> Result<Self, EmulatorError> {
+        let path = dir.join(STATE_FILE);
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| EmulatorError::StateFile {
+                path,
+                message: e.to_string(),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(e) => Err(EmulatorError::io("read", path, e)),
+        }
+    }
+
+    /// Writes `state.json` into `dir` atomically (temporary file, then rename).
+    pub(crate) fn save(&self, dir: &Path) -> Result<(), EmulatorError> {
+        let path = dir.join(STATE_FILE);
+        let tmp = dir.join(format!("{STATE_FILE}.tmp"));
+        let bytes = serde_json::to_vec_pretty(self).map_err(|e| EmulatorError::StateFile {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        std::fs::write(&tmp, bytes).map_err(|e| EmulatorError::io("write", &tmp, e))?;
+        std::fs::rename(&tmp, &path).map_err(|e| EmulatorError::io("rename", &path, e))
+    }
+
+    /// Endpoint ids saved in environment `env_id`.
+    pub(crate) fn endpoints_of_env(&self, env_id: &str) -> Vec<&Endpoint> {
+        self.endpoints
+            .values()
+            .filter(|e| e.flash_environment_id.as_deref() == Some(env_id))
+            .collect()
+    }
+}
+
+/// Now as an RFC 3339 UTC timestamp (`2026-01-02T03:04:05Z`).
+pub(crate) fn now_rfc3339() -> String {
+    rfc3339(SystemTime::now())
+}
+
+/// `t` as an RFC 3339 UTC timestamp.
+pub(crate) fn rfc3339(t: SystemTime) -> String {
+    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let days = i64::try_from(secs / 86_400).unwrap_or(0);
+    let rem = secs % 86_400;
+    // Howard Hinnant's civil-from-days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn rfc3339_formats_known_instants() {
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        let t = UNIX_EPOCH + Duration::from_secs(1_709_251_199);
+        assert_eq!(rfc3339(t), "2024-02-29T23:59:59Z");
+    }
+}

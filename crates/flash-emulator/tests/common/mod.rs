@@ -1,0 +1,206 @@
+//! Shared helpers of the emulator's integration tests.
+#![allow(dead_code, unreachable_pub, missing_docs)]
+
+use std::time::Duration;
+
+use flash_emulator::{EmulatorHandle, Snapshot};
+use runpod_flash::ApiKey;
+use serde_json::{Value, json};
+
+pub const KEY: &str = "test-key-123";
+
+pub async fn start() -> EmulatorHandle {
+    start_with(flash_emulator::Emulator::builder()).await
+}
+
+pub async fn start_with(b: flash_emulator::EmulatorBuilder) -> EmulatorHandle {
+    let _ = tracing_subscriber::fmt().with_test_writer().try_init();
+    b.api_key(ApiKey::new(KEY).unwrap())
+        .take_timeout(Duration::from_secs(1))
+        .lb_wait(Duration::from_secs(20))
+        .start()
+        .await
+        .expect("emulator starts")
+}
+
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().build().unwrap()
+}
+
+/// Runs a GraphQL operation; returns the whole response body.
+pub async fn gql_raw(emu: &EmulatorHandle, query: &str, variables: Value) -> Value {
+    http()
+        .post(emu.graphql_url())
+        .bearer_auth(KEY)
+        .json(&json!({"query": query, "variables": variables}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Runs a GraphQL operation that must succeed; returns `data`.
+pub async fn gql(emu: &EmulatorHandle, query: &str, variables: Value) -> Value {
+    let r = gql_raw(emu, query, variables).await;
+    assert!(r.get("errors").is_none(), "GraphQL errors: {r}");
+    r["data"].clone()
+}
+
+/// The artifact of the test worker: manifest with `entrypoint` + the binary.
+pub fn artifact() -> Vec<u8> {
+    let bin = std::fs::read(env!("CARGO_BIN_EXE_flash-emulator-test-worker")).unwrap();
+    let manifest =
+        json!({"version": "1.0", "project_name": "demo", "entrypoint": "bin/app", "resources": {}});
+    flash_emulator::artifacts::build_artifact(&[
+        (
+            "flash_manifest.json",
+            manifest.to_string().as_bytes(),
+            false,
+        ),
+        ("bin/app", &bin, true),
+    ])
+    .unwrap()
+}
+
+/// Creates app + env, uploads the test-worker artifact, finalizes and deploys it.
+/// Returns (app id, env id, build id).
+pub async fn deploy(emu: &EmulatorHandle, app: &str) -> (String, String, String) {
+    let d = gql(
+        emu,
+        "mutation($i: CreateFlashAppInput!) { createFlashApp(input: $i) { id name } }",
+        json!({"i": {"name": app}}),
+    )
+    .await;
+    let app_id = d["createFlashApp"]["id"].as_str().unwrap().to_owned();
+    let d = gql(
+        emu,
+        "mutation($i: CreateFlashEnvironmentInput!) { createFlashEnvironment(input: $i) { id name } }",
+        json!({"i": {"flashAppId": app_id, "name": "production"}}),
+    )
+    .await;
+    let env_id = d["createFlashEnvironment"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let tar = artifact();
+    let d = gql(
+        emu,
+        "mutation PrepareArtifactUpload($input: PrepareFlashArtifactUploadInput!) { prepareFlashArtifactUpload(input: $input) { uploadUrl objectKey expiresAt } }",
+        json!({"input": {"flashAppId": app_id, "tarballSize": tar.len()}}),
+    )
+    .await;
+    let url = d["prepareFlashArtifactUpload"]["uploadUrl"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let key = d["prepareFlashArtifactUpload"]["objectKey"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let put = http()
+        .put(&url)
+        .header("Content-Type", "application/gzip")
+        .body(tar)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
+    let d = gql(
+        emu,
+        "mutation FinalizeArtifactUpload($input: FinalizeFlashArtifactUploadInput!) { finalizeFlashArtifactUpload(input: $input) { id manifest } }",
+        json!({"input": {"flashAppId": app_id, "objectKey": key, "manifest": {"entrypoint": "bin/app", "resources": {}}}}),
+    )
+    .await;
+    let build_id = d["finalizeFlashArtifactUpload"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let d = gql(
+        emu,
+        "mutation deployBuildToEnvironment($input: DeployBuildToEnvironmentInput!) { deployBuildToEnvironment(input: $input) { id name activeArtifact { objectKey downloadUrl expiresAt } } }",
+        json!({"input": {"flashEnvironmentId": env_id, "flashBuildId": build_id}}),
+    )
+    .await;
+    assert_eq!(
+        d["deployBuildToEnvironment"]["activeArtifact"]["objectKey"],
+        key.as_str()
+    );
+    (app_id, env_id, build_id)
+}
+
+pub const SAVE_ENDPOINT: &str = "mutation saveEndpoint($input: EndpointInput!) { saveEndpoint(input: $input) { aiKey gpuIds id idleTimeout locations name networkVolumeId networkVolumeIds { networkVolumeId dataCenterId } flashEnvironmentId scalerType scalerValue templateId type userId version workersMax workersMin workersStandby workersPFBTarget gpuCount allowedCudaVersions minCudaVersion executionTimeoutMs instanceIds activeBuildid idePodId flashBootType } }";
+
+/// Saves an endpoint; returns the `saveEndpoint` object.
+pub async fn save_endpoint(emu: &EmulatorHandle, input: Value) -> Value {
+    gql(emu, SAVE_ENDPOINT, json!({"input": input})).await["saveEndpoint"].clone()
+}
+
+/// Polls `f` every 50 ms until it returns `Some`, up to `secs` seconds.
+pub async fn eventually<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub fn endpoint_snapshot(s: &Snapshot, id: &str) -> Option<flash_emulator::EndpointSnapshot> {
+    s.endpoints.iter().find(|e| e.id == id).cloned()
+}
+
+/// POST `{base}/{ep}/{op}` with the Bearer key.
+pub async fn dp_post(emu: &EmulatorHandle, ep: &str, op: &str, body: Value) -> (u16, Value) {
+    let r = http()
+        .post(format!("{}/{ep}/{op}", emu.endpoint_base_url()))
+        .bearer_auth(KEY)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let code = r.status().as_u16();
+    (code, r.json().await.unwrap_or(Value::Null))
+}
+
+/// GET `{base}/{ep}/{op}` with the Bearer key.
+pub async fn dp_get(emu: &EmulatorHandle, ep: &str, op: &str) -> (u16, Value) {
+    let r = http()
+        .get(format!("{}/{ep}/{op}", emu.endpoint_base_url()))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
+    let code = r.status().as_u16();
+    (code, r.json().await.unwrap_or(Value::Null))
+}
+
+/// Polls `/status` until the job is final.
+pub async fn wait_final(emu: &EmulatorHandle, ep: &str, job: &str, secs: u64) -> Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        let (code, body) = dp_get(emu, ep, &format!("status/{job}")).await;
+        assert_eq!(code, 200, "{body}");
+        let s = body["status"].as_str().unwrap_or("").to_owned();
+        if !["IN_QUEUE", "IN_PROGRESS"].contains(&s.as_str()) {
+            return body;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "job {job} not final: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub fn pid_alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| s.split_whitespace().nth(2).is_none_or(|st| st != "Z"))
+        .unwrap_or(false)
+}

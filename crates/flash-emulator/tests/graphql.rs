@@ -1,0 +1,228 @@
+//! Conformance of the GraphQL control plane.
+
+mod common;
+
+use common::*;
+use runpod_flash::ApiKey;
+use runpod_flash::state::{StateManagerClient, StateManagerConfig};
+use serde_json::json;
+
+#[tokio::test]
+async fn auth_failure_is_401() {
+    let emu = start().await;
+    for key in [None, Some("wrong")] {
+        let mut req = http()
+            .post(emu.graphql_url())
+            .json(&json!({"query": "{ myself { id } }"}));
+        if let Some(k) = key {
+            req = req.bearer_auth(k);
+        }
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status(), 401);
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["errors"][0]["message"], "Unauthorized");
+    }
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn apps_environments_builds_and_deploy() {
+    let emu = start().await;
+    let (app_id, env_id, build_id) = deploy(&emu, "demo").await;
+
+    let dup = gql_raw(
+        &emu,
+        "mutation { createFlashApp(input: {name: \"demo\"}) { id } }",
+        json!({}),
+    )
+    .await;
+    assert!(
+        dup["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("already exists")
+    );
+    let missing = gql_raw(&emu, "query getFlashAppByName($flashAppName: String!) { flashAppByName(flashAppName: $flashAppName) { id } }", json!({"flashAppName": "nope"})).await;
+    assert!(
+        missing["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("app not found")
+    );
+
+    let d = gql(&emu, "query getFlashAppByName($flashAppName: String!) { flashAppByName(flashAppName: $flashAppName) { id name flashEnvironments { id name state activeBuildId createdAt } flashBuilds { id objectKey createdAt } } }", json!({"flashAppName": "demo"})).await;
+    let app = &d["flashAppByName"];
+    assert_eq!(app["id"], app_id.as_str());
+    assert_eq!(
+        app["flashEnvironments"][0]["activeBuildId"],
+        build_id.as_str()
+    );
+    assert_eq!(app["flashBuilds"][0]["id"], build_id.as_str());
+
+    let d = gql(&emu, "query getFlashEnvironmentByName($input: FlashEnvironmentByNameInput!) { flashEnvironmentByName(input: $input) { id name state activeBuildId endpoints { id name } networkVolumes { id name } } }", json!({"input": {"flashAppId": app_id, "name": "production"}})).await;
+    assert_eq!(d["flashEnvironmentByName"]["id"], env_id.as_str());
+
+    let d = gql(&emu, "query getFlashApps { myself { flashApps { id name flashEnvironments { id name state createdAt activeBuildId } flashBuilds { id createdAt } } } }", json!({})).await;
+    assert_eq!(d["myself"]["flashApps"].as_array().unwrap().len(), 1);
+
+    // Finalize without an upload is an error naming the object key.
+    let d = gql(&emu, "mutation($i: PrepareFlashArtifactUploadInput!) { prepareFlashArtifactUpload(input: $i) { objectKey } }", json!({"i": {"flashAppId": app_id, "tarballSize": 10}})).await;
+    let key = d["prepareFlashArtifactUpload"]["objectKey"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = gql_raw(&emu, "mutation($i: FinalizeFlashArtifactUploadInput!) { finalizeFlashArtifactUpload(input: $i) { id } }", json!({"i": {"flashAppId": app_id, "objectKey": key, "manifest": {}}})).await;
+    assert!(r["errors"][0]["message"].as_str().unwrap().contains(&key));
+
+    // The State Manager client works against the emulator unchanged.
+    let client = StateManagerClient::new(StateManagerConfig {
+        base_url: emu.api_base_url().to_owned(),
+        api_key: ApiKey::new(KEY),
+        ..StateManagerConfig::default()
+    })
+    .unwrap();
+    let env = client.flash_environment(&env_id).await.unwrap();
+    assert_eq!(env.active_build_id.as_deref(), Some(build_id.as_str()));
+    let build = client.flash_build(&build_id).await.unwrap();
+    assert_eq!(build.manifest.unwrap()["entrypoint"], "bin/app");
+    let updated = client
+        .update_flash_build_manifest(
+            &build_id,
+            &json!({"resources": {}, "resources_endpoints": {"a": "http://x"}}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        updated.manifest.unwrap()["resources_endpoints"]["a"],
+        "http://x"
+    );
+    let persisted = client.get_persisted_manifest(&env_id).await.unwrap();
+    assert_eq!(persisted.build_id, build_id);
+
+    let d = gql(
+        &emu,
+        "mutation($id: String!) { deleteFlashEnvironment(flashEnvironmentId: $id) }",
+        json!({"id": env_id}),
+    )
+    .await;
+    assert_eq!(d["deleteFlashEnvironment"], true);
+    let d = gql(
+        &emu,
+        "mutation($id: String!) { deleteFlashApp(flashAppId: $id) }",
+        json!({"id": app_id}),
+    )
+    .await;
+    assert_eq!(d["deleteFlashApp"], true);
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn save_endpoint_create_update_template_and_delete() {
+    let emu = start().await;
+    let created = save_endpoint(&emu, json!({
+        "name": "gateway", "type": "QB", "workersMin": 0, "workersMax": 2, "idleTimeout": 5,
+        "scalerType": "QUEUE_DELAY", "scalerValue": 4, "executionTimeoutMs": 0, "workersPFBTarget": 0,
+        "flashBootType": "FLASHBOOT", "instanceIds": ["cpu3c-1-2"],
+        "template": {"name": "t", "imageName": "img", "containerDiskInGb": 10, "dockerArgs": "", "startScript": "",
+                     "advancedStart": false, "containerRegistryAuthId": "", "ports": "", "config": {},
+                     "env": [{"key": "FLASH_RESOURCE_NAME", "value": "gateway"}]}
+    })).await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let ai_key = created["aiKey"].as_str().unwrap().to_owned();
+    assert!(!ai_key.is_empty());
+    assert_eq!(created["type"], "QB");
+    assert_eq!(created["workersPFBTarget"], 0);
+    let template_id = created["templateId"].as_str().unwrap().to_owned();
+
+    let updated = save_endpoint(&emu, json!({"id": id, "name": "gateway", "workersMax": 3})).await;
+    assert_eq!(updated["id"], id.as_str());
+    assert_eq!(
+        updated["aiKey"],
+        ai_key.as_str(),
+        "the key survives an update"
+    );
+    assert_eq!(updated["workersMax"], 3);
+    assert_eq!(updated["version"], 1);
+
+    let bad = gql_raw(
+        &emu,
+        SAVE_ENDPOINT,
+        json!({"input": {"name": "x", "workersMin": 3, "workersMax": 1}}),
+    )
+    .await;
+    assert!(
+        bad["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("workersMin")
+    );
+
+    let d = gql(&emu, "query getTemplate($id: String!) { podTemplate(id: $id) { id containerDiskInGb dockerArgs env { key value } imageName name readme } }", json!({"id": template_id})).await;
+    assert_eq!(d["podTemplate"]["env"][0]["key"], "FLASH_RESOURCE_NAME");
+    let d = gql(&emu, "mutation saveTemplate($input: SaveTemplateInput) { saveTemplate(input: $input) { id env { key value } } }", json!({"input": {"id": template_id, "name": "t", "imageName": "img", "containerDiskInGb": 10, "dockerArgs": "", "env": [{"key": "A", "value": "1"}], "readme": "", "volumeInGb": 0}})).await;
+    assert_eq!(
+        d["saveTemplate"]["env"],
+        json!([{"key": "A", "value": "1"}])
+    );
+
+    let d = gql(
+        &emu,
+        "query getEndpoint($id: String!) { myself { endpoint(id: $id) { id } } }",
+        json!({"id": id}),
+    )
+    .await;
+    assert_eq!(d["myself"]["endpoint"]["id"], id.as_str());
+    let d = gql(
+        &emu,
+        "mutation deleteEndpoint($id: String!) { deleteEndpoint(id: $id) }",
+        json!({"id": id}),
+    )
+    .await;
+    assert!(d["deleteEndpoint"].is_null());
+    let d = gql(
+        &emu,
+        "query getEndpoint($id: String!) { myself { endpoint(id: $id) { id } } }",
+        json!({"id": id}),
+    )
+    .await;
+    assert!(d["myself"]["endpoint"].is_null());
+    let again = gql_raw(
+        &emu,
+        "mutation deleteEndpoint($id: String!) { deleteEndpoint(id: $id) }",
+        json!({"id": id}),
+    )
+    .await;
+    assert!(
+        again["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&id)
+    );
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn state_dir_persists_apps_and_endpoints() {
+    let dir = std::env::temp_dir().join(format!("flash-emu-persist-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let emu = start_with(flash_emulator::Emulator::builder().state_dir(&dir)).await;
+    let (app_id, env_id, _) = deploy(&emu, "kept").await;
+    let ep = save_endpoint(
+        &emu,
+        json!({"name": "e", "workersMin": 0, "workersMax": 1, "flashEnvironmentId": env_id}),
+    )
+    .await;
+    emu.shutdown().await;
+
+    let emu = start_with(flash_emulator::Emulator::builder().state_dir(&dir)).await;
+    let d = gql(&emu, "query($id: String!) { flashApp(flashAppId: $id) { name flashEnvironments { endpoints { id aiKey } } } }", json!({"id": app_id})).await;
+    assert_eq!(d["flashApp"]["name"], "kept");
+    assert_eq!(
+        d["flashApp"]["flashEnvironments"][0]["endpoints"][0]["aiKey"],
+        ep["aiKey"]
+    );
+    let (code, _) = dp_get(&emu, ep["id"].as_str().unwrap(), "health").await;
+    assert_eq!(code, 200);
+    emu.shutdown().await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}

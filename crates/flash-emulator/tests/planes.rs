@@ -1,0 +1,324 @@
+//! Conformance of the data plane and the worker job plane, with the test acting as an external
+//! worker (the endpoint has no build, so the emulator starts none).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{Value, json};
+
+struct Worker {
+    base: String,
+    key: String,
+}
+
+impl Worker {
+    async fn get(&self, path: &str) -> (u16, Value) {
+        let r = http()
+            .get(format!("{}/{path}", self.base))
+            .header("Authorization", &self.key)
+            .send()
+            .await
+            .unwrap();
+        let code = r.status().as_u16();
+        (code, r.json().await.unwrap_or(Value::Null))
+    }
+    async fn post(&self, path: &str, body: Value) -> u16 {
+        http()
+            .post(format!("{}/{path}", self.base))
+            .header("Authorization", &self.key)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .header("charset", "utf-8")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+}
+
+async fn setup() -> (flash_emulator::EmulatorHandle, String, Worker) {
+    let emu = start().await;
+    let ep = save_endpoint(
+        &emu,
+        json!({"name": "plain", "workersMin": 0, "workersMax": 1}),
+    )
+    .await;
+    let id = ep["id"].as_str().unwrap().to_owned();
+    let w = Worker {
+        base: format!("{}/{id}", emu.endpoint_base_url()),
+        key: ep["aiKey"].as_str().unwrap().to_owned(),
+    };
+    (emu, id, w)
+}
+
+#[tokio::test]
+async fn data_plane_auth_and_not_found() {
+    let (emu, ep, _) = setup().await;
+    let url = format!("{}/{ep}/run", emu.endpoint_base_url());
+    let r = http()
+        .post(&url)
+        .json(&json!({"input": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = http()
+        .post(&url)
+        .bearer_auth("nope")
+        .json(&json!({"input": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // The bare key is accepted too.
+    let r = http()
+        .post(&url)
+        .header("Authorization", KEY)
+        .json(&json!({"input": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (code, body) = dp_post(&emu, "nosuch", "run", json!({"input": 1})).await;
+    assert_eq!(code, 404);
+    assert!(body["error"].as_str().unwrap().contains("nosuch"));
+    let (code, _) = dp_get(&emu, &ep, "status/nosuch-job").await;
+    assert_eq!(code, 404);
+    let (code, body) = dp_post(&emu, &ep, "run", json!({"notinput": 1})).await;
+    assert_eq!(code, 400);
+    assert!(body["error"].as_str().unwrap().contains("input"));
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn take_done_status_health_and_state() {
+    let (emu, ep, w) = setup().await;
+    // Long poll held open, then 204.
+    let t = Instant::now();
+    let (code, _) = w.get("job-take/pod1?gpu=x&job_in_progress=0").await;
+    assert_eq!(code, 204);
+    assert!(t.elapsed() >= Duration::from_millis(900));
+    // Raw key only.
+    let r = http()
+        .get(format!("{}/job-take/pod1", w.base))
+        .bearer_auth(&w.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = http()
+        .get(format!("{}/job-take/pod1", w.base))
+        .header("Authorization", KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+
+    let (code, run) = dp_post(
+        &emu,
+        &ep,
+        "run",
+        json!({"input": {"x": 1}, "webhook": "http://127.0.0.1:9/h"}),
+    )
+    .await;
+    assert_eq!(code, 200);
+    assert_eq!(run["status"], "IN_QUEUE");
+    let job = run["id"].as_str().unwrap().to_owned();
+    assert!(job.ends_with("-u1"));
+    let (_, st) = dp_get(&emu, &ep, &format!("status/{job}")).await;
+    assert_eq!(st, json!({"id": job, "status": "IN_QUEUE"}));
+
+    let (code, taken) = w.get("job-take/pod1?gpu=x&job_in_progress=0").await;
+    assert_eq!(code, 200);
+    assert_eq!(taken["id"], job.as_str());
+    assert_eq!(taken["input"], json!({"x": 1}));
+    assert_eq!(taken["webhook"], "http://127.0.0.1:9/h");
+    let (_, st) = dp_get(&emu, &ep, &format!("status/{job}")).await;
+    assert_eq!(st["status"], "IN_PROGRESS");
+    assert_eq!(st["workerId"], "pod1");
+    let (code, _) = w
+        .get("ping/pod1?gpu=x&job_id=a%2Cb&runpod_version=1.12.0")
+        .await;
+    assert_eq!(code, 200);
+
+    // Progress update keeps it in progress.
+    assert_eq!(
+        w.post(
+            &format!("job-done/pod1/{job}?gpu=x&isStream=false"),
+            json!({"status": "IN_PROGRESS", "output": 0.5})
+        )
+        .await,
+        200
+    );
+    let (_, st) = dp_get(&emu, &ep, &format!("status/{job}")).await;
+    assert_eq!(
+        (st["status"].as_str(), &st["output"]),
+        (Some("IN_PROGRESS"), &json!(0.5))
+    );
+    assert_eq!(
+        w.post(
+            &format!("job-done/pod1/{job}?gpu=x&isStream=false"),
+            json!({"output": {"y": 2}})
+        )
+        .await,
+        200
+    );
+    let st = wait_final(&emu, &ep, &job, 5).await;
+    assert_eq!(st["status"], "COMPLETED");
+    assert_eq!(st["output"], json!({"y": 2}));
+    assert!(st["delayTime"].is_u64() && st["executionTime"].is_u64());
+    // A late duplicate is accepted and discarded.
+    assert_eq!(
+        w.post(
+            &format!("job-done/pod1/{job}?isStream=false"),
+            json!({"output": 3})
+        )
+        .await,
+        200
+    );
+    assert_eq!(
+        wait_final(&emu, &ep, &job, 5).await["output"],
+        json!({"y": 2})
+    );
+
+    // Failure, then retry.
+    let (_, run) = dp_post(&emu, &ep, "run", json!({"input": "f"})).await;
+    let job2 = run["id"].as_str().unwrap().to_owned();
+    let (_, taken) = w.get("job-take/pod1?job_in_progress=0").await;
+    assert_eq!(taken["id"], job2.as_str());
+    w.post(
+        &format!("job-done/pod1/{job2}?isStream=false"),
+        json!({"error": "boom"}),
+    )
+    .await;
+    let st = wait_final(&emu, &ep, &job2, 5).await;
+    assert_eq!(
+        (st["status"].as_str(), st["error"].as_str()),
+        (Some("FAILED"), Some("boom"))
+    );
+    let (code, body) = dp_post(&emu, &ep, &format!("retry/{job}"), json!(null)).await;
+    assert_eq!(code, 400, "{body}");
+    let (code, body) = dp_post(&emu, &ep, &format!("retry/{job2}"), json!(null)).await;
+    assert_eq!(
+        (code, body),
+        (200, json!({"id": job2, "status": "IN_QUEUE"}))
+    );
+
+    let (code, h) = dp_get(&emu, &ep, "health").await;
+    assert_eq!(code, 200);
+    assert_eq!(h["jobs"]["completed"], 1);
+    assert_eq!(h["jobs"]["failed"], 1);
+    assert_eq!(h["jobs"]["inQueue"], 1);
+    assert_eq!(h["jobs"]["retried"], 1);
+    assert!(h["workers"]["idle"].is_u64() && h["workers"]["running"].is_u64());
+
+    let (code, p) = dp_post(&emu, &ep, "purge-queue", json!(null)).await;
+    assert_eq!(
+        (code, p),
+        (200, json!({"removed": 1, "status": "completed"}))
+    );
+
+    let state: Value = http()
+        .get(format!("{}/emulator/state", emu.api_base_url()))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(state["endpoints"][0]["id"], ep.as_str());
+    assert_eq!(state["endpoints"][0]["workers"][0]["id"], "pod1");
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn batch_stream_cancel_stop_and_runsync() {
+    let (emu, ep, w) = setup().await;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let (_, r) = dp_post(&emu, &ep, "run", json!({"input": i})).await;
+        ids.push(r["id"].as_str().unwrap().to_owned());
+    }
+    let (code, batch) = w
+        .get("job-take-batch/pod2?batch_size=2&job_in_progress=0")
+        .await;
+    assert_eq!(code, 200);
+    let batch = batch.as_array().unwrap().clone();
+    assert_eq!(batch.len(), 2);
+    assert_eq!(batch[0]["id"], ids[0].as_str());
+
+    // Stream chunks.
+    let j0 = &ids[0];
+    w.post(
+        &format!("job-stream/pod2/{j0}?isStream=false"),
+        json!({"output": "a"}),
+    )
+    .await;
+    w.post(
+        &format!("job-stream/pod2/{j0}?isStream=false"),
+        json!({"output": "b"}),
+    )
+    .await;
+    let (_, s) = dp_get(&emu, &ep, &format!("stream/{j0}")).await;
+    assert_eq!(s["stream"], json!([{"output": "a"}, {"output": "b"}]));
+    assert_eq!(s["status"], "IN_PROGRESS");
+    let (_, s) = dp_get(&emu, &ep, &format!("stream/{j0}")).await;
+    assert_eq!(s["stream"], json!([]));
+
+    // Cancel a queued job and a running one; the running one goes to job-stop.
+    let (code, c) = dp_post(&emu, &ep, &format!("cancel/{}", ids[2]), json!(null)).await;
+    assert_eq!(
+        (code, c),
+        (200, json!({"id": ids[2], "status": "CANCELLED"}))
+    );
+    let (_, c) = dp_post(&emu, &ep, &format!("cancel/{}", ids[1]), json!(null)).await;
+    assert_eq!(c["status"], "CANCELLED");
+    let (code, stop) = w.get("job-stop/pod2?gpu=x").await;
+    assert_eq!(code, 200);
+    assert_eq!(stop, json!({"jobsToStop": [ids[1]]}));
+    let (code, _) = w.get("job-stop/pod2?gpu=x").await;
+    assert_eq!(code, 204);
+    // A result for the cancelled job is accepted and discarded.
+    assert_eq!(
+        w.post(
+            &format!("job-done/pod2/{}?isStream=false", ids[1]),
+            json!({"output": 1})
+        )
+        .await,
+        200
+    );
+    assert_eq!(
+        wait_final(&emu, &ep, &ids[1], 5).await["status"],
+        "CANCELLED"
+    );
+
+    // runsync: a worker answers while the call waits.
+    let base = w.base.clone();
+    let key = w.key.clone();
+    let worker = tokio::spawn(async move {
+        let w = Worker { base, key };
+        let (_, job) = w.get("job-take/pod3?job_in_progress=0").await;
+        let id = job["id"].as_str().unwrap().to_owned();
+        w.post(
+            &format!("job-done/pod3/{id}?isStream=false"),
+            json!({"output": job["input"]}),
+        )
+        .await;
+    });
+    let (code, r) = dp_post(&emu, &ep, "runsync?wait=5000", json!({"input": "hi"})).await;
+    worker.await.unwrap();
+    assert_eq!(code, 200);
+    assert_eq!(
+        (r["status"].as_str(), &r["output"]),
+        (Some("COMPLETED"), &json!("hi"))
+    );
+    assert!(r["id"].as_str().unwrap().starts_with("sync-"));
+    // Nobody takes it: runsync returns the id and IN_QUEUE after `wait`.
+    let (_, r) = dp_post(&emu, &ep, "runsync?wait=1000", json!({"input": "late"})).await;
+    assert_eq!(r["status"], "IN_QUEUE");
+    emu.shutdown().await;
+}

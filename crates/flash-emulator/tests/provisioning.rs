@@ -1,0 +1,335 @@
+//! Real worker processes started from a build artifact (the test worker binary).
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::{Value, json};
+
+fn pids(emu: &flash_emulator::EmulatorHandle) -> Vec<u32> {
+    emu.snapshot()
+        .endpoints
+        .iter()
+        .flat_map(|e| e.workers.iter().filter_map(|w| w.pid))
+        .collect()
+}
+
+async fn teardown(emu: flash_emulator::EmulatorHandle, seen: &[u32]) {
+    let mut all = pids(&emu);
+    all.extend_from_slice(seen);
+    emu.shutdown().await;
+    for pid in all {
+        assert!(!pid_alive(pid), "worker process {pid} survived shutdown");
+    }
+}
+
+#[tokio::test]
+async fn provisions_runs_jobs_with_the_worker_env_and_logs() {
+    let emu = start().await;
+    let mut logs = emu.subscribe_logs();
+    let (_, env_id, _) = deploy(&emu, "app1").await;
+    let ep = save_endpoint(&emu, json!({
+        "name": "worker-a", "type": "QB", "workersMin": 1, "workersMax": 1, "idleTimeout": 60,
+        "flashEnvironmentId": env_id,
+        "template": {"name": "t", "imageName": "img", "env": [
+            {"key": "FLASH_RESOURCE_NAME", "value": "res_a"}, {"key": "RUNPOD_API_KEY", "value": "user-key"},
+            {"key": "CUSTOM", "value": "yes"}]}
+    })).await;
+    let id = ep["id"].as_str().unwrap().to_owned();
+    let names = [
+        "FLASH_RESOURCE_NAME",
+        "RUNPOD_ENDPOINT_ID",
+        "RUNPOD_POD_ID",
+        "RUNPOD_AI_API_KEY",
+        "FLASH_ENVIRONMENT_ID",
+        "FLASH_APP",
+        "FLASH_ENV",
+        "FLASH_MANIFEST_PATH",
+        "RUNPOD_API_BASE_URL",
+        "RUNPOD_ENDPOINT_BASE_URL",
+        "RUNPOD_WEBHOOK_GET_JOB",
+        "RUNPOD_PING_INTERVAL",
+        "RUNPOD_API_KEY",
+        "CUSTOM",
+        "PORT",
+    ];
+    let (code, r) = dp_post(
+        &emu,
+        &id,
+        "runsync?wait=60000",
+        json!({"input": {"op": "env", "names": names}}),
+    )
+    .await;
+    assert_eq!(code, 200);
+    assert_eq!(r["status"], "COMPLETED", "{r}");
+    let env = &r["output"];
+    assert_eq!(env["FLASH_RESOURCE_NAME"], "res_a");
+    assert_eq!(env["RUNPOD_ENDPOINT_ID"], id.as_str());
+    assert_eq!(env["RUNPOD_POD_ID"], r["workerId"]);
+    assert_eq!(env["RUNPOD_AI_API_KEY"], ep["aiKey"]);
+    assert_eq!(env["FLASH_ENVIRONMENT_ID"], env_id.as_str());
+    assert_eq!(
+        (env["FLASH_APP"].as_str(), env["FLASH_ENV"].as_str()),
+        (Some("app1"), Some("production"))
+    );
+    assert!(
+        env["FLASH_MANIFEST_PATH"]
+            .as_str()
+            .unwrap()
+            .ends_with("/flash_manifest.json")
+    );
+    assert_eq!(env["RUNPOD_API_BASE_URL"], emu.api_base_url());
+    assert_eq!(
+        env["RUNPOD_ENDPOINT_BASE_URL"],
+        emu.endpoint_base_url().as_str()
+    );
+    assert!(
+        env["RUNPOD_WEBHOOK_GET_JOB"]
+            .as_str()
+            .unwrap()
+            .contains("/job-take/$ID")
+    );
+    assert_eq!(env["RUNPOD_API_KEY"], "user-key");
+    assert_eq!(env["CUSTOM"], "yes");
+    assert!(env["PORT"].is_null());
+    assert!(r["delayTime"].is_u64());
+
+    let (_, r) = dp_post(
+        &emu,
+        &id,
+        "runsync?wait=30000",
+        json!({"input": {"op": "fail", "message": "nope"}}),
+    )
+    .await;
+    assert_eq!(
+        (r["status"].as_str(), r["error"].as_str()),
+        (Some("FAILED"), Some("nope"))
+    );
+    let (_, r) = dp_post(
+        &emu,
+        &id,
+        "run",
+        json!({"input": {"op": "stream", "chunks": [1, 2]}}),
+    )
+    .await;
+    let st = wait_final(&emu, &id, r["id"].as_str().unwrap(), 30).await;
+    assert_eq!(st["output"], json!([1, 2]));
+
+    // Worker output is captured line by line, tagged with the endpoint and worker.
+    let line = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let l = logs.recv().await.unwrap();
+            if l.line.contains("starting for res_a") {
+                return l;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(line.endpoint_name, "worker-a");
+    let seen = pids(&emu);
+    assert_eq!(seen.len(), 1);
+    teardown(emu, &seen).await;
+}
+
+#[tokio::test]
+async fn scales_up_with_queue_depth_and_down_after_idle() {
+    let emu = start().await;
+    let (_, env_id, _) = deploy(&emu, "scale").await;
+    let ep = save_endpoint(&emu, json!({"name": "scaler", "workersMin": 0, "workersMax": 3, "idleTimeout": 1, "flashEnvironmentId": env_id})).await;
+    let id = ep["id"].as_str().unwrap().to_owned();
+    assert!(pids(&emu).is_empty(), "workersMin 0 starts nothing");
+    let mut jobs = Vec::new();
+    for _ in 0..4 {
+        let (_, r) = dp_post(
+            &emu,
+            &id,
+            "run",
+            json!({"input": {"op": "sleep", "ms": 1500}}),
+        )
+        .await;
+        jobs.push(r["id"].as_str().unwrap().to_owned());
+    }
+    let mut seen = Vec::new();
+    let max_workers = eventually(30, "three workers", || {
+        let s = emu.snapshot();
+        let n = endpoint_snapshot(&s, &id)?.workers.len();
+        seen.extend(pids(&emu));
+        (n == 3).then_some(n)
+    })
+    .await;
+    assert_eq!(max_workers, 3, "never more than workersMax");
+    let mut workers = std::collections::HashSet::new();
+    for j in &jobs {
+        let st = wait_final(&emu, &id, j, 60).await;
+        assert_eq!(st["status"], "COMPLETED");
+        workers.insert(st["workerId"].as_str().unwrap().to_owned());
+    }
+    assert!(workers.len() >= 2, "jobs spread over workers: {workers:?}");
+    seen.extend(pids(&emu));
+    eventually(30, "scale down to zero", || {
+        endpoint_snapshot(&emu.snapshot(), &id)?
+            .workers
+            .is_empty()
+            .then_some(())
+    })
+    .await;
+    teardown(emu, &seen).await;
+}
+
+#[tokio::test]
+async fn crash_restarts_and_requeues_cancel_and_timeout() {
+    let emu = start().await;
+    let (_, env_id, _) = deploy(&emu, "crashy").await;
+    let ep = save_endpoint(
+        &emu,
+        json!({"name": "crashy", "workersMin": 1, "workersMax": 1, "idleTimeout": 60,
+        "executionTimeoutMs": 1500, "flashEnvironmentId": env_id}),
+    )
+    .await;
+    let id = ep["id"].as_str().unwrap().to_owned();
+    let first = eventually(30, "first worker", || pids(&emu).first().copied()).await;
+    let marker = std::env::temp_dir().join(format!("flash-emu-crash-{}", std::process::id()));
+    let _ = std::fs::remove_file(&marker);
+    let (_, r) = dp_post(
+        &emu,
+        &id,
+        "run",
+        json!({"input": {"op": "crash", "marker": marker}}),
+    )
+    .await;
+    let job = r["id"].as_str().unwrap().to_owned();
+    let st = wait_final(&emu, &id, &job, 60).await;
+    assert_eq!(st["status"], "COMPLETED", "{st}");
+    assert_eq!(st["output"], "survived");
+    assert!(marker.exists());
+    let second = eventually(30, "a replacement worker", || pids(&emu).first().copied()).await;
+    assert_ne!(first, second);
+    assert!(!pid_alive(first));
+    let snap = endpoint_snapshot(&emu.snapshot(), &id).unwrap();
+    assert_eq!(snap.jobs.iter().find(|j| j.id == job).unwrap().requeues, 1);
+
+    // Execution timeout.
+    let (_, r) = dp_post(
+        &emu,
+        &id,
+        "run",
+        json!({"input": {"op": "sleep", "ms": 4000}}),
+    )
+    .await;
+    let st = wait_final(&emu, &id, r["id"].as_str().unwrap(), 30).await;
+    assert_eq!(st["status"], "TIMED_OUT", "{st}");
+    // A per-job policy overrides it; cancel a running job.
+    let (_, r) = dp_post(
+        &emu,
+        &id,
+        "run",
+        json!({"input": {"op": "sleep", "ms": 3000}, "policy": {"executionTimeout": 60000}}),
+    )
+    .await;
+    let job = r["id"].as_str().unwrap().to_owned();
+    eventually(30, "job running", || {
+        let s = endpoint_snapshot(&emu.snapshot(), &id)?;
+        (s.jobs.iter().find(|j| j.id == job)?.status == flash_emulator::JobStatus::InProgress)
+            .then_some(())
+    })
+    .await;
+    let (_, c) = dp_post(&emu, &id, &format!("cancel/{job}"), json!(null)).await;
+    assert_eq!(c["status"], "CANCELLED");
+    let (_, r) = dp_post(
+        &emu,
+        &id,
+        "runsync?wait=30000",
+        json!({"input": {"op": "echo", "value": 5}}),
+    )
+    .await;
+    assert_eq!(
+        r["output"], 5,
+        "the worker goes on after a cancelled job: {r}"
+    );
+    assert_eq!(wait_final(&emu, &id, &job, 5).await["status"], "CANCELLED");
+    let _ = std::fs::remove_file(&marker);
+    teardown(emu, &[first, second]).await;
+}
+
+#[tokio::test]
+async fn network_volume_is_shared_between_endpoints() {
+    let emu = start().await;
+    let (_, env_id, _) = deploy(&emu, "vols").await;
+    let a = save_endpoint(&emu, json!({"name": "writer", "workersMin": 0, "workersMax": 1, "flashEnvironmentId": env_id, "networkVolumeId": "vol1"})).await;
+    let b = save_endpoint(&emu, json!({"name": "reader", "workersMin": 0, "workersMax": 1, "flashEnvironmentId": env_id, "networkVolumeIds": [{"networkVolumeId": "vol1"}]})).await;
+    assert_eq!(b["networkVolumeId"], "vol1");
+    let (_, r) = dp_post(
+        &emu,
+        a["id"].as_str().unwrap(),
+        "runsync?wait=60000",
+        json!({"input": {"op": "write", "file": "f.txt", "content": "shared!"}}),
+    )
+    .await;
+    assert_eq!(r["output"], "written", "{r}");
+    let (_, r) = dp_post(
+        &emu,
+        b["id"].as_str().unwrap(),
+        "runsync?wait=60000",
+        json!({"input": {"op": "read", "file": "f.txt"}}),
+    )
+    .await;
+    assert_eq!(r["output"], "shared!", "{r}");
+    let d = gql(&emu, "query($id: String!) { flashEnvironment(flashEnvironmentId: $id) { networkVolumes { id } } }", json!({"id": env_id})).await;
+    assert_eq!(
+        d["flashEnvironment"]["networkVolumes"],
+        json!([{"id": "vol1"}])
+    );
+    let seen = pids(&emu);
+    teardown(emu, &seen).await;
+}
+
+#[tokio::test]
+async fn load_balanced_endpoint_proxies_to_healthy_workers() {
+    let emu = start().await;
+    let (_, env_id, _) = deploy(&emu, "lb").await;
+    let ep = save_endpoint(&emu, json!({"name": "gateway", "type": "LB", "workersMin": 1, "workersMax": 2, "idleTimeout": 60, "flashEnvironmentId": env_id})).await;
+    let id = ep["id"].as_str().unwrap().to_owned();
+    let url = emu.lb_url(&id).expect("LB url");
+    let r = http()
+        .post(format!("{url}/echo"))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = http()
+        .post(format!("{url}/echo"))
+        .bearer_auth(KEY)
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let worker = r
+        .headers()
+        .get("x-runpod-worker-id")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body, json!({"body": "hello", "worker": worker}));
+    let snap = endpoint_snapshot(&emu.snapshot(), &id).unwrap();
+    assert!(snap.workers[0].port.is_some());
+    assert_eq!(snap.url.as_deref(), Some(url.as_str()));
+    // Deleting the endpoint stops its workers.
+    let seen = pids(&emu);
+    gql(
+        &emu,
+        "mutation($id: String!) { deleteEndpoint(id: $id) }",
+        json!({"id": id}),
+    )
+    .await;
+    eventually(20, "LB workers gone", || {
+        seen.iter().all(|p| !pid_alive(*p)).then_some(())
+    })
+    .await;
+    teardown(emu, &seen).await;
+}
