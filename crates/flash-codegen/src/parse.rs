@@ -160,9 +160,15 @@ pub fn parse_remote(attr: TokenStream, item: TokenStream) -> Result<RemoteFn, sy
     if sig.asyncness.is_none() {
         errors.push(sig.fn_token.span, "#[remote] functions must be `async fn`");
     }
-    if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
+    // On the first generic parameter, else on `where`.
+    let generic_span = match (sig.generics.params.first(), &sig.generics.where_clause) {
+        (Some(param), _) => Some(param.span()),
+        (None, Some(where_clause)) => Some(where_clause.where_token.span),
+        (None, None) => None,
+    };
+    if let Some(span) = generic_span {
         errors.push(
-            sig.generics.span(),
+            span,
             "#[remote] functions cannot be generic: each one is a fixed wire contract",
         );
     }

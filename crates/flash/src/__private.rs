@@ -13,15 +13,6 @@ pub mod v1 {
     pub use linkme;
     pub use serde_json::{Map, Value};
 
-    /// Compile-time check that an argument crosses the wire both ways.
-    pub const fn assert_arg<T: serde::Serialize + serde::de::DeserializeOwned>() {}
-
-    /// Compile-time check of the return type.
-    pub const fn assert_return<T: RemoteResult>() {}
-
-    /// Compile-time check of a `#[state]` parameter's type.
-    pub const fn assert_state<T: WorkerState>() {}
-
     /// Turns a library error into the function's return value.
     pub fn fail<R: RemoteResult>(error: crate::FlashError) -> R {
         R::from_result(Err(<R::Err as RemoteError>::from_flash(error)))

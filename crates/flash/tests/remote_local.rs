@@ -119,10 +119,7 @@ async fn calls_run_the_body_locally() {
         Err(Error::App(MyErr::NotFound(0)))
     ));
     assert_eq!(version().await.unwrap(), 3);
-    assert_eq!(
-        tokenize("a b c".into(), Some(2)).await.unwrap(),
-        ["a", "b"]
-    );
+    assert_eq!(tokenize("a b c".into(), Some(2)).await.unwrap(), ["a", "b"]);
     assert_eq!(word(1).await.unwrap(), "world");
     assert_eq!(word(0).await.unwrap(), "hello");
     assert_eq!(MODELS_BUILT.load(Ordering::SeqCst), 1);
@@ -173,7 +170,9 @@ fn the_function_table_lists_every_function() {
 async fn invoke_runs_functions_from_json() {
     let infer_meta = <infer as RemoteFunction>::META;
     assert_eq!(
-        invoke(infer_meta, json!({"prompt": "a", "n": 3})).await.unwrap(),
+        invoke(infer_meta, json!({"prompt": "a", "n": 3}))
+            .await
+            .unwrap(),
         json!(["a", "a", "a"])
     );
     // Reserved keys (trace context, discriminator, ...) are not arguments.
@@ -197,12 +196,17 @@ async fn invoke_runs_functions_from_json() {
     let version_meta = <version as RemoteFunction>::META;
     assert_eq!(invoke(version_meta, json!({})).await.unwrap(), json!(3));
     assert_eq!(
-        invoke(version_meta, json!({"__empty": true})).await.unwrap(),
+        invoke(version_meta, json!({"__empty": true}))
+            .await
+            .unwrap(),
         json!(3)
     );
     // The state is built by the worker, never passed.
     let word_meta = <word as RemoteFunction>::META;
-    assert_eq!(invoke(word_meta, json!({"i": 1})).await.unwrap(), json!("world"));
+    assert_eq!(
+        invoke(word_meta, json!({"i": 1})).await.unwrap(),
+        json!("world")
+    );
     // An `Option` parameter may be left out.
     let tokenize_meta = <tokenize as RemoteFunction>::META;
     assert_eq!(
@@ -224,7 +228,11 @@ async fn invoke_names_bad_arguments() {
     assert!(message.starts_with("wrong type: "), "{message}");
 
     let (parameter, message) = bad_arguments(
-        invoke(infer_meta, json!({"prompt": "a", "n": 1, "temperature": 0.5})).await,
+        invoke(
+            infer_meta,
+            json!({"prompt": "a", "n": 1, "temperature": 0.5}),
+        )
+        .await,
     );
     assert_eq!(parameter, None);
     assert_eq!(message, "unexpected argument(s): temperature");
@@ -280,7 +288,10 @@ async fn mocks_answer_record_and_run_locally() {
     assert_eq!(c, "world");
     assert_eq!(d, "item 9");
 
-    assert_eq!(mocks.calls::<infer>(), [args(json!({"prompt": "p", "n": 2}))]);
+    assert_eq!(
+        mocks.calls::<infer>(),
+        [args(json!({"prompt": "p", "n": 2}))]
+    );
     assert_eq!(mocks.calls::<version>(), [Map::new()]);
     assert_eq!(mocks.calls::<word>(), [args(json!({"i": 1}))]);
     assert_eq!(
@@ -338,9 +349,9 @@ async fn parallel_mock_scopes_do_not_see_each_other() {
     let scope = |answer: u32, tag: &'static str| {
         let barrier = Arc::clone(&barrier);
         tokio::spawn(async move {
-            let mocks = Mocks::new()
-                .returns::<version>(answer)
-                .on::<infer, _>(move |(prompt, _)| async move { Ok(vec![format!("{tag}{prompt}")]) });
+            let mocks = Mocks::new().returns::<version>(answer).on::<infer, _>(
+                move |(prompt, _)| async move { Ok(vec![format!("{tag}{prompt}")]) },
+            );
             let seen = mocks
                 .run(async {
                     let mut seen = Vec::new();

@@ -10,11 +10,6 @@ async fn items() -> Result<Vec<String>, FlashError> {
     Ok(Vec::new())
 }
 
-#[remote(NOT_DEFINED)]
-async fn undefined() -> Result<Vec<String>, FlashError> {
-    Ok(Vec::new())
-}
-
 fn main() {
     let _ = infer(String::new());
     let _ = items();
