@@ -376,7 +376,7 @@ async fn parallel_mock_scopes_do_not_see_each_other() {
                     .calls::<infer>()
                     .iter()
                     .enumerate()
-                    .all(|(round, call)| call["prompt"] == round.to_string())
+                    .all(|(round, call)| call["prompt"] == json!(round.to_string()))
             );
         })
     };
