@@ -9,7 +9,8 @@
 //! - the registration of the metadata in the binary's function table;
 //! - compile-time checks spanned on the user's tokens: every argument `Serialize +
 //!   DeserializeOwned`, the return type a `Result` whose error is a `RemoteError`, the state a
-//!   `WorkerState`, and the resource's kind matching the presence of a route.
+//!   `WorkerState` (each where the type is used), and the resource's kind matching the presence
+//!   of a route (a const assertion).
 //!
 //! Generated code names only `::runpod_flash::__private::v1`.
 
@@ -83,7 +84,8 @@ fn generate(remote: &RemoteFn) -> TokenStream {
     let state_binding = remote.state.as_ref().map(|state| {
         let state_name = &state.name;
         let state_ty = &state.ty;
-        quote! {
+        // Spanned on the state type, so a type that is not a `WorkerState` is reported there, once.
+        quote_spanned! {state_ty.span()=>
             let #state_name: &'static #state_ty = match #private::worker_state::<#state_ty>().await {
                 ::core::result::Result::Ok(state) => state,
                 ::core::result::Result::Err(error) => return #private::fail::<#output>(error),
@@ -105,7 +107,7 @@ fn generate(remote: &RemoteFn) -> TokenStream {
             let text = quote!(#ty).to_string().replace(' ', "");
             (
                 quote!(::core::option::Option::Some(#text)),
-                quote!(::core::option::Option::Some(#private::warm::<#ty>)),
+                quote_spanned!(ty.span()=> ::core::option::Option::Some(#private::warm::<#ty>)),
             )
         }
         None => (
@@ -114,14 +116,14 @@ fn generate(remote: &RemoteFn) -> TokenStream {
         ),
     };
 
-    let arg_checks = remote
-        .params
-        .iter()
-        .map(|(_, ty)| quote_spanned!(ty.span()=> #private::assert_arg::<#ty>();));
-    let return_check = quote_spanned!(output.span()=> #private::assert_return::<#output>(););
-    let state_check = remote.state.as_ref().map(|state| {
-        let ty = &state.ty;
-        quote_spanned!(ty.span()=> #private::assert_state::<#ty>();)
+    // The argument and return type requirements are checked where the types are used (each use
+    // spanned on the user's type, each requirement checked once): `encode_arg::<T>` needs
+    // `Serialize`, `decode_arg::<T>` `DeserializeOwned`, and `RemoteFunction::Return` a
+    // `RemoteResult`; the state binding checks `WorkerState`. A separate assertion would repeat
+    // every error.
+    let encoders = remote.params.iter().zip(&indices).map(|((name, ty), index)| {
+        let text = name.to_string();
+        quote_spanned!(ty.span()=> #private::encode_arg::<#ty>(&mut encoded, #name_text, #text, &args.#index)?;)
     });
     let kind_check = if remote.route.is_some() {
         let message = format!(
@@ -134,6 +136,8 @@ fn generate(remote: &RemoteFn) -> TokenStream {
         );
         quote_spanned!(resource.span()=> ::core::assert!(!#resource.is_load_balanced(), #message);)
     };
+    // Spanned on the path, so a const of another type is reported there.
+    let resource_ref = quote_spanned!(resource.span()=> &#resource);
     let handle_doc = format!(
         "Type-level handle of the `#[remote]` function [`{name_text}`](fn@{name_text}): its metadata, and the key for mocking it in tests."
     );
@@ -167,7 +171,7 @@ fn generate(remote: &RemoteFn) -> TokenStream {
                 type Return = #output;
                 const META: &'static #private::FunctionMeta = &#private::FunctionMeta {
                     name: #name_text,
-                    resource: &#resource,
+                    resource: #resource_ref,
                     module_path: ::core::module_path!(),
                     source: #private::SourceLocation { file: ::core::file!(), line: ::core::line!() },
                     params: &[#(#arg_texts),*],
@@ -192,7 +196,7 @@ fn generate(remote: &RemoteFn) -> TokenStream {
                 ) -> ::core::result::Result<#private::Map<::std::string::String, #private::Value>, #private::ArgumentError> {
                     let _ = args;
                     let mut encoded = #private::Map::new();
-                    #( #private::encode_arg(&mut encoded, #name_text, #arg_texts, &args.#indices)?; )*
+                    #(#encoders)*
                     ::core::result::Result::Ok(encoded)
                 }
 
@@ -211,9 +215,6 @@ fn generate(remote: &RemoteFn) -> TokenStream {
                 <#name as #private::RemoteFunction>::META;
 
             const _: () = {
-                #(#arg_checks)*
-                #return_check
-                #state_check
                 #kind_check
             };
         };

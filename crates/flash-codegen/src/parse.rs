@@ -89,6 +89,9 @@ pub fn parse_remote(attr: TokenStream, item: TokenStream) -> Result<RemoteFn, sy
     let mut resource = None;
     let mut method: Option<LitStr> = None;
     let mut path: Option<LitStr> = None;
+    // `method` or `path` given with an invalid value: already reported, so a route with only
+    // the other one is not reported again as incomplete.
+    let mut invalid_route_option = false;
     for (index, option) in options.iter().enumerate() {
         match option {
             Meta::Path(p) if index == 0 => resource = Some(p.clone()),
@@ -113,7 +116,10 @@ pub fn parse_remote(attr: TokenStream, item: TokenStream) -> Result<RemoteFn, sy
                     Expr::Lit(ExprLit {
                         lit: Lit::Str(s), ..
                     }) => errors.push(s.span(), "given twice"),
-                    other => errors.push(other.span(), "expected a string literal"),
+                    other => {
+                        invalid_route_option = true;
+                        errors.push(other.span(), "expected a string literal");
+                    }
                 }
             }
             Meta::NameValue(nv) => errors.push(
@@ -144,15 +150,25 @@ pub fn parse_remote(attr: TokenStream, item: TokenStream) -> Result<RemoteFn, sy
         }
     };
 
-    let route = check_route(method.as_ref(), path.as_ref(), &mut errors);
+    let route = if invalid_route_option {
+        None
+    } else {
+        check_route(method.as_ref(), path.as_ref(), &mut errors)
+    };
 
     let sig = &item.sig;
     if sig.asyncness.is_none() {
         errors.push(sig.fn_token.span, "#[remote] functions must be `async fn`");
     }
-    if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
+    // On the first generic parameter, else on `where`.
+    let generic_span = match (sig.generics.params.first(), &sig.generics.where_clause) {
+        (Some(param), _) => Some(param.span()),
+        (None, Some(where_clause)) => Some(where_clause.where_token.span),
+        (None, None) => None,
+    };
+    if let Some(span) = generic_span {
         errors.push(
-            sig.generics.span(),
+            span,
             "#[remote] functions cannot be generic: each one is a fixed wire contract",
         );
     }
@@ -175,6 +191,9 @@ pub fn parse_remote(attr: TokenStream, item: TokenStream) -> Result<RemoteFn, sy
 
     let mut state = None;
     let mut params = Vec::new();
+    // Every plainly named argument, accepted or not: a path parameter naming one that was
+    // rejected (`id: &str`) is not reported a second time as matching nothing.
+    let mut arg_names = Vec::new();
     for (index, input) in item.sig.inputs.iter_mut().enumerate() {
         let typed = match input {
             FnArg::Receiver(receiver) => {
@@ -223,6 +242,7 @@ pub fn parse_remote(attr: TokenStream, item: TokenStream) -> Result<RemoteFn, sy
             }
             continue;
         }
+        arg_names.push(name.clone());
         if let Type::Reference(reference) = &*typed.ty {
             errors.push(reference.span(), "#[remote] parameters must be owned values (they are decoded from JSON on the remote side); take `String`, not `&str`");
             continue;
@@ -236,7 +256,7 @@ pub fn parse_remote(attr: TokenStream, item: TokenStream) -> Result<RemoteFn, sy
 
     if let (Some(route), Some(path)) = (&route, &path) {
         for segment in route_params(&route.path) {
-            if !params.iter().any(|(name, _)| name == segment) {
+            if !arg_names.iter().any(|name| name == segment) {
                 errors.push(
                     path.span(),
                     format!("path parameter `{{{segment}}}` matches no argument of the function"),

@@ -13,15 +13,6 @@ pub mod v1 {
     pub use linkme;
     pub use serde_json::{Map, Value};
 
-    /// Compile-time check that an argument crosses the wire both ways.
-    pub const fn assert_arg<T: serde::Serialize + serde::de::DeserializeOwned>() {}
-
-    /// Compile-time check of the return type.
-    pub const fn assert_return<T: RemoteResult>() {}
-
-    /// Compile-time check of a `#[state]` parameter's type.
-    pub const fn assert_state<T: WorkerState>() {}
-
     /// Builds `T` ahead of the first call.
     pub fn warm<T: WorkerState>() -> BoxFuture<'static, Result<(), crate::FlashError>> {
         Box::pin(async { crate::worker_state::get::<T>().await.map(drop) })
