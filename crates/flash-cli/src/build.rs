@@ -1,0 +1,1 @@
+//! `flash build`: compile the app, write its manifest, package the artifact.

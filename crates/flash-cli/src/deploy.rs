@@ -1,0 +1,1 @@
+//! `flash deploy`: upload the artifact and reconcile endpoints with the platform.

@@ -1,0 +1,8 @@
+//! The `flash` command's library: building, deploying and running Flash apps.
+//!
+//! The binary (`src/main.rs`) is a thin clap front end over these modules, which the tests, the
+//! examples and `flash run` call directly.
+
+pub mod build;
+pub mod deploy;
+pub mod project;
