@@ -64,6 +64,7 @@ pub async fn serve_if_worker() -> Option<ExitCode> {
         return Some(ExitCode::SUCCESS);
     }
     let resource = var(env::FLASH_RESOURCE_NAME)?;
+    init_logging();
     Some(match serve(&resource).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -72,6 +73,16 @@ pub async fn serve_if_worker() -> Option<ExitCode> {
             ExitCode::from(2)
         }
     })
+}
+
+/// Logs to stderr (`RUST_LOG`, default `info`) unless the application installed a subscriber.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 /// Writes to stderr without panicking when it is closed.
