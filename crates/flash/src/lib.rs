@@ -28,6 +28,7 @@ pub mod resource;
 pub mod secret;
 pub mod state;
 pub mod testing;
+pub mod volume;
 pub mod worker;
 pub mod worker_state;
 

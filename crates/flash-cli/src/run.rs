@@ -1,0 +1,169 @@
+//! `flash run`: the app on a local Runpod, through the production code path.
+//!
+//! Build the app, start an embedded emulator, `flash deploy` to it (the same code that deploys
+//! to Runpod, pointed at loopback URLs), print the endpoints, stream the workers' logs. With a
+//! command after `--`, run the app's own binary as a caller with those arguments (its calls go
+//! to the deployed endpoints), then stop everything and exit with its status; without one,
+//! serve until Ctrl-C.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use flash_emulator::{Emulator, EmulatorHandle};
+use runpod_flash::config::env;
+
+use crate::build::{BuildOptions, BuildOutput, build};
+use crate::deploy::{DeployOptions, DeployReport, deploy};
+use crate::project::Project;
+
+/// Settings of `flash run`.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// How to build (`flash run` defaults to the dev profile: fast to compile).
+    pub build: BuildOptions,
+    /// App name (default: the package name).
+    pub app: Option<String>,
+    /// Environment name.
+    pub env: String,
+    /// Emulator port on 127.0.0.1 (0: any free port).
+    pub port: u16,
+    /// Arguments for the app's binary run as a caller; empty: serve until Ctrl-C.
+    pub command: Vec<String>,
+    /// Stream worker logs to stderr.
+    pub logs: bool,
+}
+
+/// Why `flash run` stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// Building failed.
+    #[error(transparent)]
+    Build(#[from] crate::build::BuildError),
+    /// The emulator could not start.
+    #[error("cannot start the local Runpod emulator: {0}")]
+    Emulator(#[from] flash_emulator::EmulatorError),
+    /// Deploying to the emulator failed.
+    #[error(transparent)]
+    Deploy(#[from] crate::deploy::DeployError),
+    /// The caller command could not be started.
+    #[error("cannot run {binary}: {source}")]
+    Caller {
+        /// The app binary.
+        binary: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The build step was cancelled or panicked.
+    #[error("the build step did not finish: {0}")]
+    Join(String),
+}
+
+/// Runs the app at `project` on an embedded emulator; see the [module docs](self).
+///
+/// # Errors
+/// [`RunError`] naming the step that failed.
+pub async fn run(project: &Project, options: RunOptions) -> Result<ExitCode, RunError> {
+    let built = {
+        let project = project.clone();
+        let build_options = options.build.clone();
+        tokio::task::spawn_blocking(move || build(&project, &build_options))
+            .await
+            .map_err(|error| RunError::Join(error.to_string()))??
+    };
+    let emulator = Emulator::builder()
+        .bind(format!("127.0.0.1:{}", options.port))
+        .start()
+        .await?;
+    let logs = options.logs.then(|| stream_logs(&emulator));
+    let outcome = deploy_and_drive(project, &options, &built, &emulator).await;
+    emulator.shutdown().await;
+    if let Some(logs) = logs {
+        logs.abort();
+    }
+    outcome
+}
+
+async fn deploy_and_drive(
+    project: &Project,
+    options: &RunOptions,
+    built: &BuildOutput,
+    emulator: &EmulatorHandle,
+) -> Result<ExitCode, RunError> {
+    let deploy_options = DeployOptions {
+        app: options
+            .app
+            .clone()
+            .or_else(|| built.manifest.project_name.clone())
+            .unwrap_or_else(|| "app".into()),
+        env: options.env.clone(),
+        api_base_url: emulator.api_base_url().to_owned(),
+        endpoint_base_url: emulator.endpoint_base_url(),
+        lb_url_template: emulator.lb_url_template(),
+        api_key: Some(emulator.api_key().clone()),
+    };
+    let report = deploy(project, &deploy_options).await?;
+    print_endpoints(emulator, &report);
+    if options.command.is_empty() {
+        say("serving; press Ctrl-C to stop");
+        let _ = tokio::signal::ctrl_c().await;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let status = tokio::process::Command::new(&built.binary)
+        .args(&options.command)
+        .current_dir(&project.root)
+        .env_remove(env::FLASH_RESOURCE_NAME)
+        .env_remove(env::RUNPOD_ENDPOINT_ID)
+        .env(env::RUNPOD_API_BASE_URL, emulator.api_base_url())
+        .env(env::RUNPOD_ENDPOINT_BASE_URL, emulator.endpoint_base_url())
+        .env(env::RUNPOD_API_KEY, emulator.api_key().expose())
+        .env(env::FLASH_ENVIRONMENT_ID, &report.environment_id)
+        .env(env::FLASH_MANIFEST_PATH, project.manifest_path())
+        .kill_on_drop(true)
+        .status()
+        .await
+        .map_err(|source| RunError::Caller {
+            binary: built.binary.display().to_string(),
+            source,
+        })?;
+    Ok(match status.code() {
+        Some(0) => ExitCode::SUCCESS,
+        Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        None => ExitCode::FAILURE,
+    })
+}
+
+fn say(line: &str) {
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+fn print_endpoints(emulator: &EmulatorHandle, report: &DeployReport) {
+    say(&format!(
+        "local Runpod: GraphQL {} | endpoints {} | key {}",
+        emulator.graphql_url(),
+        emulator.endpoint_base_url(),
+        emulator.api_key().expose()
+    ));
+    for endpoint in &report.endpoints {
+        let kind = if endpoint.load_balanced { "load-balanced" } else { "queue" };
+        say(&format!("  {:<40} {:<14} {}", endpoint.resource, kind, endpoint.url));
+    }
+}
+
+fn stream_logs(emulator: &EmulatorHandle) -> tokio::task::JoinHandle<()> {
+    let mut lines = emulator.subscribe_logs();
+    tokio::spawn(async move {
+        loop {
+            match lines.recv().await {
+                Ok(line) => {
+                    say(&format!("[{}/{}] {}", line.endpoint_name, line.worker_id, line.line));
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                    say(&format!("[flash run] {missed} log lines dropped"));
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    })
+}
