@@ -27,10 +27,6 @@ pub struct RunOptions {
     pub env: String,
     /// Emulator port on 127.0.0.1 (0: any free port).
     pub port: u16,
-    /// Arguments for the app's binary run as a caller; empty: serve until Ctrl-C.
-    pub command: Vec<String>,
-    /// Stream worker logs to stderr.
-    pub logs: bool,
 }
 
 /// Why `flash run` stopped.
@@ -60,110 +56,161 @@ pub enum RunError {
     Join(String),
 }
 
-/// Runs the app at `project` on an embedded emulator; see the [module docs](self).
+/// An app built and deployed to an embedded emulator.
+#[derive(Debug)]
+pub struct LocalApp {
+    /// The local Runpod.
+    pub emulator: EmulatorHandle,
+    /// What the deploy did.
+    pub report: DeployReport,
+    /// What the build made.
+    pub built: BuildOutput,
+    project: Project,
+}
+
+impl LocalApp {
+    /// Builds the app at `project`, starts an emulator and deploys the app to it.
+    ///
+    /// # Errors
+    /// [`RunError`] naming the step that failed; the emulator is stopped on failure.
+    pub async fn start(project: &Project, options: &RunOptions) -> Result<Self, RunError> {
+        let built = {
+            let project = project.clone();
+            let build_options = options.build.clone();
+            tokio::task::spawn_blocking(move || build(&project, &build_options))
+                .await
+                .map_err(|error| RunError::Join(error.to_string()))??
+        };
+        let emulator = Emulator::builder()
+            .bind(format!("127.0.0.1:{}", options.port))
+            .start()
+            .await?;
+        let deploy_options = DeployOptions {
+            app: options
+                .app
+                .clone()
+                .or_else(|| built.manifest.project_name.clone())
+                .unwrap_or_else(|| "app".into()),
+            env: options.env.clone(),
+            api_base_url: emulator.api_base_url().to_owned(),
+            endpoint_base_url: emulator.endpoint_base_url(),
+            lb_url_template: emulator.lb_url_template(),
+            api_key: Some(emulator.api_key().clone()),
+        };
+        match deploy(project, &deploy_options).await {
+            Ok(report) => Ok(Self {
+                emulator,
+                report,
+                built,
+                project: project.clone(),
+            }),
+            Err(error) => {
+                emulator.shutdown().await;
+                Err(error.into())
+            }
+        }
+    }
+
+    /// The app's binary, set up as a caller of the deployed endpoints.
+    pub fn caller(&self, args: &[String]) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(&self.built.binary);
+        command
+            .args(args)
+            .current_dir(&self.project.root)
+            .env_remove(env::FLASH_RESOURCE_NAME)
+            .env_remove(env::RUNPOD_ENDPOINT_ID)
+            .env(env::RUNPOD_API_BASE_URL, self.emulator.api_base_url())
+            .env(env::RUNPOD_ENDPOINT_BASE_URL, self.emulator.endpoint_base_url())
+            .env(env::RUNPOD_API_KEY, self.emulator.api_key().expose())
+            .env(env::FLASH_ENVIRONMENT_ID, &self.report.environment_id)
+            .env(env::FLASH_MANIFEST_PATH, self.project.manifest_path())
+            .kill_on_drop(true);
+        command
+    }
+
+    /// Streams the workers' log lines to stderr, prefixed by endpoint and worker.
+    pub fn stream_logs(&self) -> tokio::task::JoinHandle<()> {
+        let mut lines = self.emulator.subscribe_logs();
+        tokio::spawn(async move {
+            loop {
+                match lines.recv().await {
+                    Ok(line) => say(&format!(
+                        "[{}/{}] {}",
+                        line.endpoint_name, line.worker_id, line.line
+                    )),
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                        say(&format!("[flash run] {missed} log lines dropped"));
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        })
+    }
+
+    /// Stops every worker and the emulator.
+    pub async fn stop(self) {
+        self.emulator.shutdown().await;
+    }
+
+    fn print_endpoints(&self) {
+        say(&format!(
+            "local Runpod: GraphQL {} | endpoints {} | key {}",
+            self.emulator.graphql_url(),
+            self.emulator.endpoint_base_url(),
+            self.emulator.api_key().expose()
+        ));
+        for endpoint in &self.report.endpoints {
+            let kind = if endpoint.load_balanced {
+                "load-balanced"
+            } else {
+                "queue"
+            };
+            say(&format!(
+                "  {:<40} {:<14} {}",
+                endpoint.resource, kind, endpoint.url
+            ));
+        }
+    }
+}
+
+/// Runs the app at `project` on an embedded emulator; see the [module docs](self). `command`
+/// holds the arguments of a caller run; empty, it serves until Ctrl-C.
 ///
 /// # Errors
 /// [`RunError`] naming the step that failed.
-pub async fn run(project: &Project, options: RunOptions) -> Result<ExitCode, RunError> {
-    let built = {
-        let project = project.clone();
-        let build_options = options.build.clone();
-        tokio::task::spawn_blocking(move || build(&project, &build_options))
-            .await
-            .map_err(|error| RunError::Join(error.to_string()))??
+pub async fn run(
+    project: &Project,
+    options: &RunOptions,
+    command: &[String],
+    logs: bool,
+) -> Result<ExitCode, RunError> {
+    let app = LocalApp::start(project, options).await?;
+    let logs = logs.then(|| app.stream_logs());
+    app.print_endpoints();
+    let outcome = if command.is_empty() {
+        say("serving; press Ctrl-C to stop");
+        let _ = tokio::signal::ctrl_c().await;
+        Ok(ExitCode::SUCCESS)
+    } else {
+        match app.caller(command).status().await {
+            Ok(status) => Ok(match status.code() {
+                Some(0) => ExitCode::SUCCESS,
+                Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+                None => ExitCode::FAILURE,
+            }),
+            Err(source) => Err(RunError::Caller {
+                binary: app.built.binary.display().to_string(),
+                source,
+            }),
+        }
     };
-    let emulator = Emulator::builder()
-        .bind(format!("127.0.0.1:{}", options.port))
-        .start()
-        .await?;
-    let logs = options.logs.then(|| stream_logs(&emulator));
-    let outcome = deploy_and_drive(project, &options, &built, &emulator).await;
-    emulator.shutdown().await;
+    app.stop().await;
     if let Some(logs) = logs {
         logs.abort();
     }
     outcome
 }
 
-async fn deploy_and_drive(
-    project: &Project,
-    options: &RunOptions,
-    built: &BuildOutput,
-    emulator: &EmulatorHandle,
-) -> Result<ExitCode, RunError> {
-    let deploy_options = DeployOptions {
-        app: options
-            .app
-            .clone()
-            .or_else(|| built.manifest.project_name.clone())
-            .unwrap_or_else(|| "app".into()),
-        env: options.env.clone(),
-        api_base_url: emulator.api_base_url().to_owned(),
-        endpoint_base_url: emulator.endpoint_base_url(),
-        lb_url_template: emulator.lb_url_template(),
-        api_key: Some(emulator.api_key().clone()),
-    };
-    let report = deploy(project, &deploy_options).await?;
-    print_endpoints(emulator, &report);
-    if options.command.is_empty() {
-        say("serving; press Ctrl-C to stop");
-        let _ = tokio::signal::ctrl_c().await;
-        return Ok(ExitCode::SUCCESS);
-    }
-    let status = tokio::process::Command::new(&built.binary)
-        .args(&options.command)
-        .current_dir(&project.root)
-        .env_remove(env::FLASH_RESOURCE_NAME)
-        .env_remove(env::RUNPOD_ENDPOINT_ID)
-        .env(env::RUNPOD_API_BASE_URL, emulator.api_base_url())
-        .env(env::RUNPOD_ENDPOINT_BASE_URL, emulator.endpoint_base_url())
-        .env(env::RUNPOD_API_KEY, emulator.api_key().expose())
-        .env(env::FLASH_ENVIRONMENT_ID, &report.environment_id)
-        .env(env::FLASH_MANIFEST_PATH, project.manifest_path())
-        .kill_on_drop(true)
-        .status()
-        .await
-        .map_err(|source| RunError::Caller {
-            binary: built.binary.display().to_string(),
-            source,
-        })?;
-    Ok(match status.code() {
-        Some(0) => ExitCode::SUCCESS,
-        Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
-        None => ExitCode::FAILURE,
-    })
-}
-
 fn say(line: &str) {
     let _ = writeln!(std::io::stderr(), "{line}");
-}
-
-fn print_endpoints(emulator: &EmulatorHandle, report: &DeployReport) {
-    say(&format!(
-        "local Runpod: GraphQL {} | endpoints {} | key {}",
-        emulator.graphql_url(),
-        emulator.endpoint_base_url(),
-        emulator.api_key().expose()
-    ));
-    for endpoint in &report.endpoints {
-        let kind = if endpoint.load_balanced { "load-balanced" } else { "queue" };
-        say(&format!("  {:<40} {:<14} {}", endpoint.resource, kind, endpoint.url));
-    }
-}
-
-fn stream_logs(emulator: &EmulatorHandle) -> tokio::task::JoinHandle<()> {
-    let mut lines = emulator.subscribe_logs();
-    tokio::spawn(async move {
-        loop {
-            match lines.recv().await {
-                Ok(line) => {
-                    say(&format!("[{}/{}] {}", line.endpoint_name, line.worker_id, line.line));
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
-                    say(&format!("[flash run] {missed} log lines dropped"));
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-            }
-        }
-    })
 }
