@@ -38,3 +38,16 @@ pub use flash_macros::remote;
 pub use resource::Resource;
 pub use secret::ApiKey;
 pub use worker_state::{BoxError, WorkerState};
+
+/// The user guide's code blocks, compiled and run as doc tests.
+#[cfg(doctest)]
+mod guide {
+    #[doc = include_str!("../../../docs/concepts.md")]
+    struct Concepts;
+    #[doc = include_str!("../../../docs/configuration.md")]
+    struct Configuration;
+    #[doc = include_str!("../../../docs/errors.md")]
+    struct Errors;
+    #[doc = include_str!("../../../docs/testing.md")]
+    struct Testing;
+}
