@@ -1,0 +1,98 @@
+//! `cargo run --release -p flash-bench` measures what every hop of a Flash call costs, each next
+//! to the baseline it should be compared with, in one run, and prints a table of ratios.
+//!
+//! The machine is shared and noisy: every measurement interleaves the measured path and its
+//! baseline and reports medians (and p99 where it applies). Nothing here is a pass/fail test.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)] // a report printer
+
+mod cold_start;
+mod hops;
+mod payload;
+
+use std::process::ExitCode;
+
+use runpod_flash::{FlashError, Resource, remote};
+
+/// The resource the benchmark's own functions belong to.
+pub(crate) const LOCAL: Resource = Resource::queue("bench_worker");
+
+/// A trivial function: what the local-call and cold-start rows call.
+#[remote(LOCAL)]
+pub(crate) async fn add(a: u64, b: u64) -> Result<u64, FlashError> {
+    Ok(a.wrapping_add(b))
+}
+
+/// One row of the report.
+pub(crate) struct Row {
+    pub(crate) number: u32,
+    pub(crate) measure: String,
+    pub(crate) result: String,
+    pub(crate) baseline: String,
+    pub(crate) ratio: String,
+    pub(crate) target: &'static str,
+}
+
+fn main() -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("cannot start tokio: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // The cold-start row spawns this very binary as a queue worker.
+    if let Some(exit) = runtime.block_on(runpod_flash::worker::serve_if_worker()) {
+        return exit;
+    }
+    let mut rows = Vec::new();
+    rows.push(hops::local_call());
+    rows.extend(runtime.block_on(hops::registry()));
+    rows.push(runtime.block_on(hops::load_balanced()));
+    match runtime.block_on(cold_start::measure()) {
+        Ok(found) => rows.extend(found),
+        Err(error) => eprintln!("cold start: skipped: {error}"),
+    }
+    rows.extend(payload::measure());
+    print_table(&rows);
+    ExitCode::SUCCESS
+}
+
+fn print_table(rows: &[Row]) {
+    println!("\n| # | measure | result | baseline | ratio | target |");
+    println!("|---|---|---|---|---|---|");
+    for row in rows {
+        println!(
+            "| {} | {} | {} | {} | {} | {} |",
+            row.number, row.measure, row.result, row.baseline, row.ratio, row.target
+        );
+    }
+    println!(
+        "\nmachine: {} cores, {}",
+        std::thread::available_parallelism().map_or(1, usize::from),
+        std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|text| text
+                .lines()
+                .find(|line| line.starts_with("model name"))
+                .and_then(|line| line.split_once(':'))
+                .map(|(_, model)| model.trim().to_owned()))
+            .unwrap_or_else(|| "unknown CPU".into())
+    );
+}
+
+/// Median of samples (sorted in place).
+pub(crate) fn median(samples: &mut [f64]) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+/// Value at percentile `p` (0..=1) of samples (sorted in place).
+pub(crate) fn percentile(samples: &mut [f64], p: f64) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    let index = ((samples.len() - 1) as f64 * p).round() as usize;
+    samples[index]
+}
