@@ -9,6 +9,7 @@
 mod cold_start;
 mod hops;
 mod payload;
+mod worker_throughput;
 
 use std::process::ExitCode;
 
@@ -52,6 +53,7 @@ fn main() -> ExitCode {
     rows.push(hops::local_call());
     rows.extend(runtime.block_on(hops::registry()));
     rows.push(runtime.block_on(hops::load_balanced()));
+    rows.extend(runtime.block_on(worker_throughput::measure()));
     match runtime.block_on(cold_start::measure()) {
         Ok(found) => rows.extend(found),
         Err(error) => eprintln!("cold start: skipped: {error}"),
