@@ -176,7 +176,7 @@ mod tests {
     }
 
     const APP: &str = r#"
-        #[remote(GPU)] async fn embed(t: String) -> R { Ok(model().run(t)) }
+        #[remote(GPU)] async fn embed(t: String) -> R { Ok(model().infer(t)) }
         #[remote(GPU)] async fn embed_many(ts: Vec<String>) -> R {
             let mut out = vec![];
             for t in ts { out.push(embed(t).await?); } // same resource: a local call
@@ -195,10 +195,10 @@ mod tests {
         #[remote(MAP)] async fn mapped(ts: Vec<String>) -> R {
             Ok(ts.into_iter().map(preprocess).collect())
         }
-        async fn pipeline(t: String) -> R { let s = Stage; s.run(t).await }
+        async fn pipeline(t: String) -> R { let s = Stage; s.execute(t).await }
         struct Stage;
         impl Stage {
-            async fn run(&self, t: String) -> R { let toks = tokenize(t).await?; Ok(toks) }
+            async fn execute(&self, t: String) -> R { let toks = tokenize(t).await?; Ok(toks) }
         }
         fn split(t: &str) -> Vec<String> { t.split(' ').map(str::to_owned).collect() }
         fn model() -> Model { Model }
@@ -221,7 +221,7 @@ mod tests {
     #[test]
     fn transitive_calls_through_helpers_and_methods() {
         let result = makes_remote_calls(&graph(APP), &app_resources());
-        assert_eq!(result["api"], true, "go -> pipeline -> Stage::run -> tokenize");
+        assert_eq!(result["api"], true, "go -> pipeline -> Stage::execute -> tokenize");
         assert_eq!(result["gpu"], false, "embed_many calls embed of its own resource");
         assert_eq!(result["cpu"], false);
         assert_eq!(result["log"], true, "a call inside nested macros");
