@@ -195,13 +195,18 @@ pub enum BuildError {
         problems: Vec<Located>,
     },
     /// `#[remote]` functions in the sources that the built binary does not contain.
-    #[error("#[remote] functions in the sources are not compiled into the binary (is their module declared with `mod`? is a library's module used by the binary?){}", List(functions))]
+    #[error(
+        "#[remote] functions in the sources are not compiled into the binary (is their module declared with `mod`? is a library's module used by the binary?){}",
+        List(functions)
+    )]
     NotCompiled {
         /// Each function at its file and line.
         functions: Vec<Located>,
     },
     /// Two functions of one resource carry different resource options.
-    #[error("conflicting options among functions of one resource `{resource}`: {first} and {second} differ in `{field}` (declare the resource once, as one `const`, and use it everywhere)")]
+    #[error(
+        "conflicting options among functions of one resource `{resource}`: {first} and {second} differ in `{field}` (declare the resource once, as one `const`, and use it everywhere)"
+    )]
     Conflict {
         /// The resource name.
         resource: String,
@@ -276,15 +281,12 @@ pub fn build(project: &Project, options: &BuildOptions) -> Result<BuildOutput, B
     let flash_dir = project.flash_dir();
     std::fs::create_dir_all(&flash_dir).map_err(|e| BuildError::io("create", &flash_dir, e))?;
     let manifest_path = project.manifest_path();
-    manifest
-        .save(&manifest_path)
-        .map_err(|e| BuildError::Io {
-            action: "write",
-            path: manifest_path.clone(),
-            source: std::io::Error::other(e.to_string()),
-        })?;
-    let executable =
-        std::fs::read(&binary).map_err(|e| BuildError::io("read", &binary, e))?;
+    manifest.save(&manifest_path).map_err(|e| BuildError::Io {
+        action: "write",
+        path: manifest_path.clone(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    let executable = std::fs::read(&binary).map_err(|e| BuildError::io("read", &binary, e))?;
     let artifact = package::pack(&[
         package::Entry::dir("bin/"),
         package::Entry::file(format!("bin/{}", bin.name), executable, 0o755),

@@ -76,8 +76,16 @@ fn summary(output: &BuildOutput, cwd: &Path) -> String {
         manifest.function_registry.len()
     );
     for (name, resource) in &manifest.resources {
-        let kind = if resource.load_balanced() { "load-balanced" } else { "queue" };
-        let calls = if resource.calls_remote() { ", calls other resources" } else { "" };
+        let kind = if resource.load_balanced() {
+            "load-balanced"
+        } else {
+            "queue"
+        };
+        let calls = if resource.calls_remote() {
+            ", calls other resources"
+        } else {
+            ""
+        };
         let _ = writeln!(out, "  {name} ({kind}{calls})");
         for function in &resource.functions {
             match (&function.http_method, &function.http_path) {

@@ -16,7 +16,9 @@ pub fn default_flash_path() -> PathBuf {
 #[non_exhaustive]
 pub enum InitError {
     /// The directory's name is not a valid Cargo package name.
-    #[error("`{name}` is not a valid package name: use letters, digits, `-` and `_`, starting with a letter")]
+    #[error(
+        "`{name}` is not a valid package name: use letters, digits, `-` and `_`, starting with a letter"
+    )]
     BadName {
         /// The name.
         name: String,
@@ -60,7 +62,10 @@ pub fn init(dir: &Path, flash_path: &Path) -> Result<InitOutput, InitError> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let valid = package.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+    let valid = package
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic())
         && package
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
@@ -298,8 +303,14 @@ mod tests {
         std::fs::create_dir(&dir).expect("mkdir");
         std::fs::write(dir.join("keep.txt"), "mine").expect("write");
         let taken = init(&dir, Path::new("/x"));
-        assert!(matches!(taken, Err(InitError::NotEmpty { .. })), "{taken:?}");
-        assert_eq!(std::fs::read_to_string(dir.join("keep.txt")).expect("kept"), "mine");
+        assert!(
+            matches!(taken, Err(InitError::NotEmpty { .. })),
+            "{taken:?}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.join("keep.txt")).expect("kept"),
+            "mine"
+        );
     }
 
     #[test]
@@ -315,7 +326,13 @@ mod tests {
         assert!(main.contains("serve_if_worker"));
         assert_eq!(main.matches("#[remote(").count(), 3);
         let readme = std::fs::read_to_string(dir.join("README.md")).expect("README");
-        for needle in ["flash build", "flash run", "flash deploy", "curl", "/opt/flash-rs"] {
+        for needle in [
+            "flash build",
+            "flash run",
+            "flash deploy",
+            "curl",
+            "/opt/flash-rs",
+        ] {
             assert!(readme.contains(needle), "{needle}");
         }
         assert!(dir.join(".gitignore").is_file());

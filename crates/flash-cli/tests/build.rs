@@ -144,7 +144,11 @@ fn entries(artifact: &[u8]) -> Vec<(String, u32, Vec<u8>)> {
             let mode = entry.header().mode().expect("mode");
             let mut bytes = Vec::new();
             entry.read_to_end(&mut bytes).expect("read");
-            (entry.path().expect("path").display().to_string(), mode, bytes)
+            (
+                entry.path().expect("path").display().to_string(),
+                mode,
+                bytes,
+            )
         })
         .collect()
 }
@@ -162,13 +166,25 @@ fn check_good_manifest(out: &BuildOutput) {
     assert_eq!(names, ["fx-api", "fx-cpu", "fx-gpu"]);
 
     let api = &m.resources["fx-api"];
-    assert_eq!(api.makes_remote_calls, Some(true), "compute -> helpers::both -> square, double");
+    assert_eq!(
+        api.makes_remote_calls,
+        Some(true),
+        "compute -> helpers::both -> square, double"
+    );
     assert_eq!(m.resources["fx-cpu"].makes_remote_calls, Some(false));
     assert_eq!(m.resources["fx-gpu"].makes_remote_calls, Some(false));
     assert!(api.load_balanced());
     assert_eq!(api.resource_type.as_deref(), Some("CpuLiveLoadBalancer"));
-    let gpu_fns: Vec<_> = m.resources["fx-gpu"].functions.iter().map(|f| f.name.as_str()).collect();
-    assert_eq!(gpu_fns, ["cube", "square"], "source order: src/helpers.rs before src/main.rs");
+    let gpu_fns: Vec<_> = m.resources["fx-gpu"]
+        .functions
+        .iter()
+        .map(|f| f.name.as_str())
+        .collect();
+    assert_eq!(
+        gpu_fns,
+        ["cube", "square"],
+        "source order: src/helpers.rs before src/main.rs"
+    );
     assert_eq!(m.resources["fx-gpu"].workers_max, Some(2));
     let compute = api.function("compute").expect("compute listed");
     assert_eq!(compute.http_method.as_deref(), Some("POST"));
@@ -176,7 +192,9 @@ fn check_good_manifest(out: &BuildOutput) {
     assert_eq!(compute.is_async, Some(true));
     assert_eq!(compute.module.as_deref(), Some("fx_good"));
     assert_eq!(
-        m.resources["fx-gpu"].function("cube").and_then(|f| f.module.as_deref()),
+        m.resources["fx-gpu"]
+            .function("cube")
+            .and_then(|f| f.module.as_deref()),
         Some("fx_good::helpers")
     );
 
@@ -223,10 +241,12 @@ fn builds_manifest_and_reproducible_artifact() {
     assert_eq!(paths, ["bin/", "bin/fx-good", "flash_manifest.json"]);
     let binary = std::fs::read(&first.binary).expect("binary");
     assert_eq!(members[1].1, 0o755);
-    assert!(members[1].2 == binary, "bin/fx-good is the built executable");
+    assert!(
+        members[1].2 == binary,
+        "bin/fx-good is the built executable"
+    );
     assert_eq!(members[2].1, 0o644);
-    let packed: Manifest =
-        serde_json::from_slice(&members[2].2).expect("packed manifest is JSON");
+    let packed: Manifest = serde_json::from_slice(&members[2].2).expect("packed manifest is JSON");
     assert_eq!(&packed, &first.manifest);
 
     // Reproducible: a second build gives the same bytes.
@@ -247,7 +267,10 @@ fn builds_manifest_and_reproducible_artifact() {
     match error {
         Err(BuildError::NotCompiled { functions }) => {
             assert_eq!(functions.len(), 1);
-            assert_eq!((functions[0].file.as_str(), functions[0].line), ("src/orphan.rs", 3));
+            assert_eq!(
+                (functions[0].file.as_str(), functions[0].line),
+                ("src/orphan.rs", 3)
+            );
             assert!(functions[0].message.contains("`lost`"));
         }
         other => panic!("expected NotCompiled, got {other:?}"),
@@ -283,30 +306,46 @@ mod other {
             field,
         } => {
             assert_eq!(resource, "fx-gpu");
-            assert_eq!((first.function.as_str(), first.file.as_str()), ("cube", "src/helpers.rs"));
+            assert_eq!(
+                (first.function.as_str(), first.file.as_str()),
+                ("cube", "src/helpers.rs")
+            );
             assert_eq!(second.function, "quad");
-            assert_eq!((second.file.as_str(), second.line as usize), ("src/main.rs", line));
+            assert_eq!(
+                (second.file.as_str(), second.line as usize),
+                ("src/main.rs", line)
+            );
             assert_eq!(field, "workersMax");
         }
         other => panic!("expected Conflict, got {other:?}"),
     }
     let text = error.to_string();
-    assert!(text.contains("conflicting options among functions of one resource"), "{text}");
-    assert!(text.contains(&format!("`quad` (src/main.rs:{line})")), "{text}");
+    assert!(
+        text.contains("conflicting options among functions of one resource"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("`quad` (src/main.rs:{line})")),
+        "{text}"
+    );
 }
 
 /// A compile error: cargo's diagnostics, and a typed error naming the package, file and line.
 #[test]
 fn compile_errors_are_cargo_errors() {
     let mut files = good_files();
-    files[0].1.push_str("\nfn broken() -> i64 {\n    \"not a number\"\n}\n");
+    files[0]
+        .1
+        .push_str("\nfn broken() -> i64 {\n    \"not a number\"\n}\n");
     let project = fixture("fx-broken", &files);
     match build(&project, &options()) {
         Err(BuildError::Cargo { package, errors }) => {
             assert_eq!(package, "fx-broken");
             let line = MAIN_HEAD.lines().count() as u32 + 3;
             assert!(
-                errors.iter().any(|e| e.file == "src/main.rs" && e.line == line),
+                errors
+                    .iter()
+                    .any(|e| e.file == "src/main.rs" && e.line == line),
                 "{errors:?}"
             );
         }
@@ -337,6 +376,9 @@ fn init_app_builds() {
     assert_eq!(m.resources["gpu-worker"].makes_remote_calls, Some(false));
     assert!(m.resources["gpu-worker"].gpu_ids.is_some());
     assert!(m.resources["cpu-worker"].instance_ids.is_some());
-    assert_eq!(m.routes.as_ref().expect("routes")["api"]["POST /analyze"], "analyze");
+    assert_eq!(
+        m.routes.as_ref().expect("routes")["api"]["POST /analyze"],
+        "analyze"
+    );
     assert!(out.artifact_size > 0);
 }

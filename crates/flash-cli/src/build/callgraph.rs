@@ -32,7 +32,11 @@ impl CallGraph {
 
     /// Names used by the bodies of the functions called `name`.
     pub(crate) fn uses(&self, name: &str) -> impl Iterator<Item = &str> {
-        self.uses.get(name).into_iter().flatten().map(String::as_str)
+        self.uses
+            .get(name)
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
     }
 }
 
@@ -221,11 +225,14 @@ mod tests {
     #[test]
     fn transitive_calls_through_helpers_and_methods() {
         let result = makes_remote_calls(&graph(APP), &app_resources());
-        assert_eq!(result["api"], true, "go -> pipeline -> Stage::execute -> tokenize");
-        assert_eq!(result["gpu"], false, "embed_many calls embed of its own resource");
-        assert_eq!(result["cpu"], false);
-        assert_eq!(result["log"], true, "a call inside nested macros");
-        assert_eq!(result["map"], true, "a remote function passed as a value");
+        assert!(
+            result["api"],
+            "go -> pipeline -> Stage::execute -> tokenize"
+        );
+        assert!(!result["gpu"], "embed_many calls embed of its own resource");
+        assert!(!result["cpu"]);
+        assert!(result["log"], "a call inside nested macros");
+        assert!(result["map"], "a remote function passed as a value");
     }
 
     #[test]
@@ -234,9 +241,12 @@ mod tests {
             #[remote(GPU)] async fn embed(t: String) -> R { Ok(t) }
             #[remote(CPU)] async fn work(c: Client) -> R { c.embed() }
         "#;
-        let result = makes_remote_calls(&graph(source), &resources(&[("embed", "gpu"), ("work", "cpu")]));
-        assert_eq!(result["cpu"], true);
-        assert_eq!(result["gpu"], false);
+        let result = makes_remote_calls(
+            &graph(source),
+            &resources(&[("embed", "gpu"), ("work", "cpu")]),
+        );
+        assert!(result["cpu"]);
+        assert!(!result["gpu"]);
     }
 
     #[test]
@@ -247,7 +257,7 @@ mod tests {
             fn pong() { ping() }
         "#;
         let result = makes_remote_calls(&graph(source), &resources(&[("a", "a")]));
-        assert_eq!(result["a"], false);
+        assert!(!result["a"]);
     }
 
     #[test]

@@ -40,7 +40,10 @@ impl Package {
             paths.push(bin.src_path.clone());
             if bin.src_path.file_name().is_some_and(|n| n == "main.rs")
                 && let Some(dir) = bin.src_path.parent()
-                && dir.parent().and_then(Path::file_name).is_some_and(|n| n == "bin")
+                && dir
+                    .parent()
+                    .and_then(Path::file_name)
+                    .is_some_and(|n| n == "bin")
             {
                 paths.push(dir.to_owned());
             }
@@ -57,7 +60,13 @@ pub(crate) fn metadata(project: &Project, options: &BuildOptions) -> Result<Pack
         message,
     };
     let output = Command::new(&options.cargo)
-        .args(["metadata", "--no-deps", "--format-version", "1", "--manifest-path"])
+        .args([
+            "metadata",
+            "--no-deps",
+            "--format-version",
+            "1",
+            "--manifest-path",
+        ])
         .arg(&manifest)
         .stdin(Stdio::null())
         .output()
@@ -253,6 +262,9 @@ fn located(diagnostic: &Value) -> Located {
             .and_then(|s| s["line_start"].as_u64())
             .and_then(|l| u32::try_from(l).ok())
             .unwrap_or(0),
-        message: diagnostic["message"].as_str().unwrap_or_default().to_owned(),
+        message: diagnostic["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
     }
 }

@@ -67,7 +67,11 @@ mod tests {
         let a = f(&[("a", "1"), ("b", "2")]);
         assert_eq!(a.len(), 64);
         assert_eq!(a, f(&[("b", "2"), ("a", "1")]), "order does not matter");
-        assert_ne!(f(&[("ab", "")]), f(&[("a", "b")]), "lengths frame the parts");
+        assert_ne!(
+            f(&[("ab", "")]),
+            f(&[("a", "b")]),
+            "lengths frame the parts"
+        );
         assert_ne!(a, f(&[("a", "1"), ("b", "3")]));
     }
 }

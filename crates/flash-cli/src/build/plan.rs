@@ -34,7 +34,10 @@ pub(crate) fn cross_check(
             missing.push(Located {
                 file: remote.file.clone(),
                 line: remote.line,
-                message: format!("#[remote] function `{}` is not in the built binary", remote.name),
+                message: format!(
+                    "#[remote] function `{}` is not in the built binary",
+                    remote.name
+                ),
             });
         }
     }
@@ -92,7 +95,10 @@ pub(crate) fn assemble(inputs: &Inputs<'_>) -> Result<Manifest, BuildError> {
     };
     let mut by_resource: BTreeMap<&str, Vec<&DescribedFn>> = BTreeMap::new();
     for function in inputs.described {
-        by_resource.entry(&function.resource).or_default().push(function);
+        by_resource
+            .entry(&function.resource)
+            .or_default()
+            .push(function);
     }
     let mut resources = IndexMap::new();
     let mut registry = IndexMap::new();
@@ -179,9 +185,7 @@ pub(crate) fn assemble(inputs: &Inputs<'_>) -> Result<Manifest, BuildError> {
         extra,
     };
     if manifest.resources.is_empty() {
-        problems.push(
-            "the binary has no #[remote] function: nothing to deploy".to_owned(),
-        );
+        problems.push("the binary has no #[remote] function: nothing to deploy".to_owned());
     }
     problems.extend(manifest.problems().iter().map(ToString::to_string));
     if problems.is_empty() {
@@ -209,7 +213,7 @@ mod tests {
 
     use super::*;
 
-    fn described(name: &str, resource: &str, line: u32, config: Value) -> DescribedFn {
+    fn described(name: &str, resource: &str, line: u32, config: &Value) -> DescribedFn {
         serde_json::from_value(json!({
             "name": name, "module": "app", "file": "src/main.rs", "line": line,
             "resource": resource, "resource_config": config,
@@ -220,8 +224,18 @@ mod tests {
     #[test]
     fn conflicting_configs_name_both_functions() {
         let fns = [
-            described("a", "gpu", 5, json!({"workersMax": 1, "is_load_balanced": false})),
-            described("b", "gpu", 9, json!({"workersMax": 3, "is_load_balanced": false})),
+            described(
+                "a",
+                "gpu",
+                5,
+                &json!({"workersMax": 1, "is_load_balanced": false}),
+            ),
+            described(
+                "b",
+                "gpu",
+                9,
+                &json!({"workersMax": 3, "is_load_balanced": false}),
+            ),
         ];
         let mut warnings = Vec::new();
         let sites = cross_check(&fns, &[], &mut warnings).expect("no sources to miss");
@@ -237,8 +251,15 @@ mod tests {
         .expect_err("conflict");
         let text = err.to_string();
         assert!(text.contains("conflicting options among functions of one resource `gpu`"));
-        assert!(text.contains("`a` (src/main.rs:5)") && text.contains("`b` (src/main.rs:9)"), "{text}");
+        assert!(
+            text.contains("`a` (src/main.rs:5)") && text.contains("`b` (src/main.rs:9)"),
+            "{text}"
+        );
         assert!(text.contains("workersMax"), "{text}");
-        assert_eq!(warnings.len(), 2, "both come from outside src/ here: {warnings:?}");
+        assert_eq!(
+            warnings.len(),
+            2,
+            "both come from outside src/ here: {warnings:?}"
+        );
     }
 }

@@ -293,7 +293,11 @@ fn helper() {}
         assert_eq!(scan.problems.len(), 2, "{:?}", scan.problems);
         assert_eq!(lines[0], 4, "{:?}", scan.problems);
         assert!(lines[1] >= 6, "{:?}", scan.problems);
-        assert!(scan.problems[0].message.contains("async"), "{:?}", scan.problems);
+        assert!(
+            scan.problems[0].message.contains("async"),
+            "{:?}",
+            scan.problems
+        );
         assert!(scan.problems[1].message.contains("half_route"));
         assert!(scan.remotes.is_empty());
     }
@@ -314,7 +318,10 @@ fn helper() {}
         };
         let files = [
             file("src/main.rs", "#[remote(A)] async fn a() -> R { x }"),
-            file("src/bin/other/main.rs", "#[remote(A)] async fn b() -> R { x }"),
+            file(
+                "src/bin/other/main.rs",
+                "#[remote(A)] async fn b() -> R { x }",
+            ),
             file("src/bin/tool.rs", "#[remote(A)] async fn c() -> R { x }"),
             file("src/data.txt", "not rust {"),
         ];
