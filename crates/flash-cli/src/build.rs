@@ -1,1 +1,312 @@
 //! `flash build`: compile the app, write its manifest, package the artifact.
+//!
+//! [`build`] runs these steps, and every failure is a [`BuildError`] naming the package, the file
+//! and line, or the manifest field involved:
+//!
+//! 1. `cargo build --profile <p> --message-format=json` of the app package (one binary target:
+//!    `--bin` picks it when the package has several). Compiler diagnostics are echoed to stderr
+//!    as cargo renders them; the executable is taken from cargo's `compiler-artifact` message, so
+//!    workspaces and custom target dirs need no guessing.
+//! 2. The executable is run with `FLASH_DESCRIBE=1` (and no other `FLASH_*` or `RUNPOD_*`
+//!    variable) and prints every compiled `#[remote]` function: the compiler's truth.
+//! 3. `src/**/*.rs` is scanned with syn and cross-checked: a `#[remote]` function in the sources
+//!    but not in the binary (a file never declared with `mod`, say) is an error at its file and
+//!    line.
+//! 4. The manifest is assembled: resources from the functions' resource configs (functions of
+//!    one resource must agree on every option), `makes_remote_calls` from a call graph over the
+//!    sources, routes, registry, `source_fingerprint`, `entrypoint` and `runtime`; it is
+//!    validated with [`Manifest::problems`] plus each resource's own checks.
+//! 5. `.flash/flash_manifest.json` is written, and `.flash/artifact.tar.gz` packs the manifest
+//!    and `bin/<name>` reproducibly (sorted entries, mtime 0, owner 0, fixed modes).
+
+mod callgraph;
+mod cargo;
+mod describe;
+mod fingerprint;
+mod package;
+mod plan;
+mod scan;
+mod time;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use runpod_flash::manifest::Manifest;
+
+use crate::project::Project;
+
+/// How to build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildOptions {
+    /// Cargo profile: `"release"` (the default) or `"dev"` (or any custom profile).
+    pub profile: String,
+    /// Cargo's `--target-dir`; `None` uses cargo's own choice.
+    pub target_dir: Option<PathBuf>,
+    /// App name written as `project_name`; `None` uses the package name.
+    pub app_name: Option<String>,
+    /// The cargo executable (default `cargo`).
+    pub cargo: PathBuf,
+    /// The binary target to build when the package has several.
+    pub bin: Option<String>,
+    /// Build time recorded as `generated_at`. `None` uses `SOURCE_DATE_EPOCH` when set (the
+    /// reproducible-builds convention), else the current time. Fix it to get byte-identical
+    /// artifacts from identical sources.
+    pub generated_at: Option<SystemTime>,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        Self {
+            profile: "release".to_owned(),
+            target_dir: None,
+            app_name: None,
+            cargo: PathBuf::from("cargo"),
+            bin: None,
+            generated_at: None,
+        }
+    }
+}
+
+/// What a build produced.
+#[derive(Debug, Clone)]
+pub struct BuildOutput {
+    /// The manifest written to [`BuildOutput::manifest_path`] and packed in the artifact.
+    pub manifest: Manifest,
+    /// `.flash/flash_manifest.json`.
+    pub manifest_path: PathBuf,
+    /// `.flash/artifact.tar.gz`.
+    pub artifact_path: PathBuf,
+    /// Size of the artifact in bytes.
+    pub artifact_size: u64,
+    /// The executable cargo built.
+    pub binary: PathBuf,
+    /// Things worth telling the user that do not stop the build.
+    pub warnings: Vec<String>,
+}
+
+/// A place in the app's sources: a function and where it is defined.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Site {
+    /// The function's name.
+    pub function: String,
+    /// Its file, relative to the package root when it is inside the package.
+    pub file: String,
+    /// Its 1-based line.
+    pub line: u32,
+}
+
+impl fmt::Display for Site {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{}` ({}:{})", self.function, self.file, self.line)
+    }
+}
+
+/// A problem at a file and line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Located {
+    /// The file, relative to the package root (cargo's diagnostics: relative to the workspace
+    /// root).
+    pub file: String,
+    /// 1-based line.
+    pub line: u32,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for Located {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.file, self.line, self.message)
+    }
+}
+
+/// Lists located problems, one per line.
+struct List<'a, T>(&'a [T]);
+
+impl<T: fmt::Display> fmt::Display for List<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for item in self.0 {
+            write!(f, "\n  - {item}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a build failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// A file could not be read or written.
+    #[error("cannot {action} {}: {source}", path.display())]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A program (cargo, the app binary) could not be started.
+    #[error("cannot run {}: {source}", program.display())]
+    Spawn {
+        /// The program.
+        program: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `cargo metadata` failed or said something unexpected.
+    #[error("cannot read the Cargo package at {}: {message}", manifest.display())]
+    Metadata {
+        /// The package's `Cargo.toml`.
+        manifest: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// The package has no binary target, or several and `--bin` did not pick one.
+    #[error("package `{package}`: {message}")]
+    Binary {
+        /// The package.
+        package: String,
+        /// What is wrong, listing the binaries.
+        message: String,
+    },
+    /// `cargo build` failed; its diagnostics were printed to stderr as well.
+    #[error("cargo build of package `{package}` failed{}", List(errors))]
+    Cargo {
+        /// The package.
+        package: String,
+        /// Each compile error at its file and line (relative to the workspace root).
+        errors: Vec<Located>,
+    },
+    /// The built binary did not describe its functions.
+    #[error("{} did not describe its functions (does `main` start with `runpod_flash::worker::serve_if_worker()`?): {message}", binary.display())]
+    Describe {
+        /// The binary.
+        binary: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// A source file could not be parsed, or a `#[remote]` attribute is malformed.
+    #[error("cannot read the app's sources{}", List(problems))]
+    Source {
+        /// Every problem at its file and line.
+        problems: Vec<Located>,
+    },
+    /// `#[remote]` functions in the sources that the built binary does not contain.
+    #[error(
+        "#[remote] functions in the sources are not compiled into the binary (is their module declared with `mod`? is a library's module used by the binary?){}",
+        List(functions)
+    )]
+    NotCompiled {
+        /// Each function at its file and line.
+        functions: Vec<Located>,
+    },
+    /// Two functions of one resource carry different resource options.
+    #[error(
+        "conflicting options among functions of one resource `{resource}`: {first} and {second} differ in `{field}` (declare the resource once, as one `const`, and use it everywhere)"
+    )]
+    Conflict {
+        /// The resource name.
+        resource: String,
+        /// One function.
+        first: Site,
+        /// Another, whose resource config differs.
+        second: Site,
+        /// The first manifest field that differs.
+        field: String,
+    },
+    /// The assembled manifest breaks the manifest rules.
+    #[error("the manifest is invalid{}", List(problems))]
+    Invalid {
+        /// Every problem, naming its JSON path or resource (and file:line where known).
+        problems: Vec<String>,
+    },
+}
+
+impl BuildError {
+    fn io(action: &'static str, path: &Path, source: std::io::Error) -> Self {
+        Self::Io {
+            action,
+            path: path.to_owned(),
+            source,
+        }
+    }
+}
+
+/// Builds `project`: see the [module docs](self) for the steps.
+///
+/// # Errors
+/// [`BuildError`], naming the package, file and line, or manifest field.
+pub fn build(project: &Project, options: &BuildOptions) -> Result<BuildOutput, BuildError> {
+    let package = cargo::metadata(project, options)?;
+    let bin = cargo::select_bin(&package, options.bin.as_deref())?;
+    let binary = cargo::compile(&package, &bin, options)?;
+    let described = describe::describe(&binary, &project.root)?;
+
+    let sources = scan::read_sources(&project.root)?;
+    let excluded = scan::relative_to(&project.root, &package.other_bin_sources(&bin.name));
+    let scanned = scan::scan(&sources, &excluded);
+    if !scanned.problems.is_empty() {
+        return Err(BuildError::Source {
+            problems: scanned.problems,
+        });
+    }
+    let mut warnings = Vec::new();
+    let sites = plan::cross_check(&described, &scanned.remotes, &mut warnings)?;
+
+    let resource_of: std::collections::BTreeMap<String, String> = described
+        .iter()
+        .map(|f| (f.name.clone(), f.resource.clone()))
+        .collect();
+    let graph = callgraph::CallGraph::from_files(scanned.files.iter().map(|f| &f.ast));
+    let remote_calls = callgraph::makes_remote_calls(&graph, &resource_of);
+
+    let generated_at = options
+        .generated_at
+        .or_else(time::source_date_epoch)
+        .unwrap_or_else(SystemTime::now);
+    let fingerprint = fingerprint::source_fingerprint(&project.root, &package, &sources)?;
+    let manifest = plan::assemble(&plan::Inputs {
+        described: &described,
+        sites: &sites,
+        remote_calls: &remote_calls,
+        project_name: options.app_name.as_deref().unwrap_or(&package.name),
+        binary_name: &bin.name,
+        generated_at: time::rfc3339(generated_at),
+        source_fingerprint: fingerprint,
+    })?;
+
+    let flash_dir = project.flash_dir();
+    std::fs::create_dir_all(&flash_dir).map_err(|e| BuildError::io("create", &flash_dir, e))?;
+    let manifest_path = project.manifest_path();
+    manifest.save(&manifest_path).map_err(|e| BuildError::Io {
+        action: "write",
+        path: manifest_path.clone(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    let executable = std::fs::read(&binary).map_err(|e| BuildError::io("read", &binary, e))?;
+    let artifact = package::pack(&[
+        package::Entry::dir("bin/"),
+        package::Entry::file(format!("bin/{}", bin.name), executable, 0o755),
+        package::Entry::file(
+            package::MANIFEST_FILE.to_owned(),
+            manifest.to_json_pretty().into_bytes(),
+            0o644,
+        ),
+    ])
+    .map_err(|e| BuildError::io("pack", &project.artifact_path(), e))?;
+    let artifact_path = project.artifact_path();
+    package::write_atomically(&artifact_path, &artifact)
+        .map_err(|e| BuildError::io("write", &artifact_path, e))?;
+
+    Ok(BuildOutput {
+        manifest,
+        manifest_path,
+        artifact_path,
+        artifact_size: artifact.len() as u64,
+        binary,
+        warnings,
+    })
+}

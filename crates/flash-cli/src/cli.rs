@@ -14,6 +14,32 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
+    /// Create a new Flash app: a GPU queue worker, a CPU queue worker and a load-balanced
+    /// endpoint that calls both.
+    Init {
+        /// Directory to create; its name is the package name.
+        #[arg(value_name = "NAME")]
+        name: PathBuf,
+        /// Path of the `runpod-flash` crate to depend on (it is not on crates.io yet).
+        /// Default: the one this `flash` was built from.
+        #[arg(long, value_name = "PATH")]
+        flash_path: Option<PathBuf>,
+    },
+    /// Compile the app, write .flash/flash_manifest.json and package .flash/artifact.tar.gz.
+    Build {
+        /// Cargo profile.
+        #[arg(long, default_value = "release", value_name = "PROFILE")]
+        profile: String,
+        /// App name recorded in the manifest (default: the package name).
+        #[arg(long, value_name = "NAME")]
+        app: Option<String>,
+        /// Cargo target directory.
+        #[arg(long, value_name = "DIR")]
+        target_dir: Option<PathBuf>,
+        /// The binary to build, when the package has several.
+        #[arg(long, value_name = "NAME")]
+        bin: Option<String>,
+    },
     /// Check and inspect flash_manifest.json files.
     Manifest {
         #[command(subcommand)]

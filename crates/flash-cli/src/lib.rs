@@ -5,4 +5,5 @@
 
 pub mod build;
 pub mod deploy;
+pub mod init;
 pub mod project;
