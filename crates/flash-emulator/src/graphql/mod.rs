@@ -65,6 +65,10 @@ pub(crate) async fn handler(
                 .into_response();
         }
     };
+    crate::core::lock(&core.graphql_log).push(crate::GraphqlCall {
+        operation_name: request.operation_name.clone(),
+        mutation: request.query.trim_start().starts_with("mutation"),
+    });
     let response = schema.execute(request).await;
     axum::Json(response).into_response()
 }
