@@ -5,4 +5,6 @@
 
 pub mod build;
 pub mod deploy;
+pub mod manage;
 pub mod project;
+pub mod undeploy;
