@@ -319,6 +319,7 @@ fn read_build_output(project: &Project) -> Result<BuildOutput, DeployError> {
     let text = String::from_utf8_lossy(&bytes);
     let origin = ManifestOrigin::File(manifest_path.clone());
     let manifest = Manifest::from_json_str(&text, origin.clone())?;
+    manifest.validate(&origin)?;
     let mut raw: Value = serde_json::from_str(&text)
         .map_err(|e| ManifestError::Parse {
             origin,
