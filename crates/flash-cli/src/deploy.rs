@@ -78,7 +78,10 @@ impl DeployOptions {
         Self {
             app: app.into(),
             env: env.into(),
-            api_base_url: var(config::env::RUNPOD_API_BASE_URL, config::DEFAULT_API_BASE_URL),
+            api_base_url: var(
+                config::env::RUNPOD_API_BASE_URL,
+                config::DEFAULT_API_BASE_URL,
+            ),
             endpoint_base_url: var(
                 config::env::RUNPOD_ENDPOINT_BASE_URL,
                 config::DEFAULT_ENDPOINT_BASE_URL,
@@ -317,16 +320,15 @@ fn read_build_output(project: &Project) -> Result<BuildOutput, DeployError> {
     };
     let bytes = read(&manifest_path, "manifest")?;
     let text = String::from_utf8_lossy(&bytes);
-    let origin = ManifestOrigin::File(manifest_path.clone());
+    let origin = ManifestOrigin::File(manifest_path);
     let manifest = Manifest::from_json_str(&text, origin.clone())?;
     manifest.validate(&origin)?;
-    let mut raw: Value = serde_json::from_str(&text)
-        .map_err(|e| ManifestError::Parse {
-            origin,
-            line: e.line(),
-            column: e.column(),
-            message: e.to_string(),
-        })?;
+    let mut raw: Value = serde_json::from_str(&text).map_err(|e| ManifestError::Parse {
+        origin,
+        line: e.line(),
+        column: e.column(),
+        message: e.to_string(),
+    })?;
     // What the new build starts with: no deploy outputs of an earlier deploy.
     if let Some(root) = raw.as_object_mut() {
         root.shift_remove("resources_endpoints");
@@ -699,7 +701,11 @@ enum Step {
 
 /// Decides the steps from the new manifest, the previous build's manifest and the platform's
 /// endpoint list of the environment.
-fn plan(build: &BuildOutput, previous: &Map<String, Value>, listed: &[PlatformEndpoint]) -> Vec<Step> {
+fn plan(
+    build: &BuildOutput,
+    previous: &Map<String, Value>,
+    listed: &[PlatformEndpoint],
+) -> Vec<Step> {
     let empty = Map::new();
     let local = build
         .raw
@@ -731,9 +737,10 @@ fn plan(build: &BuildOutput, previous: &Map<String, Value>, listed: &[PlatformEn
             },
             // An endpoint of this environment with the resource's name that no manifest records
             // (an interrupted deploy): adopt it instead of creating a twin.
-            None => match listed.iter().find(|e| {
-                e.name.as_deref() == Some(name.as_str()) && !claimed.contains(&e.id)
-            }) {
+            None => match listed
+                .iter()
+                .find(|e| e.name.as_deref() == Some(name.as_str()) && !claimed.contains(&e.id))
+            {
                 Some(endpoint) => Step::Update {
                     name: name.clone(),
                     hash,
@@ -809,9 +816,12 @@ async fn provision(
             )))?;
             if *template_changed && let Some(template_id) = template_id {
                 let template = spec::template(name, r, ctx, Some(template_id.to_owned()));
-                client.save_template(&template).await.map_err(platform(format!(
-                    "updating template `{template_id}` of resource `{name}`"
-                )))?;
+                client
+                    .save_template(&template)
+                    .await
+                    .map_err(platform(format!(
+                        "updating template `{template_id}` of resource `{name}`"
+                    )))?;
             }
             Ok(done(name, endpoint.id.clone(), EndpointAction::Updated))
         }

@@ -92,7 +92,9 @@ fn confirm(question: &str, yes: bool) -> Result<(), String> {
         return Ok(());
     }
     if !std::io::stdin().is_terminal() {
-        return Err(format!("{question} Refusing without a terminal; pass --yes"));
+        return Err(format!(
+            "{question} Refusing without a terminal; pass --yes"
+        ));
     }
     let _ = write!(std::io::stderr().lock(), "{question} [y/N] ");
     let mut answer = String::new();
@@ -118,7 +120,8 @@ pub(crate) fn deploy(target: &Target, as_json: bool) -> ExitCode {
 }
 
 fn run_deploy(target: &Target, as_json: bool) -> Result<String, String> {
-    let cwd = std::env::current_dir().map_err(|e| format!("cannot read the current directory: {e}"))?;
+    let cwd =
+        std::env::current_dir().map_err(|e| format!("cannot read the current directory: {e}"))?;
     let project = Project::find(&cwd).map_err(|e| e.to_string())?;
     let app = app_name(target.app.clone(), Some(&project))?;
     let options = DeployOptions::from_env(app, target.env.clone());
@@ -149,7 +152,11 @@ pub(crate) fn render_deploy(report: &DeployReport) -> String {
     for e in &report.endpoints {
         let kind = if e.load_balanced { "LB" } else { "QB" };
         if e.action == EndpointAction::Deleted {
-            let _ = writeln!(text, "  {:<20} {kind}  deleted    {}", e.resource, e.endpoint_id);
+            let _ = writeln!(
+                text,
+                "  {:<20} {kind}  deleted    {}",
+                e.resource, e.endpoint_id
+            );
             continue;
         }
         let _ = writeln!(
@@ -197,7 +204,12 @@ pub(crate) fn render_deploy(report: &DeployReport) -> String {
 }
 
 /// `flash undeploy`.
-pub(crate) fn undeploy(name: Option<String>, target: &Target, yes: bool, as_json: bool) -> ExitCode {
+pub(crate) fn undeploy(
+    name: Option<String>,
+    target: &Target,
+    yes: bool,
+    as_json: bool,
+) -> ExitCode {
     finish(run_undeploy(name, target, yes, as_json))
 }
 
@@ -341,7 +353,11 @@ fn run_env(command: EnvCommand, app: Option<String>, as_json: bool) -> Result<St
                     "Deleted environment {} of app {} (endpoints: {}).\n",
                     options.env,
                     options.app,
-                    if deleted.is_empty() { "none".to_owned() } else { endpoint_list(&deleted) }
+                    if deleted.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        endpoint_list(&deleted)
+                    }
                 )
             })
         }
@@ -365,13 +381,21 @@ fn run_app(command: AppCommand, as_json: bool) -> Result<String, String> {
             }
             let mut text = String::from("Flash apps:\n");
             for a in &apps {
-                let envs: Vec<&str> = a.environments.iter().filter_map(|e| e.name.as_deref()).collect();
+                let envs: Vec<&str> = a
+                    .environments
+                    .iter()
+                    .filter_map(|e| e.name.as_deref())
+                    .collect();
                 let _ = writeln!(
                     text,
                     "  {:<20} {}  environments: {}",
                     a.name.as_deref().unwrap_or("-"),
                     a.id,
-                    if envs.is_empty() { "none".to_owned() } else { envs.join(", ") }
+                    if envs.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        envs.join(", ")
+                    }
                 );
             }
             Ok(text)
@@ -420,7 +444,11 @@ fn run_app(command: AppCommand, as_json: bool) -> Result<String, String> {
                 format!(
                     "Deleted app {} (endpoints: {}).\n",
                     options.app,
-                    if deleted.is_empty() { "none".to_owned() } else { endpoint_list(&deleted) }
+                    if deleted.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        endpoint_list(&deleted)
+                    }
                 )
             })
         }

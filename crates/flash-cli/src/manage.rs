@@ -142,7 +142,9 @@ pub async fn env_create(options: &DeployOptions) -> Result<Environment, DeployEr
     client
         .create_flash_environment(&app_id, env)
         .await
-        .map_err(platform(format!("creating environment `{env}` of app `{app}`")))?;
+        .map_err(platform(format!(
+            "creating environment `{env}` of app `{app}`"
+        )))?;
     env_by_name(&client, app, &app_id, env)
         .await?
         .ok_or_else(|| DeployError::EnvironmentNotFound {
@@ -171,6 +173,8 @@ pub async fn env_delete(options: &DeployOptions) -> Result<Vec<PlatformEndpoint>
     client
         .delete_flash_environment(&environment.id)
         .await
-        .map_err(platform(format!("deleting environment `{env}` of app `{app}`")))?;
+        .map_err(platform(format!(
+            "deleting environment `{env}` of app `{app}`"
+        )))?;
     Ok(environment.endpoints)
 }

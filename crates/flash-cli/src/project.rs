@@ -11,7 +11,9 @@ pub struct Project {
 
 /// No Cargo package was found.
 #[derive(Debug, thiserror::Error)]
-#[error("no Cargo.toml in {start} or any directory above it: run this inside a Flash app (create one with `flash init NAME`)")]
+#[error(
+    "no Cargo.toml in {start} or any directory above it: run this inside a Flash app (create one with `flash init NAME`)"
+)]
 pub struct NoProject {
     /// Where the search started.
     pub start: String,

@@ -116,7 +116,11 @@ async fn setup() -> Setup {
         .await
         .expect("emulator starts");
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("Cargo.toml"), "[package]\nname = \"demo\"\n").unwrap();
+    std::fs::write(
+        dir.path().join("Cargo.toml"),
+        "[package]\nname = \"demo\"\n",
+    )
+    .unwrap();
     write_build(dir.path(), &manifest());
     let project = Project::at(dir.path());
     let options = DeployOptions {
@@ -169,10 +173,7 @@ async fn deploy_twice_second_touches_no_endpoint() {
             .iter()
             .all(|e| e.action == EndpointAction::Created)
     );
-    assert_eq!(
-        endpoint_mutations(&s.emu),
-        ["saveEndpoint", "saveEndpoint"]
-    );
+    assert_eq!(endpoint_mutations(&s.emu), ["saveEndpoint", "saveEndpoint"]);
 
     // URLs: QB under the endpoint base, LB from the template.
     let api = first.endpoint("api").unwrap();
@@ -184,7 +185,9 @@ async fn deploy_twice_second_touches_no_endpoint() {
     );
     assert_eq!(
         api.url,
-        s.emu.lb_url_template().replace("{endpoint_id}", &api.endpoint_id)
+        s.emu
+            .lb_url_template()
+            .replace("{endpoint_id}", &api.endpoint_id)
     );
 
     // The pushed manifest has the URLs and endpoint ids, and was pushed after provisioning.
@@ -196,7 +199,9 @@ async fn deploy_twice_second_touches_no_endpoint() {
     let urls = persisted.manifest.resources_endpoints.clone().unwrap();
     assert_eq!(urls, first.resources_endpoints());
     assert_eq!(
-        persisted.manifest.resources["worker"].endpoint_id.as_deref(),
+        persisted.manifest.resources["worker"]
+            .endpoint_id
+            .as_deref(),
         Some(worker.endpoint_id.as_str())
     );
     let log: Vec<String> = s
@@ -253,7 +258,14 @@ async fn changed_resource_is_updated_and_removed_one_deleted() {
     m["resources"]["worker"]["workersMax"] = json!(3);
     write_build(s.dir.path(), &m);
     let report = deploy::deploy(&s.project, &s.options).await.unwrap();
-    let action = |r: &str| report.endpoints.iter().find(|e| e.resource == r).unwrap().action;
+    let action = |r: &str| {
+        report
+            .endpoints
+            .iter()
+            .find(|e| e.resource == r)
+            .unwrap()
+            .action
+    };
     assert_eq!(action("worker"), EndpointAction::Updated);
     assert_eq!(action("api"), EndpointAction::Unchanged);
     assert_eq!(endpoint_mutations(&s.emu)[before..], ["saveEndpoint"]);
@@ -275,7 +287,10 @@ async fn changed_resource_is_updated_and_removed_one_deleted() {
     // Remove `api`: its endpoint is deleted.
     let api_id = first.endpoint("api").unwrap().endpoint_id.clone();
     m["resources"].as_object_mut().unwrap().shift_remove("api");
-    m["function_registry"].as_object_mut().unwrap().shift_remove("route");
+    m["function_registry"]
+        .as_object_mut()
+        .unwrap()
+        .shift_remove("route");
     m.as_object_mut().unwrap().shift_remove("routes");
     m["resources"]["worker"]["makes_remote_calls"] = json!(false);
     write_build(s.dir.path(), &m);
@@ -318,7 +333,10 @@ async fn remote_calls_without_key_fail_before_any_request() {
         "{error:?}"
     );
     let message = error.to_string();
-    assert!(message.contains("api") && message.contains("RUNPOD_API_KEY"), "{message}");
+    assert!(
+        message.contains("api") && message.contains("RUNPOD_API_KEY"),
+        "{message}"
+    );
     assert!(s.emu.graphql_log().is_empty());
     assert!(s.emu.snapshot().endpoints.is_empty());
     s.emu.shutdown().await;
@@ -330,13 +348,19 @@ async fn missing_build_output_names_the_file() {
     std::fs::remove_file(s.project.artifact_path()).unwrap();
     let error = deploy::deploy(&s.project, &s.options).await.unwrap_err();
     let message = error.to_string();
-    assert!(message.contains("artifact.tar.gz") && message.contains("flash build"), "{message}");
+    assert!(
+        message.contains("artifact.tar.gz") && message.contains("flash build"),
+        "{message}"
+    );
     std::fs::remove_file(s.project.manifest_path()).unwrap();
     let message = deploy::deploy(&s.project, &s.options)
         .await
         .unwrap_err()
         .to_string();
-    assert!(message.contains("flash_manifest.json") && message.contains("flash build"), "{message}");
+    assert!(
+        message.contains("flash_manifest.json") && message.contains("flash build"),
+        "{message}"
+    );
     // A manifest that breaks a rule: the message names the file.
     let mut m = manifest();
     m["resources"]["api"]["functions"][0]["http_path"] = json!("/ping");
@@ -385,7 +409,11 @@ async fn deployed_endpoints_serve_and_undeploy_all_leaves_nothing() {
     assert_eq!(out["FLASH_ENDPOINT_TYPE"], "qb");
     assert_eq!(out["FLASH_ENVIRONMENT_ID"], report.environment_id.as_str());
     assert_eq!(out["GREETING"], "hi");
-    assert_eq!(out["RUNPOD_API_KEY"], Value::Null, "no key for a resource without remote calls");
+    assert_eq!(
+        out["RUNPOD_API_KEY"],
+        Value::Null,
+        "no key for a resource without remote calls"
+    );
 
     // Load-balanced call through the path-based route.
     let api = report.endpoint("api").unwrap();
@@ -436,7 +464,10 @@ async fn deployed_endpoints_serve_and_undeploy_all_leaves_nothing() {
         .iter()
         .any(|pid| Path::new(&format!("/proc/{pid}")).exists())
     {
-        assert!(std::time::Instant::now() < deadline, "workers {pids:?} still running");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "workers {pids:?} still running"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
@@ -486,7 +517,9 @@ async fn env_and_app_commands() {
     ));
 
     // Deploy into `staging`, then delete it: its endpoints go with it.
-    deploy::deploy(&s.project, &o("shop", "staging")).await.unwrap();
+    deploy::deploy(&s.project, &o("shop", "staging"))
+        .await
+        .unwrap();
     assert_eq!(s.emu.snapshot().endpoints.len(), 2);
     let deleted = manage::env_delete(&o("shop", "staging")).await.unwrap();
     assert_eq!(deleted.len(), 2);
@@ -495,7 +528,9 @@ async fn env_and_app_commands() {
     assert_eq!(envs.len(), 1);
 
     // Delete the app (after deploying to its other environment).
-    deploy::deploy(&s.project, &o("shop", "prod")).await.unwrap();
+    deploy::deploy(&s.project, &o("shop", "prod"))
+        .await
+        .unwrap();
     let deleted = manage::app_delete(&o("shop", "")).await.unwrap();
     assert_eq!(deleted.len(), 2);
     assert!(s.emu.snapshot().endpoints.is_empty());

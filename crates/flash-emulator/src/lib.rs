@@ -91,7 +91,7 @@ pub struct LogLine {
 /// One GraphQL request the control plane received (see [`EmulatorHandle::graphql_log`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GraphqlCall {
-    /// The request's `operationName`, if it gave one.
+    /// The request's `operationName`, else the name of the document's first operation.
     pub operation_name: Option<String>,
     /// Whether the document is a mutation (its text starts with `mutation`).
     pub mutation: bool,

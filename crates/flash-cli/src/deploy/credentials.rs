@@ -65,10 +65,13 @@ mod tests {
 
     #[test]
     fn reads_the_default_table() {
-        let text = "# runpod\n[other]\napi_key = \"no\"\n\n[default]\napi_key = \"rpa_ABC\" # mine\n";
+        let text =
+            "# runpod\n[other]\napi_key = \"no\"\n\n[default]\napi_key = \"rpa_ABC\" # mine\n";
         assert_eq!(api_key_from_toml(text).unwrap().expose(), "rpa_ABC");
         assert_eq!(
-            api_key_from_toml("[default]\napi_key='x1'").unwrap().expose(),
+            api_key_from_toml("[default]\napi_key='x1'")
+                .unwrap()
+                .expose(),
             "x1"
         );
         assert!(api_key_from_toml("[default]\nother = 1\n").is_none());

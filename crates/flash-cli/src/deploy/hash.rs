@@ -73,9 +73,7 @@ pub(crate) fn canonical(value: &Value) -> Value {
         }
         Value::Array(items) => Value::Array(items.iter().map(canonical).collect()),
         Value::Number(n) => match n.as_f64() {
-            Some(f)
-                if n.is_f64() && f.fract() == 0.0 && f.abs() < 9.0e15 =>
-            {
+            Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() < 9.0e15 => {
                 // Exact: |f| < 2^53.
                 #[allow(clippy::cast_possible_truncation)]
                 Value::from(f as i64)

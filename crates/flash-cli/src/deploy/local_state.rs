@@ -85,10 +85,11 @@ pub fn update(path: &Path, change: impl FnOnce(&mut LocalState)) -> Result<(), D
         .map_err(|e| io_error(&lock_path, "lock the lock file", &e))?;
     let mut state = read(path)?;
     change(&mut state);
-    let mut text = serde_json::to_string_pretty(&state).map_err(|error| DeployError::LocalState {
-        path: path.to_owned(),
-        message: format!("cannot encode: {error}"),
-    })?;
+    let mut text =
+        serde_json::to_string_pretty(&state).map_err(|error| DeployError::LocalState {
+            path: path.to_owned(),
+            message: format!("cannot encode: {error}"),
+        })?;
     text.push('\n');
     let temp = PathBuf::from(format!("{}.{}.tmp", path.display(), std::process::id()));
     let write = || -> std::io::Result<()> {

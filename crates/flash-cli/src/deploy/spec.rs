@@ -33,9 +33,8 @@ pub(crate) fn worker_env(
         (vars::FLASH_ENV, ctx.env),
         (vars::FLASH_ENDPOINT_TYPE, kind),
     ];
-    let reserved = |key: &str| {
-        key == vars::RUNPOD_API_KEY || injected.iter().any(|(k, _)| *k == key)
-    };
+    let reserved =
+        |key: &str| key == vars::RUNPOD_API_KEY || injected.iter().any(|(k, _)| *k == key);
     let mut env: Vec<(String, String)> = resource
         .env
         .iter()
@@ -43,7 +42,11 @@ pub(crate) fn worker_env(
         .filter(|(k, _)| !reserved(k))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    env.extend(injected.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    env.extend(
+        injected
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
     if resource.calls_remote()
         && let Some(key) = ctx.api_key
     {
@@ -114,7 +117,11 @@ pub(crate) fn endpoint(
     let (id, template_id, template) = match existing {
         Some((id, Some(template_id))) => (Some(id.to_owned()), Some(template_id.to_owned()), None),
         // No known template: send one inline; the platform replaces the endpoint's.
-        Some((id, None)) => (Some(id.to_owned()), None, Some(template(name, resource, ctx, None))),
+        Some((id, None)) => (
+            Some(id.to_owned()),
+            None,
+            Some(template(name, resource, ctx, None)),
+        ),
         None => match &resource.template_id {
             Some(tid) => (None, Some(tid.clone()), None),
             None => (None, None, Some(template(name, resource, ctx, None))),
@@ -133,7 +140,12 @@ pub(crate) fn endpoint(
         locations: resource.locations.clone(),
         flash_environment_id: Some(ctx.environment_id.to_owned()),
         flash_boot_type: Some(
-            if resource.flashboot == Some(false) { "OFF" } else { "FLASHBOOT" }.to_owned(),
+            if resource.flashboot == Some(false) {
+                "OFF"
+            } else {
+                "FLASHBOOT"
+            }
+            .to_owned(),
         ),
         network_volume_id,
         network_volume_ids,
@@ -164,7 +176,14 @@ mod tests {
         let key = ApiKey::new("k").unwrap();
         let mut r = ResourceConfig {
             makes_remote_calls: Some(false),
-            env: Some([("A".to_owned(), "1".to_owned()), ("FLASH_APP".to_owned(), "x".to_owned())].into_iter().collect()),
+            env: Some(
+                [
+                    ("A".to_owned(), "1".to_owned()),
+                    ("FLASH_APP".to_owned(), "x".to_owned()),
+                ]
+                .into_iter()
+                .collect(),
+            ),
             ..Default::default()
         };
         let env = worker_env("w", &r, &ctx(Some(&key)));
@@ -197,7 +216,10 @@ mod tests {
         };
         let spec = endpoint("api", &r, &ctx(None), None).unwrap();
         assert_eq!(spec.kind.as_deref(), Some("LB"));
-        assert_eq!((spec.workers_min, spec.workers_max, spec.idle_timeout), (Some(1), Some(4), Some(9)));
+        assert_eq!(
+            (spec.workers_min, spec.workers_max, spec.idle_timeout),
+            (Some(1), Some(4), Some(9))
+        );
         assert_eq!(spec.gpu_count, Some(2));
         assert_eq!(spec.execution_timeout_ms, Some(5000));
         assert_eq!(spec.flash_boot_type.as_deref(), Some("OFF"));

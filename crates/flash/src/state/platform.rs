@@ -35,8 +35,7 @@ pub mod operation {
     /// Turns an uploaded artifact into a build.
     pub const FINALIZE_ARTIFACT_UPLOAD: &str = ops::finalize_artifact_upload::OPERATION_NAME;
     /// Activates a build in an environment.
-    pub const DEPLOY_BUILD_TO_ENVIRONMENT: &str =
-        ops::deploy_build_to_environment::OPERATION_NAME;
+    pub const DEPLOY_BUILD_TO_ENVIRONMENT: &str = ops::deploy_build_to_environment::OPERATION_NAME;
     /// Deletes a Flash app.
     pub const DELETE_FLASH_APP: &str = ops::delete_flash_app::OPERATION_NAME;
     /// Deletes a Flash environment.
@@ -270,7 +269,10 @@ impl StateManagerClient {
     }
 
     /// The Flash app named `name` (`getFlashAppByName`), `None` when there is none.
-    pub async fn flash_app_by_name(&self, name: &str) -> Result<Option<FlashApp>, StateManagerError> {
+    pub async fn flash_app_by_name(
+        &self,
+        name: &str,
+    ) -> Result<Option<FlashApp>, StateManagerError> {
         use ops::get_flash_app_by_name as q;
         let variables = q::Variables {
             flash_app_name: name.to_owned(),
@@ -637,7 +639,10 @@ mod tests {
     fn operation_names_match_python_flash() {
         assert_eq!(operation::GET_FLASH_APP_BY_NAME, "getFlashAppByName");
         assert_eq!(operation::PREPARE_ARTIFACT_UPLOAD, "PrepareArtifactUpload");
-        assert_eq!(operation::FINALIZE_ARTIFACT_UPLOAD, "FinalizeArtifactUpload");
+        assert_eq!(
+            operation::FINALIZE_ARTIFACT_UPLOAD,
+            "FinalizeArtifactUpload"
+        );
         assert_eq!(operation::SAVE_ENDPOINT, "saveEndpoint");
         assert_eq!(operation::DELETE_ENDPOINT, "deleteEndpoint");
     }
