@@ -28,6 +28,7 @@ mod spec;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use indexmap::IndexMap;
 use runpod_flash::ApiKey;
@@ -68,9 +69,19 @@ impl DeployOptions {
     /// `RUNPOD_ENDPOINT_BASE_URL`, `FLASH_LB_URL_TEMPLATE` (each defaulting to Runpod's), and the
     /// key from `RUNPOD_API_KEY`, else `~/.runpod/config.toml`.
     pub fn from_env(app: impl Into<String>, env: impl Into<String>) -> Self {
+        let mut options = Self::from_lookup(app, env, |name| std::env::var(name).ok());
+        options.api_key = credentials::api_key();
+        options
+    }
+
+    /// [`from_env`](Self::from_env) with variables from `lookup` and no key.
+    fn from_lookup(
+        app: impl Into<String>,
+        env: impl Into<String>,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Self {
         let var = |name: &str, default: &str| {
-            std::env::var(name)
-                .ok()
+            lookup(name)
                 .map(|v| v.trim().to_owned())
                 .filter(|v| !v.is_empty())
                 .unwrap_or_else(|| default.to_owned())
@@ -90,7 +101,7 @@ impl DeployOptions {
                 config::env::FLASH_LB_URL_TEMPLATE,
                 config::DEFAULT_LB_URL_TEMPLATE,
             ),
-            api_key: credentials::api_key(),
+            api_key: None,
         }
     }
 
@@ -412,16 +423,50 @@ pub async fn deploy_with_progress(
 
     progress("provisioning endpoints");
     let steps = plan(&build, &previous, &environment.endpoints);
-    let ctx = spec::Context {
-        app,
-        env,
-        environment_id: &environment_id,
-        api_key: options.api_key.as_ref(),
-    };
+    let ctx = Arc::new(spec::Context {
+        app: app.to_owned(),
+        env: env.to_owned(),
+        environment_id: environment_id.clone(),
+        api_key: options.api_key.clone(),
+    });
+    // Every endpoint is provisioned concurrently; results are kept in plan order.
+    let shared = Arc::new(options.clone());
+    let mut tasks = tokio::task::JoinSet::new();
+    for (index, step) in steps.iter().cloned().enumerate() {
+        let resource = match &step {
+            Step::Create { name, .. } | Step::Update { name, .. } | Step::Keep { name, .. } => {
+                build
+                    .manifest
+                    .resources
+                    .get(name)
+                    .cloned()
+                    .unwrap_or_default()
+            }
+            Step::Delete { .. } => ResourceConfig::default(),
+        };
+        let (client, ctx, options) = (client.clone(), Arc::clone(&ctx), Arc::clone(&shared));
+        tasks.spawn(async move {
+            let result = provision(&client, &ctx, &options, &resource, &step).await;
+            (index, result)
+        });
+    }
+    let mut results = Vec::with_capacity(steps.len());
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(done) => results.push(done),
+            Err(error) => results.push((
+                usize::MAX,
+                Err(DeployError::Provisioning {
+                    failures: vec![format!("a provisioning task failed: {error}")],
+                }),
+            )),
+        }
+    }
+    results.sort_by_key(|(index, _)| *index);
     let mut endpoints = Vec::new();
     let mut failures = Vec::new();
-    for step in &steps {
-        match provision(&client, &ctx, options, &build.manifest, step).await {
+    for (_, result) in results {
+        match result {
             Ok(done) => {
                 progress(&format!(
                     "{}: {} ({})",
@@ -677,7 +722,7 @@ async fn upload(
 }
 
 /// What to do with one resource or endpoint.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum Step {
     Create {
         name: String,
@@ -772,16 +817,13 @@ fn plan(
 
 async fn provision(
     client: &StateManagerClient,
-    ctx: &spec::Context<'_>,
+    ctx: &spec::Context,
     options: &DeployOptions,
-    manifest: &Manifest,
+    resource: &ResourceConfig,
     step: &Step,
 ) -> Result<DeployedEndpoint, DeployError> {
-    let default = ResourceConfig::default();
-    // Every planned name comes from `manifest.resources`.
-    let resource = |name: &str| manifest.resources.get(name).unwrap_or(&default);
     let done = |name: &str, endpoint_id: String, action| {
-        let load_balanced = resource(name).load_balanced();
+        let load_balanced = resource.load_balanced();
         DeployedEndpoint {
             resource: name.to_owned(),
             url: options.endpoint_url(&endpoint_id, load_balanced),
@@ -795,7 +837,7 @@ async fn provision(
             name, endpoint_id, ..
         } => Ok(done(name, endpoint_id.clone(), EndpointAction::Unchanged)),
         Step::Create { name, .. } => {
-            let spec = spec::endpoint(name, resource(name), ctx, None)?;
+            let spec = spec::endpoint(name, resource, ctx, None)?;
             let saved = client.save_endpoint(&spec).await.map_err(platform(format!(
                 "creating the endpoint of resource `{name}`"
             )))?;
@@ -807,7 +849,7 @@ async fn provision(
             template_changed,
             ..
         } => {
-            let r = resource(name);
+            let r = resource;
             let template_id = endpoint.template_id.as_deref();
             let spec = spec::endpoint(name, r, ctx, Some((&endpoint.id, template_id)))?;
             client.save_endpoint(&spec).await.map_err(platform(format!(
@@ -842,5 +884,33 @@ async fn provision(
                 action: EndpointAction::Deleted,
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_from_lookup_default_to_runpod() {
+        let options = DeployOptions::from_lookup("a", "e", |_| None);
+        assert_eq!(options.api_base_url, config::DEFAULT_API_BASE_URL);
+        assert_eq!(
+            options.endpoint_url("ep1", false),
+            "https://api.runpod.ai/v2/ep1"
+        );
+        assert_eq!(
+            options.endpoint_url("ep1", true),
+            "https://ep1.api.runpod.ai"
+        );
+        let options = DeployOptions::from_lookup("a", "e", |name| match name {
+            config::env::FLASH_LB_URL_TEMPLATE => Some("http://h:1/lb/{endpoint_id}".to_owned()),
+            config::env::RUNPOD_ENDPOINT_BASE_URL => Some("http://h:1/v2/".to_owned()),
+            config::env::RUNPOD_API_BASE_URL => Some(" ".to_owned()),
+            _ => None,
+        });
+        assert_eq!(options.endpoint_url("x", true), "http://h:1/lb/x");
+        assert_eq!(options.endpoint_url("x", false), "http://h:1/v2/x");
+        assert_eq!(options.api_base_url, config::DEFAULT_API_BASE_URL);
     }
 }

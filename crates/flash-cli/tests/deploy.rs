@@ -243,6 +243,18 @@ async fn deploy_twice_second_touches_no_endpoint() {
     assert_eq!(endpoint_mutations(&s.emu).len(), 2);
     assert_eq!(second.resources_endpoints(), first.resources_endpoints());
     assert_eq!(s.emu.snapshot().endpoints.len(), 2);
+
+    // The platform is authoritative: without the local file (a fresh checkout, CI), still
+    // nothing is touched.
+    std::fs::remove_file(s.project.state_path()).unwrap();
+    let third = deploy::deploy(&s.project, &s.options).await.unwrap();
+    assert!(
+        third
+            .endpoints
+            .iter()
+            .all(|e| e.action == EndpointAction::Unchanged)
+    );
+    assert_eq!(endpoint_mutations(&s.emu).len(), 2);
     s.emu.shutdown().await;
     drop(s.dir);
 }
@@ -582,4 +594,62 @@ fn cli_refuses_deletes_without_yes_or_terminal() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--yes"), "{stderr}");
     assert!(!stderr.contains("k\n"));
+}
+
+/// The `flash` binary end to end: `deploy --json` and `undeploy --all --yes --json`, configured
+/// only through the environment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_deploy_and_undeploy_json() {
+    let s = setup().await;
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_flash"))
+            .args(args)
+            .current_dir(s.dir.path())
+            .env("RUNPOD_API_KEY", KEY)
+            .env("RUNPOD_API_BASE_URL", s.emu.api_base_url())
+            .env("RUNPOD_ENDPOINT_BASE_URL", s.emu.endpoint_base_url())
+            .env("FLASH_LB_URL_TEMPLATE", s.emu.lb_url_template())
+            .env("CI", "true")
+            .output()
+            .unwrap()
+    };
+    let output = tokio::task::block_in_place(|| run(&["deploy", "--env", "cli", "--json"]));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        report["app"], "demo",
+        "app name from the manifest's project_name"
+    );
+    assert_eq!(report["environment"], "cli");
+    assert_eq!(report["endpoints"].as_array().unwrap().len(), 2);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!stdout.contains(KEY) && !stderr.contains(KEY));
+
+    let output = tokio::task::block_in_place(|| run(&["deploy", "--env", "cli"]));
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success());
+    assert!(
+        text.contains("unchanged") && text.contains("curl"),
+        "{text}"
+    );
+    assert!(!text.contains(KEY));
+
+    let output = tokio::task::block_in_place(|| {
+        run(&["undeploy", "--all", "--env", "cli", "--yes", "--json"])
+    });
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["deleted"].as_array().unwrap().len(), 2);
+    assert!(s.emu.snapshot().endpoints.is_empty());
+
+    let output = tokio::task::block_in_place(|| run(&["env", "list", "--json"]));
+    assert!(output.status.success());
+    let envs: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(envs[0]["name"], "cli");
+    s.emu.shutdown().await;
 }

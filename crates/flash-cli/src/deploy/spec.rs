@@ -11,11 +11,11 @@ use super::DeployError;
 pub const DEFAULT_WORKER_IMAGE: &str = "runpod/flash-rs:latest";
 
 /// What every endpoint of one deploy shares.
-pub(crate) struct Context<'a> {
-    pub(crate) app: &'a str,
-    pub(crate) env: &'a str,
-    pub(crate) environment_id: &'a str,
-    pub(crate) api_key: Option<&'a ApiKey>,
+pub(crate) struct Context {
+    pub(crate) app: String,
+    pub(crate) env: String,
+    pub(crate) environment_id: String,
+    pub(crate) api_key: Option<ApiKey>,
 }
 
 /// The worker environment of `resource`: its own `env`, then the Flash variables (which win),
@@ -23,14 +23,14 @@ pub(crate) struct Context<'a> {
 pub(crate) fn worker_env(
     name: &str,
     resource: &ResourceConfig,
-    ctx: &Context<'_>,
+    ctx: &Context,
 ) -> Vec<(String, String)> {
     let kind = if resource.load_balanced() { "lb" } else { "qb" };
     let injected: [(&str, &str); 5] = [
         (vars::FLASH_RESOURCE_NAME, name),
-        (vars::FLASH_ENVIRONMENT_ID, ctx.environment_id),
-        (vars::FLASH_APP, ctx.app),
-        (vars::FLASH_ENV, ctx.env),
+        (vars::FLASH_ENVIRONMENT_ID, &ctx.environment_id),
+        (vars::FLASH_APP, &ctx.app),
+        (vars::FLASH_ENV, &ctx.env),
         (vars::FLASH_ENDPOINT_TYPE, kind),
     ];
     let reserved =
@@ -48,7 +48,7 @@ pub(crate) fn worker_env(
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
     );
     if resource.calls_remote()
-        && let Some(key) = ctx.api_key
+        && let Some(key) = &ctx.api_key
     {
         env.push((vars::RUNPOD_API_KEY.to_owned(), key.expose().to_owned()));
     }
@@ -59,7 +59,7 @@ pub(crate) fn worker_env(
 pub(crate) fn template(
     name: &str,
     resource: &ResourceConfig,
-    ctx: &Context<'_>,
+    ctx: &Context,
     id: Option<String>,
 ) -> TemplateSpec {
     let tpl = resource.template.as_ref();
@@ -85,7 +85,7 @@ pub(crate) fn template(
 pub(crate) fn endpoint(
     name: &str,
     resource: &ResourceConfig,
-    ctx: &Context<'_>,
+    ctx: &Context,
     existing: Option<(&str, Option<&str>)>,
 ) -> Result<EndpointSpec, DeployError> {
     let volume_id = |v: &runpod_flash::manifest::NetworkVolume| {
@@ -138,7 +138,7 @@ pub(crate) fn endpoint(
         scaler_value: resource.scaler_value,
         execution_timeout_ms: resource.execution_timeout_ms,
         locations: resource.locations.clone(),
-        flash_environment_id: Some(ctx.environment_id.to_owned()),
+        flash_environment_id: Some(ctx.environment_id.clone()),
         flash_boot_type: Some(
             if resource.flashboot == Some(false) {
                 "OFF"
@@ -162,12 +162,12 @@ pub(crate) fn endpoint(
 mod tests {
     use super::*;
 
-    fn ctx(key: Option<&ApiKey>) -> Context<'_> {
+    fn ctx(key: Option<&ApiKey>) -> Context {
         Context {
-            app: "demo",
-            env: "dev",
-            environment_id: "env_1",
-            api_key: key,
+            app: "demo".to_owned(),
+            env: "dev".to_owned(),
+            environment_id: "env_1".to_owned(),
+            api_key: key.cloned(),
         }
     }
 
