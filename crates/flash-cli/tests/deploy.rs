@@ -533,8 +533,26 @@ async fn env_and_app_commands() {
         .await
         .unwrap();
     assert_eq!(s.emu.snapshot().endpoints.len(), 2);
+    // Undeploy one resource by name; the other stays.
+    let done = undeploy::undeploy(
+        Some(&s.project),
+        &o("shop", "staging"),
+        &UndeployTarget::Resource("api".to_owned()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(done.deleted.len(), 1);
+    assert_eq!(done.deleted[0].name.as_deref(), Some("api"));
+    let names: Vec<String> = s
+        .emu
+        .snapshot()
+        .endpoints
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    assert_eq!(names, ["worker"]);
     let deleted = manage::env_delete(&o("shop", "staging")).await.unwrap();
-    assert_eq!(deleted.len(), 2);
+    assert_eq!(deleted.len(), 1);
     assert!(s.emu.snapshot().endpoints.is_empty());
     let envs = manage::env_list(&o("shop", "")).await.unwrap();
     assert_eq!(envs.len(), 1);

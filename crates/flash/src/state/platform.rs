@@ -133,7 +133,9 @@ pub struct ArtifactUpload {
 }
 
 /// A template of `saveEndpoint` (inline) or `saveTemplate`.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+///
+/// `Debug` shows the env's keys only: values may be secrets (`RUNPOD_API_KEY`).
+#[derive(Clone, PartialEq, Eq, Default)]
 pub struct TemplateSpec {
     /// Template id, for `saveTemplate` updates; ignored inline.
     pub id: Option<String>,
@@ -149,6 +151,21 @@ pub struct TemplateSpec {
     pub start_script: Option<String>,
     /// Environment variables, in order. May hold secrets: never log.
     pub env: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for TemplateSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let keys: Vec<&str> = self.env.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("TemplateSpec")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("image_name", &self.image_name)
+            .field("container_disk_in_gb", &self.container_disk_in_gb)
+            .field("docker_args", &self.docker_args)
+            .field("start_script", &self.start_script)
+            .field("env_keys", &keys)
+            .finish()
+    }
 }
 
 /// Input of `saveEndpoint`: create when `id` is `None`, else update.
@@ -645,6 +662,20 @@ mod tests {
         );
         assert_eq!(operation::SAVE_ENDPOINT, "saveEndpoint");
         assert_eq!(operation::DELETE_ENDPOINT, "deleteEndpoint");
+    }
+
+    #[test]
+    fn template_debug_hides_env_values() {
+        let spec = TemplateSpec {
+            name: "t".to_owned(),
+            env: vec![("RUNPOD_API_KEY".to_owned(), "secret-value".to_owned())],
+            ..TemplateSpec::default()
+        };
+        let text = format!("{spec:?}");
+        assert!(
+            text.contains("RUNPOD_API_KEY") && !text.contains("secret-value"),
+            "{text}"
+        );
     }
 
     #[test]
