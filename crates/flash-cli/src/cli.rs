@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 /// Flash for Rust: distributed serverless functions on Runpod.
 #[derive(Debug, Parser)]
@@ -40,10 +40,87 @@ pub(crate) enum Command {
         #[arg(long, value_name = "NAME")]
         bin: Option<String>,
     },
+    /// Build the app, deploy it to an embedded local Runpod and stream its workers' logs.
+    ///
+    /// The same deploy code as `flash deploy`, pointed at an emulator on 127.0.0.1 that starts
+    /// real worker processes. With arguments after `--`, runs the app's binary as a caller with
+    /// them, then stops everything and exits with the caller's status; without, serves until
+    /// Ctrl-C.
+    Run {
+        /// The app's directory (default: the current directory).
+        #[arg(long, value_name = "DIR")]
+        project: Option<PathBuf>,
+        /// Cargo profile (default dev: quick to compile).
+        #[arg(long, default_value = "dev", value_name = "PROFILE")]
+        profile: String,
+        /// App name (default: the package name).
+        #[arg(long, value_name = "NAME")]
+        app: Option<String>,
+        /// Environment name.
+        #[arg(long, default_value = "local", value_name = "NAME")]
+        env: String,
+        /// Emulator port on 127.0.0.1 (0: any free port).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Do not stream worker logs.
+        #[arg(long)]
+        quiet: bool,
+        /// Arguments for the app's binary, run as a caller of the deployed endpoints.
+        #[arg(last = true, value_name = "ARGS")]
+        command: Vec<String>,
+    },
     /// Check and inspect flash_manifest.json files.
     Manifest {
         #[command(subcommand)]
         command: ManifestCommand,
+    },
+    /// Upload the build in .flash/ and create, update or delete endpoints to match its manifest.
+    ///
+    /// Needs `flash build` first. Talks to RUNPOD_API_BASE_URL (default Runpod); the key comes
+    /// from RUNPOD_API_KEY, else ~/.runpod/config.toml. Deploying twice without changes touches
+    /// no endpoint.
+    Deploy {
+        #[command(flatten)]
+        target: Target,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete endpoints of an environment, as the platform lists them.
+    Undeploy {
+        /// The resource (endpoint name) to undeploy.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        name: Option<String>,
+        /// Undeploy every endpoint of the environment.
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        target: Target,
+        /// Do not ask for confirmation.
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List, show, create and delete the environments of an app.
+    Env {
+        #[command(subcommand)]
+        command: EnvCommand,
+        /// Flash app name [default: the manifest's project_name, else the project directory name].
+        #[arg(long, value_name = "NAME", global = true)]
+        app: Option<String>,
+        /// Print the result as JSON.
+        #[arg(long, global = true)]
+        json: bool,
+    },
+    /// List, show, create and delete Flash apps.
+    App {
+        #[command(subcommand)]
+        command: AppCommand,
+        /// Print the result as JSON.
+        #[arg(long, global = true)]
+        json: bool,
     },
     /// Run a local Runpod (GraphQL, endpoint data plane, worker job plane) until Ctrl-C.
     Emulator {
@@ -57,6 +134,65 @@ pub(crate) enum Command {
         /// Keep apps, builds and endpoints in this directory across restarts.
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
+    },
+}
+
+/// Which app and environment a command works on.
+#[derive(Debug, Args)]
+pub(crate) struct Target {
+    /// Flash app name [default: the manifest's project_name, else the project directory name].
+    #[arg(long, value_name = "NAME")]
+    pub(crate) app: Option<String>,
+    /// Environment name.
+    #[arg(long, value_name = "NAME", default_value = "production")]
+    pub(crate) env: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum EnvCommand {
+    /// List the environments of the app.
+    List,
+    /// Show an environment and its endpoints.
+    Get {
+        /// Environment name.
+        name: String,
+    },
+    /// Create an environment (and the app, if it does not exist).
+    Create {
+        /// Environment name.
+        name: String,
+    },
+    /// Delete an environment: its endpoints, then the environment.
+    Delete {
+        /// Environment name.
+        name: String,
+        /// Do not ask for confirmation.
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AppCommand {
+    /// List every Flash app.
+    List,
+    /// Show an app, its environments and builds.
+    Get {
+        /// App name.
+        name: String,
+    },
+    /// Create an app.
+    Create {
+        /// App name.
+        name: String,
+    },
+    /// Delete an app: the endpoints of its environments, then the app.
+    Delete {
+        /// App name.
+        name: String,
+        /// Do not ask for confirmation.
+        #[arg(long, short = 'y')]
+        yes: bool,
     },
 }
 

@@ -6,4 +6,7 @@
 pub mod build;
 pub mod deploy;
 pub mod init;
+pub mod manage;
 pub mod project;
+pub mod run;
+pub mod undeploy;

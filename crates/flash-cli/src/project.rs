@@ -30,7 +30,10 @@ impl Project {
     /// # Errors
     /// [`NoProject`] when there is none.
     pub fn find(start: &Path) -> Result<Self, NoProject> {
-        let mut dir = Some(start);
+        // Absolute, so that paths derived from the root stay valid in child processes that run
+        // in another directory.
+        let start = std::path::absolute(start).unwrap_or_else(|_| start.to_path_buf());
+        let mut dir = Some(start.as_path());
         while let Some(candidate) = dir {
             let manifest = candidate.join("Cargo.toml");
             if std::fs::read_to_string(&manifest).is_ok_and(|text| text.contains("[package]")) {

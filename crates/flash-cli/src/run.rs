@@ -120,7 +120,10 @@ impl LocalApp {
             .env_remove(env::FLASH_RESOURCE_NAME)
             .env_remove(env::RUNPOD_ENDPOINT_ID)
             .env(env::RUNPOD_API_BASE_URL, self.emulator.api_base_url())
-            .env(env::RUNPOD_ENDPOINT_BASE_URL, self.emulator.endpoint_base_url())
+            .env(
+                env::RUNPOD_ENDPOINT_BASE_URL,
+                self.emulator.endpoint_base_url(),
+            )
             .env(env::RUNPOD_API_KEY, self.emulator.api_key().expose())
             .env(env::FLASH_ENVIRONMENT_ID, &self.report.environment_id)
             .env(env::FLASH_MANIFEST_PATH, self.project.manifest_path())

@@ -146,6 +146,8 @@ pub(crate) struct Core {
     pub(crate) shutdown: watch::Sender<bool>,
     pub(crate) http: reqwest::Client,
     pub(crate) tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// Every authorized GraphQL request, in arrival order.
+    pub(crate) graphql_log: Mutex<Vec<crate::GraphqlCall>>,
 }
 
 impl Core {

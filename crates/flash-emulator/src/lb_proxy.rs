@@ -2,6 +2,10 @@
 //! `https://{id}.api.runpod.ai`, that forwards any method and path to one of its healthy workers
 //! (round robin). A worker is healthy once `GET /ping` on its `PORT` answers 200.
 //!
+//! The same proxy is also reachable on the emulator's main listener at
+//! `{base}/lb/{endpoint_id}/{*rest}`, which forwards to path `/{rest}` (query kept), so that a
+//! deploy can derive every LB URL from one template without knowing per-endpoint ports.
+//!
 //! Auth: `Authorization: Bearer KEY` (or the bare key) with the emulator's API key, else 401.
 //! While no worker is healthy a request waits (and counts as demand, so a worker is started) up
 //! to the LB wait (builder setting, default 120 s), then gets 503
@@ -13,7 +17,8 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::{Body, to_bytes};
-use axum::extract::{Request, State};
+use axum::extract::{Path, Request, State};
+use axum::http::Uri;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
@@ -126,6 +131,51 @@ fn pick(rt: &EndpointRt) -> Option<(String, u16)> {
         w.state = WorkerState::Running;
     }
     Some(chosen)
+}
+
+/// `{base}/lb/{endpoint_id}`: the root path of an LB endpoint.
+pub(crate) async fn path_proxy_root(
+    State(core): State<Arc<Core>>,
+    Path(endpoint_id): Path<String>,
+    req: Request,
+) -> Response {
+    route_by_path(core, &endpoint_id, "", req).await
+}
+
+/// `{base}/lb/{endpoint_id}/{*rest}`: path `/{rest}` of an LB endpoint.
+pub(crate) async fn path_proxy(
+    State(core): State<Arc<Core>>,
+    Path((endpoint_id, rest)): Path<(String, String)>,
+    req: Request,
+) -> Response {
+    route_by_path(core, &endpoint_id, &rest, req).await
+}
+
+async fn route_by_path(core: Arc<Core>, endpoint_id: &str, rest: &str, req: Request) -> Response {
+    if !bearer_ok(req.headers(), &core.settings.api_key) {
+        return unauthorized();
+    }
+    let rt = match core.endpoint(endpoint_id) {
+        Some(rt) if rt.lock().cfg.load_balanced() => rt,
+        _ => {
+            return error(
+                StatusCode::NOT_FOUND,
+                format!("load-balanced endpoint {endpoint_id} not found"),
+            );
+        }
+    };
+    let (mut parts, body) = req.into_parts();
+    let path = match parts.uri.query() {
+        Some(q) => format!("/{rest}?{q}"),
+        None => format!("/{rest}"),
+    };
+    match path.parse::<Uri>() {
+        Ok(uri) => parts.uri = uri,
+        Err(e) => {
+            return error(StatusCode::BAD_REQUEST, format!("bad path {path}: {e}"));
+        }
+    }
+    proxy(State((core, rt)), Request::from_parts(parts, body)).await
 }
 
 async fn proxy(State((core, rt)): State<(Arc<Core>, Arc<EndpointRt>)>, req: Request) -> Response {

@@ -23,7 +23,10 @@
 //!   contract);
 //! - `GET /emulator/state`: introspection ([`Snapshot`]).
 //!
-//! Load-balanced endpoints each get their own listener ([`lb_proxy`]). Workers are real
+//! - `/lb/{endpoint_id}/{*rest}`: load-balanced endpoint `endpoint_id`, path `/{rest}`
+//!   ([`EmulatorHandle::lb_url_template`]).
+//!
+//! Load-balanced endpoints also each get their own listener ([`lb_proxy`]). Workers are real
 //! processes started from the build artifact with the environment documented in [`supervisor`].
 
 pub mod artifacts;
@@ -48,7 +51,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use runpod_flash::ApiKey;
 use tokio::sync::{broadcast, watch};
 
@@ -83,6 +86,15 @@ pub struct LogLine {
     pub stream: LogStream,
     /// The line, without its newline.
     pub line: String,
+}
+
+/// One GraphQL request the control plane received (see [`EmulatorHandle::graphql_log`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GraphqlCall {
+    /// The request's `operationName`, else the name of the document's first operation.
+    pub operation_name: Option<String>,
+    /// Whether the document is a mutation (its text starts with `mutation`).
+    pub mutation: bool,
 }
 
 /// Entry point: [`Emulator::builder`].
@@ -240,6 +252,7 @@ impl EmulatorBuilder {
             shutdown,
             http,
             tasks: Mutex::new(Vec::new()),
+            graphql_log: Mutex::new(Vec::new()),
         });
         for ep in endpoints {
             let rt = Arc::new(EndpointRt::new(ep.clone()));
@@ -259,6 +272,8 @@ impl EmulatorBuilder {
             .layer(DefaultBodyLimit::max(data_plane::MAX_BODY_BYTES))
             .merge(uploads::routes())
             .route("/emulator/state", get(introspection::route))
+            .route("/lb/{endpoint_id}", any(lb_proxy::path_proxy_root))
+            .route("/lb/{endpoint_id}/{*rest}", any(lb_proxy::path_proxy))
             .with_state(Arc::clone(&core))
             .merge(gql);
         let mut stop = core.shutdown.subscribe();
@@ -345,6 +360,18 @@ impl EmulatorHandle {
         self.core
             .endpoint(endpoint_id)
             .and_then(|rt| rt.lock().lb.url.clone())
+    }
+
+    /// The URL template of load-balanced endpoints on the main listener:
+    /// `{base}/lb/{endpoint_id}`, with `{endpoint_id}` left in for the caller to replace (the
+    /// emulator's stand-in for `https://{endpoint_id}.api.runpod.ai`).
+    pub fn lb_url_template(&self) -> String {
+        format!("{}/lb/{{endpoint_id}}", self.core.settings.base_url)
+    }
+
+    /// Every authorized GraphQL request received so far, oldest first.
+    pub fn graphql_log(&self) -> Vec<GraphqlCall> {
+        lock(&self.core.graphql_log).clone()
     }
 
     /// Endpoints, workers and recent jobs.

@@ -319,6 +319,42 @@ async fn load_balanced_endpoint_proxies_to_healthy_workers() {
     let snap = endpoint_snapshot(&emu.snapshot(), &id).unwrap();
     assert!(snap.workers[0].port.is_some());
     assert_eq!(snap.url.as_deref(), Some(url.as_str()));
+    // The same endpoint through the path-based route of the main listener.
+    let path_url = emu.lb_url_template().replace("{endpoint_id}", &id);
+    assert!(path_url.starts_with(emu.api_base_url()));
+    let r = http()
+        .post(format!("{path_url}/echo?q=1"))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = http()
+        .post(format!("{path_url}/echo?q=1"))
+        .bearer_auth(KEY)
+        .body("via path")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["body"], "via path");
+    let r = http()
+        .get(format!(
+            "{}/ping",
+            emu.lb_url_template().replace("{endpoint_id}", "nope")
+        ))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    // The control plane saw the operations of this test.
+    assert!(
+        emu.graphql_log()
+            .iter()
+            .any(|c| c.mutation && c.operation_name.as_deref() == Some("deployBuildToEnvironment"))
+    );
     // Deleting the endpoint stops its workers.
     let seen = pids(&emu);
     gql(

@@ -36,6 +36,9 @@ pub mod env {
     pub const FLASH_ENDPOINT_TYPE: &str = "FLASH_ENDPOINT_TYPE";
     /// Port of a queue worker's local test API (default 8000).
     pub const FLASH_WORKER_PORT: &str = "FLASH_WORKER_PORT";
+    /// URL template of load-balanced endpoints, `{endpoint_id}` replaced by the endpoint id
+    /// (default [`DEFAULT_LB_URL_TEMPLATE`](super::DEFAULT_LB_URL_TEMPLATE)).
+    pub const FLASH_LB_URL_TEMPLATE: &str = "FLASH_LB_URL_TEMPLATE";
     /// `1`: print the compiled functions as JSON and exit (used by `flash build`).
     pub const FLASH_DESCRIBE: &str = "FLASH_DESCRIBE";
 }
@@ -44,6 +47,8 @@ pub mod env {
 pub const DEFAULT_API_BASE_URL: &str = "https://api.runpod.io";
 /// Default data-plane base URL for queue endpoints.
 pub const DEFAULT_ENDPOINT_BASE_URL: &str = "https://api.runpod.ai/v2";
+/// Default URL template of load-balanced endpoints.
+pub const DEFAULT_LB_URL_TEMPLATE: &str = "https://{endpoint_id}.api.runpod.ai";
 /// File name of the manifest, in the working directory or next to the executable.
 pub const MANIFEST_FILE_NAME: &str = "flash_manifest.json";
 

@@ -11,6 +11,7 @@
 //! the API key.
 
 mod ops;
+pub mod platform;
 mod retry;
 mod types;
 

@@ -139,15 +139,16 @@ pub async fn postprocess_results(
     scores: Scores,
     token_count: usize,
 ) -> Result<Classification, Error<PipelineError>> {
-    let (label, confidence) = [
-        ("positive", scores.positive),
-        ("negative", scores.negative),
-        ("neutral", scores.neutral),
-    ]
-    .into_iter()
-    .fold(("neutral", f64::MIN), |best, next| {
-        if next.1 > best.1 { next } else { best }
-    });
+    // Neutral only when the text leans neither way; otherwise the stronger side wins, with the
+    // share of the sentiment words as the confidence.
+    let sentiment = scores.positive + scores.negative;
+    let (label, confidence) = if sentiment == 0.0 || scores.positive == scores.negative {
+        ("neutral", scores.neutral)
+    } else if scores.positive > scores.negative {
+        ("positive", scores.positive / sentiment)
+    } else {
+        ("negative", scores.negative / sentiment)
+    };
     Ok(Classification {
         label: label.to_owned(),
         confidence,

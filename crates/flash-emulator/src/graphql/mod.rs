@@ -42,6 +42,22 @@ pub fn sdl() -> String {
     schema(None).sdl()
 }
 
+/// Whether a document starts with a mutation, and the name of its first operation, if named.
+fn document_operation(query: &str) -> (bool, Option<String>) {
+    let text = query.trim_start();
+    let (mutation, rest) = match (text.strip_prefix("mutation"), text.strip_prefix("query")) {
+        (Some(rest), _) => (true, rest),
+        (None, Some(rest)) => (false, rest),
+        (None, None) => return (false, None),
+    };
+    let name: String = rest
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    (mutation, (!name.is_empty()).then_some(name))
+}
+
 /// `POST /graphql`.
 pub(crate) async fn handler(
     State((core, schema)): State<(Arc<Core>, EmulatorSchema)>,
@@ -65,6 +81,11 @@ pub(crate) async fn handler(
                 .into_response();
         }
     };
+    let (mutation, named) = document_operation(&request.query);
+    crate::core::lock(&core.graphql_log).push(crate::GraphqlCall {
+        operation_name: request.operation_name.clone().or(named),
+        mutation,
+    });
     let response = schema.execute(request).await;
     axum::Json(response).into_response()
 }
