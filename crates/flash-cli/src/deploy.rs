@@ -25,6 +25,7 @@ pub mod credentials;
 mod hash;
 pub mod local_state;
 mod spec;
+mod volumes;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -62,6 +63,8 @@ pub struct DeployOptions {
     pub lb_url_template: String,
     /// The Runpod API key (redacted in `Debug`).
     pub api_key: Option<ApiKey>,
+    /// Runpod's REST API (network volumes), default `https://rest.runpod.io/v1`.
+    pub rest_api_url: String,
 }
 
 impl DeployOptions {
@@ -102,6 +105,10 @@ impl DeployOptions {
                 config::DEFAULT_LB_URL_TEMPLATE,
             ),
             api_key: None,
+            rest_api_url: var(
+                config::env::RUNPOD_REST_API_URL,
+                config::DEFAULT_REST_API_URL,
+            ),
         }
     }
 
@@ -391,7 +398,7 @@ pub async fn deploy_with_progress(
     options: &DeployOptions,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<DeployReport, DeployError> {
-    let build = read_build_output(project)?;
+    let mut build = read_build_output(project)?;
     if options.api_key.is_none() {
         let callers = remote_callers(&build.manifest);
         if !callers.is_empty() {
@@ -407,6 +414,7 @@ pub async fn deploy_with_progress(
     let environment = get_or_create_environment(&client, app, &app_id, env).await?;
     let environment_id = environment.id.clone();
     let previous = previous_resources(&client, &environment).await?;
+    volumes::resolve(&mut build.manifest, options).await?;
 
     progress(&format!(
         "uploading {} ({} bytes)",

@@ -95,6 +95,7 @@ impl LocalApp {
             api_base_url: emulator.api_base_url().to_owned(),
             endpoint_base_url: emulator.endpoint_base_url(),
             lb_url_template: emulator.lb_url_template(),
+            rest_api_url: emulator.rest_api_url(),
             api_key: Some(emulator.api_key().clone()),
         };
         match deploy(project, &deploy_options).await {

@@ -129,6 +129,7 @@ async fn setup() -> Setup {
         api_base_url: emu.api_base_url().to_owned(),
         endpoint_base_url: emu.endpoint_base_url(),
         lb_url_template: emu.lb_url_template(),
+        rest_api_url: emu.rest_api_url(),
         api_key: ApiKey::new(KEY),
     };
     Setup {

@@ -107,3 +107,179 @@ async fn mixed_workers_pipeline_crosses_three_endpoints() {
     }
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_resource_gateway_orchestrates_two_queue_workers() {
+    let app = start("00_multi_resource").await;
+    let stdout = call(&app, &["report", "3", "1", "4", "1", "5"]).await;
+    let report: Value = serde_json::from_str(&stdout).expect("JSON report");
+    assert_eq!(
+        report["summary"],
+        json!({"min": 1.0, "max": 5.0, "mean": 2.8})
+    );
+    assert_eq!(report["normalized"], json!([0.5, 0.0, 0.75, 0.0, 1.0]));
+    assert_eq!(
+        report["resources"],
+        json!(["multi_gateway", "multi_cpu", "multi_gpu"])
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hello_world_reports_the_gpu_or_says_there_is_none() {
+    let app = start("01_hello_world").await;
+    let stdout = call(&app, &["hello", "Ada"]).await;
+    let has_gpu = std::process::Command::new("nvidia-smi")
+        .arg("-L")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if has_gpu {
+        assert!(stdout.contains("detection: nvidia-smi"), "{stdout}");
+        assert!(stdout.starts_with("Hello Ada, from a "), "{stdout}");
+    } else {
+        assert!(
+            stdout.starts_with("Hello Ada, from a worker without a GPU"),
+            "{stdout}"
+        );
+        assert!(stdout.contains("detection: no GPU"), "{stdout}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cpu_worker_reports_the_real_cpu() {
+    let app = start("02_cpu_worker").await;
+    let stdout = call(&app, &["info", "Grace"]).await;
+    let info: Value = serde_json::from_str(&stdout).expect("JSON info");
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    assert_eq!(info["cores"], json!(cores));
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, m)| m.trim().to_owned())
+        });
+    assert_eq!(info["model"], json!(model));
+    assert!(info["memory_mib"].as_u64().unwrap_or(0) > 0, "{info}");
+    assert_eq!(info["greeting"], "Hello, Grace, from a CPU worker");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_balancer_serves_every_method_and_rejects_bad_input() {
+    let app = start("05_load_balancer").await;
+    let stdout = call(&app, &["demo"]).await;
+    assert!(stdout.contains("transform: Hello Flash"), "{stdout}");
+    assert!(
+        stdout.contains("transform refused: unknown operation `explode`"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("compute: Stats { sum: 10.0, mean: 2.5, sum_of_squares: 30.0 }"),
+        "{stdout}"
+    );
+
+    let key = app.emulator.api_key().expose().to_owned();
+    let base = endpoint(&app, "load_balancer_cpu").to_owned();
+    let client = reqwest::Client::new();
+    let send = |method: reqwest::Method, path: &str, body: Option<Value>| {
+        let mut request = client
+            .request(method, format!("{base}{path}"))
+            .bearer_auth(&key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send()
+    };
+    let put = send(
+        reqwest::Method::PUT,
+        "/notes/7",
+        Some(json!({"text": "hello"})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(put.status(), 200);
+    let patched: Value = send(
+        reqwest::Method::PATCH,
+        "/notes/7",
+        Some(json!({"suffix": " world"})),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(patched, json!("hello world"));
+    let got: Value = send(reqwest::Method::GET, "/notes/7", None)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got, json!("hello world"));
+    let deleted: Value = send(reqwest::Method::DELETE, "/notes/7", None)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(deleted, json!(true));
+    let missing = send(reqwest::Method::GET, "/notes/7", None).await.unwrap();
+    assert_eq!(missing.status(), 500);
+    let error: Value = missing.json().await.unwrap();
+    assert_eq!(error["app_error"], json!({"NoSuchNote": 7}));
+    let bad = send(
+        reqwest::Method::POST,
+        "/transform",
+        Some(json!({"text": "x"})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(bad.status(), 400);
+    let error: Value = bad.json().await.unwrap();
+    assert_eq!(
+        error["error_message"],
+        "argument `operation` of `transform_data`: missing"
+    );
+    let bad = send(reqwest::Method::GET, "/notes/not-a-number", None)
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    let unauthorized = client.get(format!("{base}/health")).send().await.unwrap();
+    assert_eq!(unauthorized.status(), 401);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn network_volume_is_shared_between_the_writer_and_the_gallery() {
+    let app = start("01_network_volumes").await;
+    let stdout = call(&app, &["demo"]).await;
+    assert!(stdout.contains("the gallery sees 1 image(s)"), "{stdout}");
+    assert!(stdout.contains("served"), "{stdout}");
+    let listed = call(&app, &["list"]).await;
+    assert!(
+        listed.contains("image-") && listed.contains(".svg"),
+        "{listed}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn autoscaling_shows_a_cold_start_only_on_the_scale_to_zero_endpoint() {
+    let app = start("01_autoscaling").await;
+    let stdout = call(&app, &["load", "6"]).await;
+    let line = |name: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{stdout}"))
+            .to_owned()
+    };
+    let cold = line("scale_to_zero");
+    let warm = line("always_on");
+    assert!(cold.contains("workers used 1"), "{stdout}");
+    assert!(warm.contains("workers used 1"), "{stdout}");
+    app.stop().await;
+}

@@ -148,6 +148,8 @@ pub(crate) struct Core {
     pub(crate) tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     /// Every authorized GraphQL request, in arrival order.
     pub(crate) graphql_log: Mutex<Vec<crate::GraphqlCall>>,
+    /// Network volumes created through the REST API.
+    pub(crate) volumes: Mutex<Vec<serde_json::Value>>,
 }
 
 impl Core {

@@ -39,6 +39,7 @@ mod ids;
 pub mod introspection;
 pub mod jobs;
 pub mod lb_proxy;
+mod rest;
 mod state_store;
 pub mod supervisor;
 mod uploads;
@@ -253,6 +254,7 @@ impl EmulatorBuilder {
             http,
             tasks: Mutex::new(Vec::new()),
             graphql_log: Mutex::new(Vec::new()),
+            volumes: Mutex::new(Vec::new()),
         });
         for ep in endpoints {
             let rt = Arc::new(EndpointRt::new(ep.clone()));
@@ -272,6 +274,10 @@ impl EmulatorBuilder {
             .layer(DefaultBodyLimit::max(data_plane::MAX_BODY_BYTES))
             .merge(uploads::routes())
             .route("/emulator/state", get(introspection::route))
+            .route(
+                "/rest/v1/networkvolumes",
+                get(rest::list).post(rest::create),
+            )
             .route("/lb/{endpoint_id}", any(lb_proxy::path_proxy_root))
             .route("/lb/{endpoint_id}/{*rest}", any(lb_proxy::path_proxy))
             .with_state(Arc::clone(&core))
@@ -367,6 +373,11 @@ impl EmulatorHandle {
     /// emulator's stand-in for `https://{endpoint_id}.api.runpod.ai`).
     pub fn lb_url_template(&self) -> String {
         format!("{}/lb/{{endpoint_id}}", self.core.settings.base_url)
+    }
+
+    /// What `RUNPOD_REST_API_URL` should be: `{base}/rest/v1` (network volumes).
+    pub fn rest_api_url(&self) -> String {
+        format!("{}/rest/v1", self.core.settings.base_url)
     }
 
     /// Every authorized GraphQL request received so far, oldest first.

@@ -8,6 +8,8 @@ pub mod env {
     pub const RUNPOD_API_KEY: &str = "RUNPOD_API_KEY";
     /// Control-plane base URL; GraphQL is at `{base}/graphql`.
     pub const RUNPOD_API_BASE_URL: &str = "RUNPOD_API_BASE_URL";
+    /// Runpod's REST API (network volumes).
+    pub const RUNPOD_REST_API_URL: &str = "RUNPOD_REST_API_URL";
     /// Data-plane base URL for queue endpoints (`{base}/{endpoint_id}/runsync`).
     pub const RUNPOD_ENDPOINT_BASE_URL: &str = "RUNPOD_ENDPOINT_BASE_URL";
     /// Which resource of the manifest this process is. Set on deployed workers.
@@ -45,6 +47,8 @@ pub mod env {
 
 /// Default control-plane base URL.
 pub const DEFAULT_API_BASE_URL: &str = "https://api.runpod.io";
+/// Default REST API base URL.
+pub const DEFAULT_REST_API_URL: &str = "https://rest.runpod.io/v1";
 /// Default data-plane base URL for queue endpoints.
 pub const DEFAULT_ENDPOINT_BASE_URL: &str = "https://api.runpod.ai/v2";
 /// Default URL template of load-balanced endpoints.
