@@ -283,3 +283,35 @@ async fn autoscaling_shows_a_cold_start_only_on_the_scale_to_zero_endpoint() {
     assert!(warm.contains("workers used 1"), "{stdout}");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dependencies_are_present_at_run_time() {
+    let app = start("04_dependencies").await;
+    let stdout = call(&app, &["demo"]).await;
+    // sha256 of "flash " x 200, computed here with the same crate.
+    let expected = {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest("flash ".repeat(200).as_bytes());
+        digest
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    assert!(
+        stdout.contains(&format!("sha256 {expected} over 1200 bytes")),
+        "{stdout}"
+    );
+    let gzip_line = stdout
+        .lines()
+        .find(|l| l.starts_with("gzip 1200 -> "))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    let compressed: usize = gzip_line["gzip 1200 -> ".len()..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(compressed < 100, "{gzip_line}");
+    assert!(gzip_line.contains("gzip"), "{gzip_line}");
+    app.stop().await;
+}

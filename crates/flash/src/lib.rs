@@ -42,6 +42,10 @@ pub use worker_state::{BoxError, WorkerState};
 /// The user guide's code blocks, compiled and run as doc tests.
 #[cfg(doctest)]
 mod guide {
+    #[doc = include_str!("../../../README.md")]
+    struct Readme;
+    #[doc = include_str!("../../../docs/getting-started.md")]
+    struct GettingStarted;
     #[doc = include_str!("../../../docs/concepts.md")]
     struct Concepts;
     #[doc = include_str!("../../../docs/configuration.md")]

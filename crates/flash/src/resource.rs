@@ -175,6 +175,7 @@ pub struct Resource {
     max_concurrency: u32,
     image: Option<&'static str>,
     container_disk_gb: Option<u32>,
+    system_dependencies: &'static [&'static str],
 }
 
 impl Resource {
@@ -198,6 +199,7 @@ impl Resource {
             max_concurrency: 1,
             image: None,
             container_disk_gb: None,
+            system_dependencies: &[],
         }
     }
 
@@ -319,6 +321,19 @@ impl Resource {
     pub const fn container_disk_gb(mut self, gb: u32) -> Self {
         self.container_disk_gb = Some(gb);
         self
+    }
+
+    /// Programs the workers need on `PATH` (`ffmpeg`, `espeak-ng`, ...): the worker image must
+    /// provide them, and a worker checks at start that it does, failing with a clear list
+    /// instead of at the first call.
+    pub const fn system_dependencies(mut self, programs: &'static [&'static str]) -> Self {
+        self.system_dependencies = programs;
+        self
+    }
+
+    /// Programs the workers need on `PATH`.
+    pub const fn required_programs(&self) -> &'static [&'static str] {
+        self.system_dependencies
     }
 
     /// The resource's (endpoint's) name.
@@ -480,6 +495,12 @@ impl Resource {
             gpu_count: gpu.then_some(self.gpu_count),
             execution_timeout_ms: Some(self.execution_timeout_ms),
             flashboot: Some(self.flashboot),
+            system_dependencies: (!self.system_dependencies.is_empty()).then(|| {
+                self.system_dependencies
+                    .iter()
+                    .map(|p| (*p).to_owned())
+                    .collect()
+            }),
             ..ResourceConfig::default()
         }
     }

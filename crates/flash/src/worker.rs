@@ -44,7 +44,7 @@ use std::process::ExitCode;
 
 use tokio::sync::watch;
 
-pub use boot::{BootError, check_boot};
+pub use boot::{BootError, check_boot, find_program};
 pub use describe::{describe, describe_json};
 pub use dispatch::{FunctionTable, JobError};
 pub use lb::{Readiness, health_router, router as lb_router};

@@ -343,3 +343,21 @@ fn boot_check_lists_every_difference_between_manifest_and_binary() {
     assert_eq!(error.differences.len(), 2, "{error}");
     assert!(runpod_flash::worker::check_boot("http-lb", None, &table).is_ok());
 }
+
+#[test]
+fn a_missing_system_dependency_stops_the_worker_with_a_clear_message() {
+    let table = FunctionTable::for_resource("http-qb");
+    let manifest: runpod_flash::manifest::Manifest = serde_json::from_value(json!({
+        "resources": {"http-qb": {"functions": [{"name": "square"}],
+                                  "system_dependencies": ["sh", "definitely-not-installed-xyz"]}},
+        "function_registry": {"square": "http-qb"}
+    }))
+    .unwrap();
+    let error = runpod_flash::worker::check_boot("http-qb", Some(&manifest), &table).unwrap_err();
+    assert_eq!(
+        error.differences,
+        [
+            "system dependency `definitely-not-installed-xyz` is not installed on this worker (not found on PATH)"
+        ]
+    );
+}

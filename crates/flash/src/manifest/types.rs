@@ -191,6 +191,9 @@ pub struct ResourceConfig {
     /// FlashBoot (faster cold starts from cached snapshots), default on (Rust Flash).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flashboot: Option<bool>,
+    /// Programs the workers need on `PATH`; checked by each worker at start (Rust Flash).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_dependencies: Option<Vec<String>>,
     // Python writes these two after `template`; keeping its order makes a rewritten manifest
     // byte-identical to the original.
     /// Generated Python handler file (Python Flash only).

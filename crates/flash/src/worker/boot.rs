@@ -5,7 +5,8 @@ use std::fmt;
 use super::dispatch::FunctionTable;
 use crate::manifest::Manifest;
 
-/// The manifest and the compiled functions disagree; every difference is listed.
+/// The manifest and the compiled functions disagree, or a required program is missing; every
+/// difference is listed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BootError {
     /// The resource this worker serves.
@@ -18,7 +19,7 @@ impl fmt::Display for BootError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "the manifest and this binary disagree about resource `{}` (rebuild and redeploy):",
+            "this worker cannot serve resource `{}` (rebuild and redeploy, or fix the worker image):",
             self.resource
         )?;
         for difference in &self.differences {
@@ -97,6 +98,26 @@ pub fn check_boot(
             }
         }
     }
+    let programs = manifest
+        .and_then(|m| m.resources.get(resource))
+        .and_then(|r| r.system_dependencies.clone())
+        .or_else(|| {
+            table.functions().first().map(|meta| {
+                meta.resource
+                    .required_programs()
+                    .iter()
+                    .map(|p| (*p).to_owned())
+                    .collect()
+            })
+        })
+        .unwrap_or_default();
+    for program in programs {
+        if find_program(&program).is_none() {
+            differences.push(format!(
+                "system dependency `{program}` is not installed on this worker (not found on PATH)"
+            ));
+        }
+    }
     if differences.is_empty() {
         Ok(())
     } else {
@@ -105,6 +126,19 @@ pub fn check_boot(
             differences,
         })
     }
+}
+
+/// The first `program` on `PATH` (or `program` itself when it is a path), if any.
+pub fn find_program(program: &str) -> Option<std::path::PathBuf> {
+    if program.contains('/') {
+        let path = std::path::PathBuf::from(program);
+        return path.is_file().then_some(path);
+    }
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(program))
+            .find(|candidate| candidate.is_file())
+    })
 }
 
 fn show_route(route: Option<&(String, String)>) -> String {
