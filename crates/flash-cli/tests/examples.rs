@@ -279,8 +279,22 @@ async fn autoscaling_shows_a_cold_start_only_on_the_scale_to_zero_endpoint() {
     };
     let cold = line("scale_to_zero");
     let warm = line("always_on");
-    assert!(cold.contains("workers used 1"), "{stdout}");
-    assert!(warm.contains("workers used 1"), "{stdout}");
+    let numbers = |text: &str| -> Vec<f64> {
+        text.split_whitespace()
+            .filter_map(|word| word.parse::<f64>().ok())
+            .collect()
+    };
+    let (cold_first, cold_median) = (numbers(&cold)[0], numbers(&cold)[1]);
+    let warm_first = numbers(&warm)[0];
+    assert!(
+        cold_first > 2.0 * cold_median,
+        "the first call waits for a worker to start: {stdout}"
+    );
+    assert!(
+        cold_first > warm_first,
+        "the always-on endpoint had a worker ready: {stdout}"
+    );
+    assert!(cold.ends_with("workers used 1"), "{stdout}");
     app.stop().await;
 }
 
@@ -313,5 +327,50 @@ async fn dependencies_are_present_at_run_time() {
         .unwrap();
     assert!(compressed < 100, "{gzip_line}");
     assert!(gzip_line.contains("gzip"), "{gzip_line}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_to_speech_writes_a_playable_wav() {
+    let setup = workspace().join("examples/01_text_to_speech/setup.sh");
+    let installed = std::process::Command::new(&setup)
+        .status()
+        .expect("setup.sh runs");
+    assert!(
+        installed.success(),
+        "examples/01_text_to_speech/setup.sh could not install espeak-ng"
+    );
+    let app = start("01_text_to_speech").await;
+    let out = std::env::temp_dir().join(format!("flash-tts-test-{}.wav", std::process::id()));
+    let stdout = call(
+        &app,
+        &[
+            "say",
+            "Hello from Flash, running on a local Runpod.",
+            out.to_str().unwrap(),
+        ],
+    )
+    .await;
+    let wav = std::fs::read(&out).expect("the WAV was written");
+    let _ = std::fs::remove_file(&out);
+    assert_eq!(&wav[0..4], b"RIFF", "{stdout}");
+    assert_eq!(&wav[8..12], b"WAVE", "{stdout}");
+    let duration_ms: u64 = stdout
+        .split(", ")
+        .find_map(|part| {
+            part.strip_suffix(" ms\n")
+                .or_else(|| part.strip_suffix(" ms"))
+        })
+        .and_then(|ms| ms.parse().ok())
+        .unwrap_or_else(|| panic!("no duration in {stdout}"));
+    assert!(
+        duration_ms > 1000,
+        "a sentence lasts more than a second: {stdout}"
+    );
+    let voices = call(&app, &["voices"]).await;
+    assert!(
+        voices.split_whitespace().any(|v| v.starts_with("en-")),
+        "{voices}"
+    );
     app.stop().await;
 }

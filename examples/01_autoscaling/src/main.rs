@@ -85,9 +85,9 @@ async fn main() -> ExitCode {
         Ok((cold, warm)) => {
             for (name, phase) in [("scale_to_zero", cold), ("always_on", warm)] {
                 println!(
-                    "{name:<14} first call {:>8.1?}  then median {:>8.1?}  workers used {}",
-                    phase.first,
-                    phase.rest_median,
+                    "{name:<14} first call {:>8.1} ms  then median {:>8.1} ms  workers used {}",
+                    phase.first.as_secs_f64() * 1e3,
+                    phase.rest_median.as_secs_f64() * 1e3,
                     phase.workers.len()
                 );
             }
