@@ -9,6 +9,7 @@
 mod cold_start;
 mod hops;
 mod payload;
+mod queue_path;
 mod worker_throughput;
 
 use std::process::ExitCode;
@@ -54,6 +55,10 @@ fn main() -> ExitCode {
     rows.extend(runtime.block_on(hops::registry()));
     rows.push(runtime.block_on(hops::load_balanced()));
     rows.extend(runtime.block_on(worker_throughput::measure()));
+    match runtime.block_on(queue_path::measure()) {
+        Ok(found) => rows.extend(found),
+        Err(error) => eprintln!("queue path through the emulator: skipped: {error}"),
+    }
     match runtime.block_on(cold_start::measure()) {
         Ok(found) => rows.extend(found),
         Err(error) => eprintln!("cold start: skipped: {error}"),
