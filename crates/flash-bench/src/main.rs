@@ -9,6 +9,7 @@
 mod cold_start;
 mod hops;
 mod payload;
+mod python;
 mod queue_path;
 mod worker_throughput;
 
