@@ -54,14 +54,8 @@ async fn once(
         .route("/v2/ep/job-take/{pod}", axum::routing::get(take))
         .route("/v2/ep/job-done/{pod}/{job}", axum::routing::post(done))
         .with_state(Arc::clone(&plane));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(|e| e.to_string())?;
-    let base = format!(
-        "http://{}/v2/ep",
-        listener.local_addr().map_err(|e| e.to_string())?
-    );
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let (base, server) = crate::serve_loopback(app).await?;
+    let base = format!("{base}/v2/ep");
     let started = Instant::now();
     let mut child = tokio::process::Command::new(binary)
         .current_dir(scratch)

@@ -199,15 +199,10 @@ pub(crate) async fn load_balanced() -> Row {
             },
         ),
     );
-    let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
-        Ok(listener) => listener,
-        Err(error) => return failed(error.to_string()),
+    let (base, server) = match crate::serve_loopback(app).await {
+        Ok(served) => served,
+        Err(error) => return failed(error),
     };
-    let base = match listener.local_addr() {
-        Ok(addr) => format!("http://{addr}"),
-        Err(error) => return failed(error.to_string()),
-    };
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
     let manifest: Manifest = match serde_json::from_value(serde_json::json!({
         "resources": {"bench_worker": {"functions": [{"name": "add"}]},
                       "bench_api": {"is_load_balanced": true, "functions": [

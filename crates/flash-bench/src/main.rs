@@ -92,6 +92,24 @@ fn print_table(rows: &[Row]) {
     );
 }
 
+/// Serves `router` on a free port of 127.0.0.1; returns `http://127.0.0.1:PORT` and the server
+/// task (abort it when done).
+pub(crate) async fn serve_loopback(
+    router: axum::Router,
+) -> Result<(String, tokio::task::JoinHandle<std::io::Result<()>>), String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let base = format!(
+        "http://{}",
+        listener.local_addr().map_err(|e| e.to_string())?
+    );
+    Ok((
+        base,
+        tokio::spawn(async move { axum::serve(listener, router).await }),
+    ))
+}
+
 /// Median of samples (sorted in place).
 pub(crate) fn median(samples: &mut [f64]) -> f64 {
     samples.sort_by(f64::total_cmp);

@@ -59,14 +59,8 @@ async fn jobs_per_second(concurrency: usize) -> Result<f64, String> {
         .route("/v2/ep/{kind}/{pod}", axum::routing::get(take))
         .route("/v2/ep/job-done/{pod}/{job}", axum::routing::post(done))
         .with_state(Arc::clone(&plane));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(|e| e.to_string())?;
-    let base = format!(
-        "http://{}/v2/ep",
-        listener.local_addr().map_err(|e| e.to_string())?
-    );
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let (base, server) = crate::serve_loopback(app).await?;
+    let base = format!("{base}/v2/ep");
     let vars = HashMap::from([
         ("RUNPOD_WEBHOOK_GET_JOB", format!("{base}/job-take/$ID")),
         (
@@ -96,14 +90,8 @@ async fn jobs_per_second(concurrency: usize) -> Result<f64, String> {
 }
 
 async fn requests_per_second(router: axum::Router, connections: usize) -> Result<f64, String> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(|e| e.to_string())?;
-    let url = format!(
-        "http://{}/add",
-        listener.local_addr().map_err(|e| e.to_string())?
-    );
-    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+    let (base, server) = crate::serve_loopback(router).await?;
+    let url = format!("{base}/add");
     let count = Arc::new(AtomicUsize::new(0));
     let deadline = Instant::now() + Duration::from_secs(2);
     let clients: Vec<_> = (0..connections)
