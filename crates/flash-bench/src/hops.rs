@@ -4,15 +4,14 @@ use std::future::Future;
 use std::hint::black_box;
 use std::pin::pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use indexmap::IndexMap;
 use runpod_flash::call::PeerConfig;
-use runpod_flash::error::StateManagerError;
 use runpod_flash::manifest::Manifest;
-use runpod_flash::registry::{BoxFuture, EndpointSource, Route, ServiceRegistry};
+use runpod_flash::registry::{Route, ServiceRegistry};
+use runpod_flash::testing::StaticEndpoints;
 use runpod_flash::{ApiKey, FlashError, Resource, remote};
 use serde::{Deserialize, Serialize};
 
@@ -77,27 +76,17 @@ pub(crate) fn local_call() -> Row {
     }
 }
 
-struct Source {
-    fetches: AtomicUsize,
+fn endpoints() -> Arc<StaticEndpoints> {
+    Arc::new(
+        StaticEndpoints::new([
+            ("gpu", "https://api.runpod.ai/v2/abc"),
+            ("cpu", "https://api.runpod.ai/v2/def"),
+        ])
+        .with_latency(Duration::from_millis(5)),
+    )
 }
 
-impl EndpointSource for Source {
-    fn resources_endpoints<'a>(
-        &'a self,
-        _: &'a str,
-    ) -> BoxFuture<'a, Result<IndexMap<String, String>, StateManagerError>> {
-        Box::pin(async move {
-            self.fetches.fetch_add(1, Ordering::SeqCst);
-            tokio::time::sleep(Duration::from_millis(5)).await;
-            Ok(IndexMap::from([
-                ("gpu".to_owned(), "https://api.runpod.ai/v2/abc".to_owned()),
-                ("cpu".to_owned(), "https://api.runpod.ai/v2/def".to_owned()),
-            ]))
-        })
-    }
-}
-
-fn registry_with(source: Arc<Source>) -> Result<ServiceRegistry, FlashError> {
+fn registry_with(source: Arc<StaticEndpoints>) -> Result<ServiceRegistry, FlashError> {
     let manifest: Manifest = serde_json::from_value(serde_json::json!({
         "resources": {"gpu": {"functions": [{"name": "infer"}]},
                       "cpu": {"functions": [{"name": "prep"}], "makes_remote_calls": true}},
@@ -118,9 +107,7 @@ fn registry_with(source: Arc<Source>) -> Result<ServiceRegistry, FlashError> {
 
 /// Row 2: route() on a warm cache, and cold lookups sharing one fetch.
 pub(crate) async fn registry() -> Vec<Row> {
-    let source = Arc::new(Source {
-        fetches: AtomicUsize::new(0),
-    });
+    let source = endpoints();
     let Ok(registry) = registry_with(Arc::clone(&source)) else {
         return Vec::new();
     };
@@ -134,9 +121,7 @@ pub(crate) async fn registry() -> Vec<Row> {
         samples.push(start.elapsed().as_nanos() as f64 / 200_000.0);
     }
     let warm = median(&mut samples);
-    let source = Arc::new(Source {
-        fetches: AtomicUsize::new(0),
-    });
+    let source = endpoints();
     let storm = match registry_with(Arc::clone(&source)) {
         Ok(registry) => {
             let registry = Arc::new(registry);
@@ -156,7 +141,7 @@ pub(crate) async fn registry() -> Vec<Row> {
             format!(
                 "{ok} routed in {:.1} ms, {} State Manager fetch(es)",
                 start.elapsed().as_secs_f64() * 1e3,
-                source.fetches.load(Ordering::SeqCst)
+                source.fetches()
             )
         }
         Err(error) => format!("failed: {error}"),
@@ -213,20 +198,11 @@ pub(crate) async fn load_balanced() -> Row {
         Err(error) => return failed(error.to_string()),
     };
     let urls = IndexMap::from([("bench_api".to_owned(), base.clone())]);
-    struct Fixed(IndexMap<String, String>);
-    impl EndpointSource for Fixed {
-        fn resources_endpoints<'a>(
-            &'a self,
-            _: &'a str,
-        ) -> BoxFuture<'a, Result<IndexMap<String, String>, StateManagerError>> {
-            Box::pin(async { Ok(self.0.clone()) })
-        }
-    }
     match ServiceRegistry::builder()
         .manifest(manifest)
         .identity("bench_worker")
         .environment_id("bench")
-        .endpoint_source(Arc::new(Fixed(urls)))
+        .endpoint_source(Arc::new(StaticEndpoints::new(urls)))
         .build()
     {
         Ok(registry) => runpod_flash::call::set_registry(registry),

@@ -8,6 +8,8 @@ use std::process::Command;
 
 use flash_cli::deploy::{DeployOptions, deploy};
 use flash_cli::project::Project;
+use flash_contract::artifact::{Member, pack};
+use flash_contract::files::MANIFEST_FILE;
 use flash_emulator::Emulator;
 
 /// A Python interpreter with `runpod` importable, installing it into a virtualenv if needed.
@@ -72,10 +74,10 @@ pub(crate) async fn deploy_python_worker(
         "#!/bin/sh\nexec {} \"$(dirname \"$0\")/../handler.py\"\n",
         python.display()
     );
-    let artifact = flash_emulator::artifacts::build_artifact(&[
-        ("flash_manifest.json", manifest_text.as_bytes(), false),
-        ("bin/worker.sh", script.as_bytes(), true),
-        ("handler.py", handler.as_bytes(), false),
+    let artifact = pack(&[
+        Member::file(MANIFEST_FILE, manifest_text.as_bytes(), 0o644),
+        Member::file("bin/worker.sh", script.as_bytes(), 0o755),
+        Member::file("handler.py", handler.as_bytes(), 0o644),
     ])
     .map_err(|e| e.to_string())?;
     std::fs::write(flash.join("flash_manifest.json"), &manifest_text).map_err(|e| e.to_string())?;

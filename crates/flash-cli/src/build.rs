@@ -26,12 +26,14 @@ mod fingerprint;
 mod package;
 mod plan;
 mod scan;
-mod time;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use flash_contract::artifact::{self, Member};
+use flash_contract::files::MANIFEST_FILE;
+use flash_contract::time;
 use runpod_flash::manifest::Manifest;
 
 use crate::project::Project;
@@ -287,14 +289,10 @@ pub fn build(project: &Project, options: &BuildOptions) -> Result<BuildOutput, B
         source: std::io::Error::other(e.to_string()),
     })?;
     let executable = std::fs::read(&binary).map_err(|e| BuildError::io("read", &binary, e))?;
-    let artifact = package::pack(&[
-        package::Entry::dir("bin/"),
-        package::Entry::file(format!("bin/{}", bin.name), executable, 0o755),
-        package::Entry::file(
-            package::MANIFEST_FILE.to_owned(),
-            manifest.to_json_pretty().into_bytes(),
-            0o644,
-        ),
+    let artifact = artifact::pack(&[
+        Member::dir("bin/"),
+        Member::file(format!("bin/{}", bin.name), executable, 0o755),
+        Member::file(MANIFEST_FILE, manifest.to_json_pretty(), 0o644),
     ])
     .map_err(|e| BuildError::io("pack", &project.artifact_path(), e))?;
     let artifact_path = project.artifact_path();

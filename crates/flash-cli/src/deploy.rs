@@ -93,20 +93,20 @@ impl DeployOptions {
             app: app.into(),
             env: env.into(),
             api_base_url: var(
-                config::env::RUNPOD_API_BASE_URL,
+                flash_contract::env::RUNPOD_API_BASE_URL,
                 config::DEFAULT_API_BASE_URL,
             ),
             endpoint_base_url: var(
-                config::env::RUNPOD_ENDPOINT_BASE_URL,
+                flash_contract::env::RUNPOD_ENDPOINT_BASE_URL,
                 config::DEFAULT_ENDPOINT_BASE_URL,
             ),
             lb_url_template: var(
-                config::env::FLASH_LB_URL_TEMPLATE,
+                flash_contract::env::FLASH_LB_URL_TEMPLATE,
                 config::DEFAULT_LB_URL_TEMPLATE,
             ),
             api_key: None,
             rest_api_url: var(
-                config::env::RUNPOD_REST_API_URL,
+                flash_contract::env::RUNPOD_REST_API_URL,
                 config::DEFAULT_REST_API_URL,
             ),
         }
@@ -491,7 +491,7 @@ pub async fn deploy_with_progress(
         return Err(DeployError::Provisioning { failures });
     }
 
-    // Every endpoint exists: only now publish the URLs (PRD Gap 3).
+    // Every endpoint exists: only now publish the URLs, so no peer ever reads a half-made map.
     let mut manifest = build.raw.clone();
     let mut urls = Map::new();
     if let Some(Value::Object(resources)) = manifest.get_mut("resources") {
@@ -912,9 +912,11 @@ mod tests {
             "https://ep1.api.runpod.ai"
         );
         let options = DeployOptions::from_lookup("a", "e", |name| match name {
-            config::env::FLASH_LB_URL_TEMPLATE => Some("http://h:1/lb/{endpoint_id}".to_owned()),
-            config::env::RUNPOD_ENDPOINT_BASE_URL => Some("http://h:1/v2/".to_owned()),
-            config::env::RUNPOD_API_BASE_URL => Some(" ".to_owned()),
+            flash_contract::env::FLASH_LB_URL_TEMPLATE => {
+                Some("http://h:1/lb/{endpoint_id}".to_owned())
+            }
+            flash_contract::env::RUNPOD_ENDPOINT_BASE_URL => Some("http://h:1/v2/".to_owned()),
+            flash_contract::env::RUNPOD_API_BASE_URL => Some(" ".to_owned()),
             _ => None,
         });
         assert_eq!(options.endpoint_url("x", true), "http://h:1/lb/x");

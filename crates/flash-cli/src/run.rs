@@ -9,8 +9,8 @@
 use std::io::Write;
 use std::process::ExitCode;
 
+use flash_contract::env;
 use flash_emulator::{Emulator, EmulatorHandle};
-use runpod_flash::config::env;
 
 use crate::build::{BuildOptions, BuildOutput, build};
 use crate::deploy::{DeployOptions, DeployReport, deploy};

@@ -13,6 +13,8 @@ use flash_cli::deploy::{self, DeployError, DeployOptions, EndpointAction};
 use flash_cli::manage;
 use flash_cli::project::Project;
 use flash_cli::undeploy::{self, UndeployTarget};
+use flash_contract::artifact::{Member, pack};
+use flash_contract::files::MANIFEST_FILE;
 use flash_emulator::{Emulator, EmulatorHandle};
 use runpod_flash::ApiKey;
 use runpod_flash::state::{StateManagerClient, StateManagerConfig};
@@ -91,9 +93,9 @@ fn write_build(dir: &Path, manifest: &Value) {
     let text = serde_json::to_string_pretty(manifest).unwrap();
     std::fs::write(flash.join("flash_manifest.json"), &text).unwrap();
     let bin = std::fs::read(worker_binary()).unwrap();
-    let tar = flash_emulator::artifacts::build_artifact(&[
-        ("flash_manifest.json", text.as_bytes(), false),
-        ("bin/app", &bin, true),
+    let tar = pack(&[
+        Member::file(MANIFEST_FILE, text.as_bytes(), 0o644),
+        Member::file("bin/app", bin, 0o755),
     ])
     .unwrap();
     std::fs::write(flash.join("artifact.tar.gz"), tar).unwrap();

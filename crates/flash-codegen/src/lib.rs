@@ -8,4 +8,4 @@ mod expand;
 mod parse;
 
 pub use expand::expand_remote;
-pub use parse::{HTTP_METHODS, RESERVED_PATHS, RemoteFn, RouteSpec, StateParam, parse_remote};
+pub use parse::{RemoteFn, RouteSpec, StateParam, parse_remote};

@@ -7,10 +7,7 @@ use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
 use syn::{Expr, ExprLit, FnArg, ItemFn, Lit, LitStr, Meta, Pat, PatIdent, Path, Token, Type};
 
-/// The methods a load-balanced route may use.
-pub const HTTP_METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
-/// Paths no function may claim: the health check and Python Flash's arbitrary-code route.
-pub const RESERVED_PATHS: [&str; 2] = ["/execute", "/ping"];
+use flash_contract::http;
 
 /// A parsed and validated `#[remote]` function.
 #[derive(Debug, Clone)]
@@ -305,13 +302,19 @@ fn check_route(
         }
         (Some(method_lit), Some(path_lit)) => {
             let method = method_lit.value();
-            if !HTTP_METHODS.contains(&method.as_str()) {
-                let hint = if HTTP_METHODS.contains(&method.to_uppercase().as_str()) {
+            if !http::is_method(&method) {
+                let hint = if http::is_method(&method.to_uppercase()) {
                     format!("; write \"{}\"", method.to_uppercase())
                 } else {
                     String::new()
                 };
-                errors.push(method_lit.span(), format!("invalid method \"{method}\": expected one of GET, POST, PUT, PATCH, DELETE{hint}"));
+                errors.push(
+                    method_lit.span(),
+                    format!(
+                        "invalid method \"{method}\": expected one of {}{hint}",
+                        http::METHODS.join(", ")
+                    ),
+                );
             }
             let path = path_lit.value();
             if !path.starts_with('/') {
@@ -320,8 +323,7 @@ fn check_route(
                     format!("invalid path \"{path}\": it must start with `/`"),
                 );
             }
-            let bare = path.trim_end_matches('/');
-            if RESERVED_PATHS.contains(&bare) {
+            if http::is_reserved(&path) {
                 errors.push(path_lit.span(), format!("path \"{path}\" is reserved (`/ping` is the health check; `/execute` is never exposed)"));
             }
             if path

@@ -1,6 +1,7 @@
 //! `parse_remote`: options, routes, parameters, and every problem reported at once.
 
-use flash_codegen::{HTTP_METHODS, RESERVED_PATHS, parse_remote};
+use flash_codegen::parse_remote;
+use flash_contract::http::{METHODS as HTTP_METHODS, RESERVED_PATHS};
 use proc_macro2::TokenStream;
 use quote::{ToTokens, quote};
 

@@ -1,4 +1,4 @@
-//! The client data plane of queue endpoints, `/v2/{endpoint_id}/...` (runpod-wire.md §2).
+//! The client data plane of queue endpoints, `/v2/{endpoint_id}/...` (docs/wire-formats.md, "Queue calls").
 //!
 //! Auth: `Authorization: Bearer KEY` (or the bare key) with the emulator's API key; otherwise
 //! 401 `{"error": "Unauthorized"}`. Unknown endpoint or job: 404 `{"error": "..."}`. A body that

@@ -42,9 +42,11 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use flash_contract::artifact::Unpacked;
+use flash_contract::env;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::artifacts::{self, Unpacked};
+use crate::artifacts;
 use crate::core::{Core, EndpointRt, Worker, WorkerState};
 use crate::state_store::Endpoint;
 use crate::{LogLine, LogStream, ids};
@@ -112,16 +114,12 @@ pub(crate) fn launch_spec(core: &Core, ep: &Endpoint) -> Result<LaunchSpec, Stri
         let mut env: Vec<(String, String)> = template_env;
         let resource_name = env
             .iter()
-            .find(|(k, _)| k == runpod_flash::config::env::FLASH_RESOURCE_NAME)
+            .find(|(k, _)| k == env::FLASH_RESOURCE_NAME)
             .map(|(_, v)| v.clone())
             .unwrap_or_else(|| ep.name.clone());
-        set(
-            &mut env,
-            runpod_flash::config::env::FLASH_RESOURCE_NAME,
-            resource_name,
-        );
-        set(&mut env, "FLASH_APP", app_name);
-        set(&mut env, "FLASH_ENV", environment.name.clone());
+        set(&mut env, env::FLASH_RESOURCE_NAME, resource_name);
+        set(&mut env, env::FLASH_APP, app_name);
+        set(&mut env, env::FLASH_ENV, environment.name.clone());
         (build.object_key.clone(), build_id, env, env_id)
     };
     let dest = artifacts::build_dir(&core.settings.state_dir, &build_id);
@@ -130,37 +128,37 @@ pub(crate) fn launch_spec(core: &Core, ep: &Endpoint) -> Result<LaunchSpec, Stri
     let base = &core.settings.base_url;
     let epid = &ep.id;
     let vars = [
-        ("RUNPOD_ENDPOINT_ID", epid.clone()),
+        (env::RUNPOD_ENDPOINT_ID, epid.clone()),
         (
-            "RUNPOD_WEBHOOK_GET_JOB",
+            env::RUNPOD_WEBHOOK_GET_JOB,
             format!("{base}/v2/{epid}/job-take/$ID?gpu=emulator"),
         ),
         (
-            "RUNPOD_WEBHOOK_POST_OUTPUT",
+            env::RUNPOD_WEBHOOK_POST_OUTPUT,
             format!("{base}/v2/{epid}/job-done/$RUNPOD_POD_ID/$ID?gpu=emulator"),
         ),
         (
-            "RUNPOD_WEBHOOK_POST_STREAM",
+            env::RUNPOD_WEBHOOK_POST_STREAM,
             format!("{base}/v2/{epid}/job-stream/$RUNPOD_POD_ID/$ID?gpu=emulator"),
         ),
         (
-            "RUNPOD_WEBHOOK_PING",
+            env::RUNPOD_WEBHOOK_PING,
             format!("{base}/v2/{epid}/ping/$RUNPOD_POD_ID?gpu=emulator"),
         ),
-        ("RUNPOD_AI_API_KEY", ep.ai_key.clone()),
+        (env::RUNPOD_AI_API_KEY, ep.ai_key.clone()),
         (
-            "RUNPOD_PING_INTERVAL",
+            env::RUNPOD_PING_INTERVAL,
             core.settings.ping_interval_ms.to_string(),
         ),
-        ("FLASH_ENVIRONMENT_ID", env_id),
+        (env::FLASH_ENVIRONMENT_ID, env_id),
         (
-            "FLASH_MANIFEST_PATH",
+            env::FLASH_MANIFEST_PATH,
             unpacked.manifest_path.display().to_string(),
         ),
-        ("RUNPOD_API_BASE_URL", base.clone()),
-        ("RUNPOD_ENDPOINT_BASE_URL", format!("{base}/v2")),
-        ("RUNPOD_SKIP_AUTO_SYSTEM_CHECKS", "true".to_owned()),
-        ("RUNPOD_SKIP_GPU_CHECK", "true".to_owned()),
+        (env::RUNPOD_API_BASE_URL, base.clone()),
+        (env::RUNPOD_ENDPOINT_BASE_URL, format!("{base}/v2")),
+        (env::RUNPOD_SKIP_AUTO_SYSTEM_CHECKS, "true".to_owned()),
+        (env::RUNPOD_SKIP_GPU_CHECK, "true".to_owned()),
     ];
     for (k, v) in vars {
         set(&mut env, k, v);
@@ -169,11 +167,7 @@ pub(crate) fn launch_spec(core: &Core, ep: &Endpoint) -> Result<LaunchSpec, Stri
         let dir = core
             .volume_dir(vol)
             .map_err(|e| format!("endpoint {}: {e}", ep.name))?;
-        set(
-            &mut env,
-            runpod_flash::config::env::FLASH_VOLUME_PATH,
-            dir.display().to_string(),
-        );
+        set(&mut env, env::FLASH_VOLUME_PATH, dir.display().to_string());
     }
     Ok(LaunchSpec {
         unpacked,
@@ -215,13 +209,13 @@ pub(crate) fn spawn_worker(
         }
     }
     cmd.envs(spec.env.iter().map(|(k, v)| (k, v)));
-    cmd.env("RUNPOD_POD_ID", &pod)
-        .env("RUNPOD_POD_HOSTNAME", &pod);
+    cmd.env(env::RUNPOD_POD_ID, &pod)
+        .env(env::RUNPOD_POD_HOSTNAME, &pod);
     let port = if spec.load_balanced {
         let p = free_port()
             .map_err(|e| format!("endpoint {}: no free port: {e}", spec.endpoint_name))?;
-        cmd.env("PORT", p.to_string())
-            .env("PORT_HEALTH", p.to_string());
+        cmd.env(env::PORT, p.to_string())
+            .env(env::PORT_HEALTH, p.to_string());
         Some(p)
     } else {
         None

@@ -1,4 +1,4 @@
-//! The worker job plane, `/v2/{endpoint_id}/job-take/...` etc. (runpod-wire.md §1).
+//! The worker job plane, `/v2/{endpoint_id}/job-take/...` etc. (docs/wire-formats.md, "Workers").
 //!
 //! Auth: `Authorization: <aiKey>`, the endpoint's raw key with no `Bearer ` prefix; otherwise
 //! 401. A worker id the emulator did not start is accepted and tracked as an external worker, so

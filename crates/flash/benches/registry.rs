@@ -9,46 +9,17 @@
 use std::hint::black_box;
 use std::pin::pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use divan::AllocProfiler;
-use indexmap::IndexMap;
-use runpod_flash::error::StateManagerError;
 use runpod_flash::manifest::Manifest;
-use runpod_flash::registry::{BoxFuture, EndpointSource, Route, ServiceRegistry};
+use runpod_flash::registry::{Route, ServiceRegistry};
+use runpod_flash::testing::StaticEndpoints;
 use rustc_hash::FxHashMap;
 
 #[global_allocator]
 static ALLOC: AllocProfiler = AllocProfiler::system();
-
-struct Source {
-    fetches: AtomicUsize,
-    latency: Duration,
-}
-
-impl EndpointSource for Source {
-    fn resources_endpoints<'a>(
-        &'a self,
-        _: &'a str,
-    ) -> BoxFuture<'a, Result<IndexMap<String, String>, StateManagerError>> {
-        Box::pin(async move {
-            self.fetches.fetch_add(1, Ordering::SeqCst);
-            tokio::time::sleep(self.latency).await;
-            Ok(IndexMap::from([
-                (
-                    "gpu".to_owned(),
-                    "https://api.runpod.ai/v2/abc123".to_owned(),
-                ),
-                (
-                    "cpu".to_owned(),
-                    "https://api.runpod.ai/v2/def456".to_owned(),
-                ),
-            ]))
-        })
-    }
-}
 
 fn manifest() -> Manifest {
     serde_json::from_value(serde_json::json!({
@@ -61,16 +32,19 @@ fn manifest() -> Manifest {
     .expect("bench manifest")
 }
 
-fn new_registry(latency: Duration) -> (ServiceRegistry, Arc<Source>) {
-    let source = Arc::new(Source {
-        fetches: AtomicUsize::new(0),
-        latency,
-    });
+fn new_registry(latency: Duration) -> (ServiceRegistry, Arc<StaticEndpoints>) {
+    let source = Arc::new(
+        StaticEndpoints::new([
+            ("gpu", "https://api.runpod.ai/v2/abc123"),
+            ("cpu", "https://api.runpod.ai/v2/def456"),
+        ])
+        .with_latency(latency),
+    );
     let registry = ServiceRegistry::builder()
         .manifest(manifest())
         .identity("cpu")
         .environment_id("env")
-        .endpoint_source(Arc::clone(&source) as Arc<dyn EndpointSource>)
+        .endpoint_source(source.clone())
         .build()
         .expect("valid manifest");
     (registry, source)
@@ -203,7 +177,7 @@ fn ratio_report() {
         });
         println!(
             "  cold storm: {storm:>6} concurrent lookups -> {} State Manager request(s), {:.1} ms total (fetch latency 5 ms)",
-            source.fetches.load(Ordering::SeqCst),
+            source.fetches(),
             start.elapsed().as_secs_f64() * 1e3
         );
     }

@@ -15,7 +15,8 @@
 //! - [`registry`]: identity, function-to-route decisions and the endpoint cache;
 //! - [`state`]: the State Manager GraphQL client;
 //! - [`error`]: one error hierarchy for all of it;
-//! - [`config`]: every constant and environment variable name.
+//! - [`config`]: the runtime's tunables (timeouts, retry and cache policy, limits);
+//! - [`contract`]: the names every Flash crate shares (environment variables, file names, routes).
 
 #[doc(hidden)]
 pub mod __private;
@@ -34,6 +35,7 @@ pub mod worker_state;
 
 pub use call::Error;
 pub use error::FlashError;
+pub use flash_contract as contract;
 pub use flash_macros::remote;
 pub use resource::Resource;
 pub use secret::ApiKey;

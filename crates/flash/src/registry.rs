@@ -115,7 +115,7 @@ impl ServiceRegistry {
             Ok(client) if client.has_api_key() => builder.endpoint_source(Arc::new(client)),
             Ok(_) => builder.endpoint_source_unavailable(format!(
                 "{} is not set, so the State Manager cannot be asked for endpoint URLs",
-                config::env::RUNPOD_API_KEY
+                flash_contract::env::RUNPOD_API_KEY
             )),
             Err(error) => builder.endpoint_source_unavailable(error.to_string()),
         };
@@ -285,7 +285,7 @@ impl ServiceRegistryBuilder {
     /// A malformed `FLASH_CACHE_TTL_SECS` is reported as a warning and the default TTL is used.
     pub fn from_env() -> Self {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        let ttl = var(config::env::FLASH_CACHE_TTL_SECS).and_then(|ttl| {
+        let ttl = var(flash_contract::env::FLASH_CACHE_TTL_SECS).and_then(|ttl| {
             ttl.trim()
                 .parse::<u64>()
                 .map(Duration::from_secs)
@@ -293,18 +293,18 @@ impl ServiceRegistryBuilder {
                     tracing::warn!(
                         value = %ttl,
                         "{} is not a whole number of seconds; using {} s",
-                        config::env::FLASH_CACHE_TTL_SECS,
+                        flash_contract::env::FLASH_CACHE_TTL_SECS,
                         config::ENDPOINT_CACHE_TTL.as_secs()
                     );
                 })
                 .ok()
         });
         Self {
-            identity: var(config::env::FLASH_RESOURCE_NAME)
-                .or_else(|| var(config::env::RUNPOD_ENDPOINT_ID)),
-            environment_id: var(config::env::FLASH_ENVIRONMENT_ID),
+            identity: var(flash_contract::env::FLASH_RESOURCE_NAME)
+                .or_else(|| var(flash_contract::env::RUNPOD_ENDPOINT_ID)),
+            environment_id: var(flash_contract::env::FLASH_ENVIRONMENT_ID),
             ttl,
-            strict: var(config::env::FLASH_STRICT_ROUTING)
+            strict: var(flash_contract::env::FLASH_STRICT_ROUTING)
                 .is_some_and(|v| matches!(v.trim(), "1" | "true" | "TRUE" | "True" | "yes")),
             ..Self::default()
         }

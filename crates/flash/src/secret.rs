@@ -17,9 +17,9 @@ impl ApiKey {
         (!key.is_empty()).then(|| Self(key.into()))
     }
 
-    /// Reads [`RUNPOD_API_KEY`](crate::config::env::RUNPOD_API_KEY) from the environment.
+    /// Reads [`RUNPOD_API_KEY`](flash_contract::env::RUNPOD_API_KEY) from the environment.
     pub fn from_env() -> Option<Self> {
-        std::env::var(crate::config::env::RUNPOD_API_KEY)
+        std::env::var(flash_contract::env::RUNPOD_API_KEY)
             .ok()
             .and_then(Self::new)
     }

@@ -84,13 +84,13 @@ impl StateManagerConfig {
     }
 
     fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
-        let base_url = lookup(config::env::RUNPOD_API_BASE_URL)
+        let base_url = lookup(flash_contract::env::RUNPOD_API_BASE_URL)
             .map(|url| url.trim().to_owned())
             .filter(|url| !url.is_empty())
             .unwrap_or_else(|| config::DEFAULT_API_BASE_URL.to_owned());
         Self {
             base_url,
-            api_key: lookup(config::env::RUNPOD_API_KEY).and_then(ApiKey::new),
+            api_key: lookup(flash_contract::env::RUNPOD_API_KEY).and_then(ApiKey::new),
             ..Self::default()
         }
     }
@@ -618,8 +618,8 @@ mod tests {
     #[test]
     fn config_from_lookup_reads_url_and_key() {
         let config = StateManagerConfig::from_lookup(|name| match name {
-            config::env::RUNPOD_API_BASE_URL => Some("http://localhost:1/".to_owned()),
-            config::env::RUNPOD_API_KEY => Some("rpa_KEY\n".to_owned()),
+            flash_contract::env::RUNPOD_API_BASE_URL => Some("http://localhost:1/".to_owned()),
+            flash_contract::env::RUNPOD_API_KEY => Some("rpa_KEY\n".to_owned()),
             _ => None,
         });
         assert_eq!(config.base_url, "http://localhost:1/");
@@ -631,7 +631,7 @@ mod tests {
     #[test]
     fn config_from_lookup_defaults_when_unset_or_blank() {
         let config = StateManagerConfig::from_lookup(|name| {
-            (name == config::env::RUNPOD_API_BASE_URL).then(|| " ".to_owned())
+            (name == flash_contract::env::RUNPOD_API_BASE_URL).then(|| " ".to_owned())
         });
         assert_eq!(config.base_url, config::DEFAULT_API_BASE_URL);
         assert!(config.api_key.is_none());

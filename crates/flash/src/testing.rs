@@ -207,3 +207,78 @@ pub(crate) fn intercept<F: RemoteFunction>(args: F::Args) -> Intercept<F> {
         },
     }
 }
+
+/// An [`EndpointSource`](crate::registry::EndpointSource) that answers a fixed resource-to-URL
+/// map, optionally after a delay, and counts how often it was asked: what a test or benchmark
+/// gives [`ServiceRegistry::builder`] in place of the State Manager.
+///
+/// ```
+/// use std::sync::Arc;
+/// use runpod_flash::registry::{Route, ServiceRegistry};
+/// use runpod_flash::testing::StaticEndpoints;
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+/// let manifest = serde_json::from_value(serde_json::json!({
+///     "resources": {"gpu": {"functions": [{"name": "infer"}]},
+///                   "cpu": {"functions": [{"name": "prep"}], "makes_remote_calls": true}},
+///     "function_registry": {"infer": "gpu", "prep": "cpu"}
+/// })).unwrap();
+/// let endpoints = Arc::new(StaticEndpoints::new([("gpu", "https://api.runpod.ai/v2/abc")]));
+/// let registry = ServiceRegistry::builder()
+///     .manifest(manifest)
+///     .identity("cpu")
+///     .environment_id("env")
+///     .endpoint_source(endpoints.clone())
+///     .build()
+///     .unwrap();
+/// assert!(matches!(registry.route("infer").await, Ok(Route::Remote(_))));
+/// assert_eq!(endpoints.fetches(), 1);
+/// # });
+/// ```
+#[derive(Debug, Default)]
+pub struct StaticEndpoints {
+    urls: indexmap::IndexMap<String, String>,
+    latency: std::time::Duration,
+    fetches: AtomicUsize,
+}
+
+impl StaticEndpoints {
+    /// Answers `urls` (resource name, endpoint URL) at once.
+    pub fn new<K: Into<String>, V: Into<String>>(urls: impl IntoIterator<Item = (K, V)>) -> Self {
+        Self {
+            urls: urls
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+            ..Self::default()
+        }
+    }
+
+    /// Answers only after `latency`, as a State Manager round trip would.
+    #[must_use]
+    pub fn with_latency(mut self, latency: std::time::Duration) -> Self {
+        self.latency = latency;
+        self
+    }
+
+    /// How many lookups it has answered.
+    pub fn fetches(&self) -> usize {
+        self.fetches.load(Ordering::SeqCst)
+    }
+}
+
+impl crate::registry::EndpointSource for StaticEndpoints {
+    fn resources_endpoints<'a>(
+        &'a self,
+        _environment_id: &'a str,
+    ) -> BoxFuture<'a, Result<indexmap::IndexMap<String, String>, crate::error::StateManagerError>>
+    {
+        Box::pin(async move {
+            self.fetches.fetch_add(1, Ordering::SeqCst);
+            if !self.latency.is_zero() {
+                tokio::time::sleep(self.latency).await;
+            }
+            Ok(self.urls.clone())
+        })
+    }
+}

@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use crate::config::env;
+use flash_contract::env;
 
 /// Runpod's mount point for network volumes.
 pub const RUNPOD_VOLUME: &str = "/runpod-volume";

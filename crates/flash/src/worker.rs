@@ -51,8 +51,8 @@ pub use lb::{Readiness, health_router, router as lb_router};
 pub use local_api::router as local_api_router;
 pub use queue::{JobPlane, run as run_queue_worker};
 
-use crate::config::env;
 use crate::manifest::{Manifest, discover};
+use flash_contract::env;
 
 /// Serves this process's resource when it is a worker; `None` when it is not (no
 /// `FLASH_RESOURCE_NAME` and no `FLASH_DESCRIBE`), so the caller's own code runs.

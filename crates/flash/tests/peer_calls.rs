@@ -17,10 +17,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use indexmap::IndexMap;
 use runpod_flash::call::{InvokeError, PeerConfig, WireError};
-use runpod_flash::error::{RemoteExecutionError, SerializationError, StateManagerError};
+use runpod_flash::error::{RemoteExecutionError, SerializationError};
 use runpod_flash::manifest::Manifest;
-use runpod_flash::registry::{BoxFuture, EndpointSource, ServiceRegistry};
-use runpod_flash::testing::Mocks;
+use runpod_flash::registry::ServiceRegistry;
+use runpod_flash::testing::{Mocks, StaticEndpoints};
 use runpod_flash::{ApiKey, Error, FlashError, Resource, remote};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -235,17 +235,6 @@ async fn lb_answer(name: &str, args: Map<String, Value>) -> Response {
     }
 }
 
-struct Urls(IndexMap<String, String>);
-
-impl EndpointSource for Urls {
-    fn resources_endpoints<'a>(
-        &'a self,
-        _: &'a str,
-    ) -> BoxFuture<'a, Result<IndexMap<String, String>, StateManagerError>> {
-        Box::pin(async { Ok(self.0.clone()) })
-    }
-}
-
 fn manifest() -> Manifest {
     serde_json::from_value(json!({
         "resources": {
@@ -303,7 +292,7 @@ async fn start(scenario: Scenario, identity: &str) -> (Endpoint, Mocks) {
         .manifest(manifest())
         .identity(identity)
         .environment_id("env")
-        .endpoint_source(Arc::new(Urls(urls)))
+        .endpoint_source(Arc::new(StaticEndpoints::new(urls)))
         .build()
         .unwrap();
     (endpoint, Mocks::new().registry(registry))

@@ -1,6 +1,6 @@
 //! The queue worker against a fake Runpod job plane on 127.0.0.1 that hands out single and
 //! batched jobs, holds long polls, sends stops, fails a result post, and records every request
-//! so it can be checked against runpod-wire.md §1.
+//! so it can be checked against Runpod's worker protocol (docs/wire-formats.md, "Workers").
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};

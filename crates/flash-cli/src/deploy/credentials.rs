@@ -4,7 +4,6 @@
 use std::path::{Path, PathBuf};
 
 use runpod_flash::ApiKey;
-use runpod_flash::config;
 
 /// `~/.runpod/config.toml`, when a home directory is known.
 pub fn config_file() -> Option<PathBuf> {
@@ -16,7 +15,7 @@ pub fn config_file() -> Option<PathBuf> {
 /// `RUNPOD_API_KEY` when set and not blank, else the `[default]` `api_key` of
 /// `~/.runpod/config.toml`, else `None`. An unreadable or malformed file counts as no key.
 pub fn api_key() -> Option<ApiKey> {
-    std::env::var(config::env::RUNPOD_API_KEY)
+    std::env::var(flash_contract::env::RUNPOD_API_KEY)
         .ok()
         .and_then(ApiKey::new)
         .or_else(|| {

@@ -1,7 +1,7 @@
 //! A manifest resource as `saveEndpoint` / `saveTemplate` input.
 
+use flash_contract::env as vars;
 use runpod_flash::ApiKey;
-use runpod_flash::config::env as vars;
 use runpod_flash::manifest::ResourceConfig;
 use runpod_flash::state::platform::{EndpointSpec, TemplateSpec};
 

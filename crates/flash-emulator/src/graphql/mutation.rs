@@ -12,7 +12,9 @@ use super::types::{
 };
 use crate::artifacts::{self, MAX_ARTIFACT_BYTES};
 use crate::core::{Core, EndpointRt};
-use crate::state_store::{self, now_rfc3339};
+use flash_contract::time::now_rfc3339;
+
+use crate::state_store;
 use crate::{ids, lb_proxy};
 
 /// The mutation root.

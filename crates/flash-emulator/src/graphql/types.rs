@@ -1,6 +1,5 @@
-//! GraphQL object and input types, named and shaped as Runpod's (flash-python-reference.md
-//! §3.3–§3.4). Nullability is loose where Runpod's is not known, matching the State Manager
-//! client's schema file.
+//! GraphQL object and input types, named and shaped as Runpod's. Nullability is loose where
+//! Runpod's is not known, matching the State Manager client's schema file.
 
 use async_graphql::{InputObject, Json, SimpleObject};
 use serde_json::Value;

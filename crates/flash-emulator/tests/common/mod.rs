@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use flash_contract::artifact::{Member, pack};
+use flash_contract::files::MANIFEST_FILE;
 use flash_emulator::{EmulatorHandle, Snapshot};
 use runpod_flash::ApiKey;
 use serde_json::{Value, json};
@@ -53,13 +55,9 @@ pub fn artifact() -> Vec<u8> {
     let bin = std::fs::read(env!("CARGO_BIN_EXE_flash-emulator-test-worker")).unwrap();
     let manifest =
         json!({"version": "1.0", "project_name": "demo", "entrypoint": "bin/app", "resources": {}});
-    flash_emulator::artifacts::build_artifact(&[
-        (
-            "flash_manifest.json",
-            manifest.to_string().as_bytes(),
-            false,
-        ),
-        ("bin/app", &bin, true),
+    pack(&[
+        Member::file(MANIFEST_FILE, manifest.to_string(), 0o644),
+        Member::file("bin/app", bin, 0o755),
     ])
     .unwrap()
 }

@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Once;
 
 use super::Manifest;
-use crate::config;
 use crate::error::{ManifestError, ManifestOrigin};
 
 /// A manifest and the file it was read from.
@@ -20,8 +19,8 @@ pub struct LoadedManifest {
 /// Finds, reads and validates the manifest of this process.
 ///
 /// Looks, in order, at `explicit`, then the path in
-/// [`FLASH_MANIFEST_PATH`](config::env::FLASH_MANIFEST_PATH) (an empty value counts as unset),
-/// then [`MANIFEST_FILE_NAME`](config::MANIFEST_FILE_NAME) in the working directory, then the same
+/// [`FLASH_MANIFEST_PATH`](flash_contract::env::FLASH_MANIFEST_PATH) (an empty value counts as unset),
+/// then [`MANIFEST_FILE_NAME`](flash_contract::files::MANIFEST_FILE) in the working directory, then the same
 /// name next to the current executable. See [`discover_in`] for the rules.
 ///
 /// When no manifest is found this returns `Ok(None)` and logs one warning per process: every
@@ -32,9 +31,9 @@ pub struct LoadedManifest {
 /// As [`discover_in`]; also [`ManifestError::Read`] when the working directory cannot be
 /// determined.
 pub fn discover(explicit: Option<&Path>) -> Result<Option<LoadedManifest>, ManifestError> {
-    let env_value = std::env::var_os(config::env::FLASH_MANIFEST_PATH);
+    let env_value = std::env::var_os(flash_contract::env::FLASH_MANIFEST_PATH);
     let cwd = std::env::current_dir().map_err(|source| ManifestError::Read {
-        origin: ManifestOrigin::File(PathBuf::from(config::MANIFEST_FILE_NAME)),
+        origin: ManifestOrigin::File(PathBuf::from(flash_contract::files::MANIFEST_FILE)),
         source,
     })?;
     // Without a known executable location that candidate is simply skipped.
@@ -49,8 +48,8 @@ pub fn discover(explicit: Option<&Path>) -> Result<Option<LoadedManifest>, Manif
                 cwd = %cwd.display(),
                 "no {} found (no explicit path, {} unset, none in the working directory or next \
                  to the executable): every function will run locally",
-                config::MANIFEST_FILE_NAME,
-                config::env::FLASH_MANIFEST_PATH,
+                flash_contract::files::MANIFEST_FILE,
+                flash_contract::env::FLASH_MANIFEST_PATH,
             );
         });
     }
@@ -88,7 +87,7 @@ pub fn discover_in(
     }
     let defaults = std::iter::once(cwd).chain(exe_dir);
     for dir in defaults {
-        let path = dir.join(config::MANIFEST_FILE_NAME);
+        let path = dir.join(flash_contract::files::MANIFEST_FILE);
         // `exists` rather than `is_file`: a directory by that name is reported, not skipped.
         if path.exists() {
             return load(path).map(Some);

@@ -13,8 +13,8 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::json_path::JsonPath;
 use super::{FunctionEntry, Manifest, ResourceConfig};
-use crate::config::{HTTP_METHODS, RESERVED_PATHS};
 use crate::error::{ManifestError, ManifestOrigin, ManifestProblem, ManifestRule};
+use flash_contract::http::{self, METHODS as HTTP_METHODS, RESERVED_PATHS};
 
 impl Manifest {
     /// Every rule this manifest breaks, in document order; empty when it is valid.
@@ -146,10 +146,10 @@ impl<'a> Checker<'a> {
             );
         }
         if let Some(method) = method
-            && !HTTP_METHODS.contains(&method)
+            && !http::is_method(method)
         {
             let upper = method.to_ascii_uppercase();
-            let hint = if HTTP_METHODS.contains(&upper.as_str()) {
+            let hint = if http::is_method(&upper) {
                 format!(" (methods are written in upper case: `{upper}`)")
             } else {
                 String::new()
@@ -175,7 +175,7 @@ impl<'a> Checker<'a> {
                          which {reason}"
                     ),
                 );
-            } else if is_reserved(http_path) {
+            } else if http::is_reserved(http_path) {
                 self.push(
                     ManifestRule::ReservedPath,
                     path.key("http_path"),
@@ -386,12 +386,6 @@ fn path_problem(path: &str) -> Option<String> {
         .map(|c| format!("contains {c:?}, which cannot appear in a route path"))
 }
 
-/// Trailing slashes are ignored: `/ping/` reaches the same handler as `/ping` on most routers.
-fn is_reserved(path: &str) -> bool {
-    let trimmed = path.trim_end_matches('/');
-    RESERVED_PATHS.contains(&trimmed)
-}
-
 /// Why `url` cannot be an endpoint URL, if it cannot.
 fn url_problem(url: &str) -> Option<&'static str> {
     let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
@@ -420,7 +414,11 @@ mod tests {
         assert!(path_problem("").is_some());
         assert!(path_problem("/a b").is_some());
         assert!(path_problem("/a?x=1").is_some());
-        assert!(is_reserved("/ping") && is_reserved("/execute/") && !is_reserved("/pings"));
+        assert!(
+            http::is_reserved("/ping")
+                && http::is_reserved("/execute/")
+                && !http::is_reserved("/pings")
+        );
     }
 
     #[test]

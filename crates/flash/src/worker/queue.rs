@@ -1,10 +1,11 @@
 //! The Runpod serverless worker protocol: job-take long polls, job-done posts, heartbeat,
-//! job-stop, graceful shutdown. Wire details: `shared/spec/runpod-wire.md` §1.
+//! job-stop, graceful shutdown. Wire details: docs/wire-formats.md, "Workers".
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use flash_contract::env;
 use serde_json::{Map, Value, json};
 use tokio::sync::{Notify, watch};
 use tokio::task::{AbortHandle, JoinSet};
@@ -38,31 +39,31 @@ impl JobPlane {
     /// `RUNPOD_POD_HOSTNAME` through `var`. `None` when `RUNPOD_WEBHOOK_GET_JOB` is unset (local
     /// mode).
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Option<Self> {
-        let take = var("RUNPOD_WEBHOOK_GET_JOB")?;
+        let take = var(env::RUNPOD_WEBHOOK_GET_JOB)?;
         let worker_id =
-            var("RUNPOD_POD_ID").unwrap_or_else(|| format!("{:032x}", rand::random::<u128>()));
+            var(env::RUNPOD_POD_ID).unwrap_or_else(|| format!("{:032x}", rand::random::<u128>()));
         // Tolerant substitution: real templates use `$ID` for the worker in GET_JOB, hand-made
         // ones `$RUNPOD_POD_ID`; the result templates keep `$ID` for the job.
         let worker = |template: String| template.replace("$RUNPOD_POD_ID", &worker_id);
-        let ping_interval = var("RUNPOD_PING_INTERVAL")
+        let ping_interval = var(env::RUNPOD_PING_INTERVAL)
             .and_then(|ms| ms.trim().parse::<u64>().ok())
             .map_or(Duration::from_secs(10), Duration::from_millis)
             .max(Duration::from_millis(100));
-        let ai_key = var("RUNPOD_AI_API_KEY").filter(|key| !key.is_empty());
-        let ping_url = var("RUNPOD_WEBHOOK_PING")
+        let ai_key = var(env::RUNPOD_AI_API_KEY).filter(|key| !key.is_empty());
+        let ping_url = var(env::RUNPOD_WEBHOOK_PING)
             .filter(|_| ai_key.is_some())
             .map(worker);
         Some(Self {
             take_url: worker(take).replace("$ID", &worker_id),
-            done_url: var("RUNPOD_WEBHOOK_POST_OUTPUT")
+            done_url: var(env::RUNPOD_WEBHOOK_POST_OUTPUT)
                 .map(worker)
                 .unwrap_or_default(),
-            stream_url: var("RUNPOD_WEBHOOK_POST_STREAM")
-                .or_else(|| var("RUNPOD_WEBHOOK_JOB_STREAM"))
+            stream_url: var(env::RUNPOD_WEBHOOK_POST_STREAM)
+                .or_else(|| var(env::RUNPOD_WEBHOOK_JOB_STREAM))
                 .map(worker),
             ping_url,
             ai_key,
-            hostname: var("RUNPOD_POD_HOSTNAME").unwrap_or_else(|| "unknown".into()),
+            hostname: var(env::RUNPOD_POD_HOSTNAME).unwrap_or_else(|| "unknown".into()),
             worker_id,
             ping_interval,
         })

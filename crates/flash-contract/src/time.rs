@@ -1,19 +1,10 @@
-//! UTC RFC 3339 timestamps without a date crate.
+//! UTC RFC 3339 timestamps (`2026-01-02T03:04:05Z`) without a date crate: what the emulator
+//! stamps on GraphQL objects and `flash build` writes into manifests.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// `SOURCE_DATE_EPOCH` (seconds since the epoch), when set and valid.
-pub(crate) fn source_date_epoch() -> Option<SystemTime> {
-    let secs = std::env::var("SOURCE_DATE_EPOCH")
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    Some(UNIX_EPOCH + Duration::from_secs(secs))
-}
-
 /// `time` as `YYYY-MM-DDTHH:MM:SSZ` (UTC, whole seconds; times before 1970 clamp to it).
-pub(crate) fn rfc3339(time: SystemTime) -> String {
+pub fn rfc3339(time: SystemTime) -> String {
     let secs = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let days = i64::try_from(secs / 86_400).unwrap_or(i64::MAX / 2);
     let rem = secs % 86_400;
@@ -24,6 +15,22 @@ pub(crate) fn rfc3339(time: SystemTime) -> String {
         (rem % 3600) / 60,
         rem % 60
     )
+}
+
+/// Now, as [`rfc3339`].
+pub fn now_rfc3339() -> String {
+    rfc3339(SystemTime::now())
+}
+
+/// `SOURCE_DATE_EPOCH` (seconds since the epoch), when set and valid: reproducible builds stamp
+/// this instead of the clock.
+pub fn source_date_epoch() -> Option<SystemTime> {
+    let secs = std::env::var(crate::env::SOURCE_DATE_EPOCH)
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(UNIX_EPOCH + Duration::from_secs(secs))
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (Howard Hinnant's
@@ -55,6 +62,8 @@ mod tests {
         assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
         let t = UNIX_EPOCH + Duration::from_secs(951_782_400 + 3_723); // 2000-02-29 01:02:03
         assert_eq!(rfc3339(t), "2000-02-29T01:02:03Z");
+        let t = UNIX_EPOCH + Duration::from_secs(1_709_251_199);
+        assert_eq!(rfc3339(t), "2024-02-29T23:59:59Z");
         let t = UNIX_EPOCH + Duration::from_secs(1_767_225_599); // 2025-12-31 23:59:59
         assert_eq!(rfc3339(t), "2025-12-31T23:59:59Z");
     }

@@ -1,0 +1,95 @@
+//! Every environment variable name that the platform sets on workers, that Flash sets on them,
+//! or that Flash reads. The worker runtime, the boot step, the CLI and the emulator all use these
+//! constants, so a rename is one edit and a typo is a compile error.
+
+// --- Credentials and base URLs (callers, the CLI and workers) ---
+
+/// The Runpod API key; sent as `Authorization: Bearer` to the control and data planes.
+pub const RUNPOD_API_KEY: &str = "RUNPOD_API_KEY";
+/// Control-plane base URL; GraphQL is at `{base}/graphql`.
+pub const RUNPOD_API_BASE_URL: &str = "RUNPOD_API_BASE_URL";
+/// Runpod's REST API (network volumes).
+pub const RUNPOD_REST_API_URL: &str = "RUNPOD_REST_API_URL";
+/// Data-plane base URL for queue endpoints (`{base}/{endpoint_id}/runsync`).
+pub const RUNPOD_ENDPOINT_BASE_URL: &str = "RUNPOD_ENDPOINT_BASE_URL";
+
+// --- The worker protocol: set by Runpod on every queue worker (docs/wire-formats.md, "Workers") ---
+
+/// Job-take URL; `$ID` is replaced by the worker id.
+pub const RUNPOD_WEBHOOK_GET_JOB: &str = "RUNPOD_WEBHOOK_GET_JOB";
+/// Job-done URL; `$RUNPOD_POD_ID` by the worker id, `$ID` by the job id.
+pub const RUNPOD_WEBHOOK_POST_OUTPUT: &str = "RUNPOD_WEBHOOK_POST_OUTPUT";
+/// Job-stream URL, same placeholders as [`RUNPOD_WEBHOOK_POST_OUTPUT`].
+pub const RUNPOD_WEBHOOK_POST_STREAM: &str = "RUNPOD_WEBHOOK_POST_STREAM";
+/// The older name of [`RUNPOD_WEBHOOK_POST_STREAM`], still read by the runpod SDK.
+pub const RUNPOD_WEBHOOK_JOB_STREAM: &str = "RUNPOD_WEBHOOK_JOB_STREAM";
+/// Heartbeat URL; `$RUNPOD_POD_ID` is replaced by the worker id.
+pub const RUNPOD_WEBHOOK_PING: &str = "RUNPOD_WEBHOOK_PING";
+/// The key a worker sends (raw, in `Authorization`) to the job plane.
+pub const RUNPOD_AI_API_KEY: &str = "RUNPOD_AI_API_KEY";
+/// The worker's id.
+pub const RUNPOD_POD_ID: &str = "RUNPOD_POD_ID";
+/// The worker's host name, reported with each job.
+pub const RUNPOD_POD_HOSTNAME: &str = "RUNPOD_POD_HOSTNAME";
+/// Heartbeat period in milliseconds.
+pub const RUNPOD_PING_INTERVAL: &str = "RUNPOD_PING_INTERVAL";
+/// Set by Runpod on every worker; the identity fallback when [`FLASH_RESOURCE_NAME`] is unset.
+pub const RUNPOD_ENDPOINT_ID: &str = "RUNPOD_ENDPOINT_ID";
+/// Tells the Python runpod SDK to skip its start-up system checks (the emulator sets it).
+pub const RUNPOD_SKIP_AUTO_SYSTEM_CHECKS: &str = "RUNPOD_SKIP_AUTO_SYSTEM_CHECKS";
+/// Tells the Python runpod SDK not to look for a GPU (the emulator sets it).
+pub const RUNPOD_SKIP_GPU_CHECK: &str = "RUNPOD_SKIP_GPU_CHECK";
+
+// --- Load-balanced workers ---
+
+/// The port a load-balanced worker serves its routes on.
+pub const PORT: &str = "PORT";
+/// The port a load-balanced worker answers `/ping` on.
+pub const PORT_HEALTH: &str = "PORT_HEALTH";
+
+// --- Set by Flash on deployed workers ---
+
+/// Which resource of the manifest this process is.
+pub const FLASH_RESOURCE_NAME: &str = "FLASH_RESOURCE_NAME";
+/// The Flash environment whose active build's manifest holds the endpoint URLs.
+pub const FLASH_ENVIRONMENT_ID: &str = "FLASH_ENVIRONMENT_ID";
+/// App name.
+pub const FLASH_APP: &str = "FLASH_APP";
+/// Environment name.
+pub const FLASH_ENV: &str = "FLASH_ENV";
+/// `lb` for load-balanced workers, `qb` for queue workers.
+pub const FLASH_ENDPOINT_TYPE: &str = "FLASH_ENDPOINT_TYPE";
+/// Directory of the network volume mounted by this worker's endpoint. On Runpod the volume is
+/// always at `/runpod-volume` and this is unset; the local emulator sets it to the shared
+/// directory it stands in with.
+pub const FLASH_VOLUME_PATH: &str = "FLASH_VOLUME_PATH";
+/// Where the platform mounted the build artifact (default
+/// [`DEFAULT_ARTIFACT_MOUNT`](crate::files::DEFAULT_ARTIFACT_MOUNT)).
+pub const FLASH_BUILD_ARTIFACT_PATH: &str = "FLASH_BUILD_ARTIFACT_PATH";
+/// Where the boot step unpacks the artifact (default
+/// [`DEFAULT_APP_DIR`](crate::files::DEFAULT_APP_DIR)).
+pub const FLASH_APP_DIR: &str = "FLASH_APP_DIR";
+
+// --- Read by the runtime ---
+
+/// Explicit manifest location, checked after a path given in code.
+pub const FLASH_MANIFEST_PATH: &str = "FLASH_MANIFEST_PATH";
+/// Endpoint cache TTL in seconds.
+pub const FLASH_CACHE_TTL_SECS: &str = "FLASH_CACHE_TTL_SECS";
+/// `1`/`true`: a function missing from the manifest is an error instead of a local call.
+pub const FLASH_STRICT_ROUTING: &str = "FLASH_STRICT_ROUTING";
+/// Port of a queue worker's local test API (default 8000).
+pub const FLASH_WORKER_PORT: &str = "FLASH_WORKER_PORT";
+/// URL template of load-balanced endpoints, `{endpoint_id}` replaced by the endpoint id.
+pub const FLASH_LB_URL_TEMPLATE: &str = "FLASH_LB_URL_TEMPLATE";
+/// `1`: print the compiled functions as JSON and exit (used by `flash build`).
+pub const FLASH_DESCRIBE: &str = "FLASH_DESCRIBE";
+
+// --- Build ---
+
+/// Seconds since the epoch that reproducible builds stamp instead of the clock.
+pub const SOURCE_DATE_EPOCH: &str = "SOURCE_DATE_EPOCH";
+
+/// Prefixes of the variables that belong to the platform and Flash: `flash build` runs the app
+/// without them, so a describe run cannot pick up a deployed worker's identity.
+pub const RESERVED_PREFIXES: [&str; 2] = ["FLASH_", "RUNPOD_"];

@@ -1,0 +1,21 @@
+//! # flash-contract
+//!
+//! The names and formats that the runtime (`runpod-flash`), the `#[remote]` code generator, the
+//! `flash` CLI, the boot step and the local emulator must agree on, written down once:
+//!
+//! - [`env`]: every environment variable the platform sets on workers or that Flash reads;
+//! - [`files`]: file and directory names (`flash_manifest.json`, `.flash/artifact.tar.gz`);
+//! - [`http`]: the HTTP methods a load-balanced function may use and the paths none may claim;
+//! - [`artifact`] (feature `archive`): the build artifact's layout, and its one reproducible
+//!   tar.gz writer and one checked reader;
+//! - [`time`]: RFC 3339 timestamps without a date crate.
+//!
+//! Without the `archive` feature this crate has no dependencies, so the proc-macro side pays
+//! nothing for it.
+
+#[cfg(feature = "archive")]
+pub mod artifact;
+pub mod env;
+pub mod files;
+pub mod http;
+pub mod time;
