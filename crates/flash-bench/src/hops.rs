@@ -87,16 +87,15 @@ fn endpoints() -> Arc<StaticEndpoints> {
 }
 
 fn registry_with(source: Arc<StaticEndpoints>) -> Result<ServiceRegistry, FlashError> {
-    let manifest: Manifest = serde_json::from_value(serde_json::json!({
-        "resources": {"gpu": {"functions": [{"name": "infer"}]},
-                      "cpu": {"functions": [{"name": "prep"}], "makes_remote_calls": true}},
-        "function_registry": {"infer": "gpu", "prep": "cpu"}
-    }))
-    .map_err(|error| {
-        FlashError::from(runpod_flash::error::RoutingError::Unavailable {
-            reason: error.to_string(),
+    let manifest = Manifest::from_json_str(
+        &serde_json::json!({
+            "resources": {"gpu": {"functions": [{"name": "infer"}]},
+                          "cpu": {"functions": [{"name": "prep"}], "makes_remote_calls": true}},
+            "function_registry": {"infer": "gpu", "prep": "cpu"}
         })
-    })?;
+        .to_string(),
+        runpod_flash::error::ManifestOrigin::Inline,
+    )?;
     Ok(ServiceRegistry::builder()
         .manifest(manifest)
         .identity("cpu")

@@ -1,6 +1,9 @@
 //! `cargo run --release -p flash-bench` measures what every hop of a Flash call costs, each next
 //! to the baseline it should be compared with, in one run, and prints a table of ratios.
 //!
+//! `cargo run --release -p flash-bench -- local registry` runs only the groups named (`local`,
+//! `registry`, `lb`, `worker`, `queue`, `cold`, `payload`); no names runs them all.
+//!
 //! The machine is shared and noisy: every measurement interleaves the measured path and its
 //! baseline and reports medians (and p99 where it applies). Nothing here is a pass/fail test.
 
@@ -51,20 +54,41 @@ fn main() -> ExitCode {
     if let Some(exit) = runtime.block_on(runpod_flash::worker::serve_if_worker()) {
         return exit;
     }
+    let groups: Vec<String> = std::env::args().skip(1).collect();
+    const GROUPS: [&str; 7] = ["local", "registry", "lb", "worker", "queue", "cold", "payload"];
+    if let Some(unknown) = groups.iter().find(|g| !GROUPS.contains(&g.as_str())) {
+        eprintln!("unknown group `{unknown}`; expected any of {}", GROUPS.join(", "));
+        return ExitCode::FAILURE;
+    }
+    let wanted = |group: &str| groups.is_empty() || groups.iter().any(|g| g == group);
     let mut rows = Vec::new();
-    rows.push(hops::local_call());
-    rows.extend(runtime.block_on(hops::registry()));
-    rows.push(runtime.block_on(hops::load_balanced()));
-    rows.extend(runtime.block_on(worker_throughput::measure()));
-    match runtime.block_on(queue_path::measure()) {
-        Ok(found) => rows.extend(found),
-        Err(error) => eprintln!("queue path through the emulator: skipped: {error}"),
+    if wanted("local") {
+        rows.push(hops::local_call());
     }
-    match runtime.block_on(cold_start::measure()) {
-        Ok(found) => rows.extend(found),
-        Err(error) => eprintln!("cold start: skipped: {error}"),
+    if wanted("registry") {
+        rows.extend(runtime.block_on(hops::registry()));
     }
-    rows.extend(payload::measure());
+    if wanted("lb") {
+        rows.push(runtime.block_on(hops::load_balanced()));
+    }
+    if wanted("worker") {
+        rows.extend(runtime.block_on(worker_throughput::measure()));
+    }
+    if wanted("queue") {
+        match runtime.block_on(queue_path::measure()) {
+            Ok(found) => rows.extend(found),
+            Err(error) => eprintln!("queue path through the emulator: skipped: {error}"),
+        }
+    }
+    if wanted("cold") {
+        match runtime.block_on(cold_start::measure()) {
+            Ok(found) => rows.extend(found),
+            Err(error) => eprintln!("cold start: skipped: {error}"),
+        }
+    }
+    if wanted("payload") {
+        rows.extend(payload::measure());
+    }
     print_table(&rows);
     ExitCode::SUCCESS
 }

@@ -12,7 +12,8 @@
 //!   `WorkerState` (each where the type is used), and the resource's kind matching the presence
 //!   of a route (a const assertion).
 //!
-//! Generated code names only `::runpod_flash::__private::v1`.
+//! Generated code names only `::runpod_flash::__private::v1` (or `{crate}::__private::v1` with
+//! `crate = "..."`).
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
@@ -49,7 +50,10 @@ fn strip_state_markers(item: TokenStream) -> TokenStream {
 }
 
 fn generate(remote: &RemoteFn) -> TokenStream {
-    let private = quote!(::runpod_flash::__private::v1);
+    let private = match &remote.crate_path {
+        Some(path) => quote!(#path::__private::v1),
+        None => quote!(::runpod_flash::__private::v1),
+    };
     let item = &remote.item;
     let vis = &item.vis;
     let name = &item.sig.ident;
@@ -169,17 +173,21 @@ fn generate(remote: &RemoteFn) -> TokenStream {
             impl #private::RemoteFunction for #name {
                 type Args = (#(#arg_types,)*);
                 type Return = #output;
-                const META: &'static #private::FunctionMeta = &#private::FunctionMeta {
-                    name: #name_text,
-                    resource: #resource_ref,
-                    module_path: ::core::module_path!(),
-                    source: #private::SourceLocation { file: ::core::file!(), line: ::core::line!() },
-                    params: &[#(#arg_texts),*],
-                    route: #route,
-                    state: #state_name,
-                    invoke: #private::invoke::<#name>,
-                    warm: #warm,
-                };
+                const META: &'static #private::FunctionMeta = &#private::meta(
+                    #name_text,
+                    {
+                        // A typed binding, so a const of another type is reported on its path.
+                        const RESOURCE: &'static #private::Resource = #resource_ref;
+                        RESOURCE
+                    },
+                    ::core::module_path!(),
+                    #private::SourceLocation { file: ::core::file!(), line: ::core::line!() },
+                    &[#(#arg_texts),*],
+                    #route,
+                    #state_name,
+                    #private::invoke::<#name>,
+                    #warm,
+                );
 
                 fn slot() -> &'static #private::Slot {
                     static SLOT: #private::Slot = #private::Slot::new();

@@ -24,6 +24,9 @@ pub struct RemoteFn {
     pub params: Vec<(syn::Ident, Type)>,
     /// The declared return type.
     pub output: Type,
+    /// `crate = "path"`: where the generated code finds runpod-flash when the dependency is
+    /// renamed or re-exported (default `::runpod_flash`).
+    pub crate_path: Option<Path>,
 }
 
 /// A load-balanced route.
@@ -86,6 +89,7 @@ pub fn parse_remote(attr: TokenStream, item: TokenStream) -> Result<RemoteFn, sy
     let mut resource = None;
     let mut method: Option<LitStr> = None;
     let mut path: Option<LitStr> = None;
+    let mut crate_path: Option<Path> = None;
     // `method` or `path` given with an invalid value: already reported, so a route with only
     // the other one is not reported again as incomplete.
     let mut invalid_route_option = false;
@@ -119,10 +123,28 @@ pub fn parse_remote(attr: TokenStream, item: TokenStream) -> Result<RemoteFn, sy
                     }
                 }
             }
+            Meta::NameValue(nv) if nv.path.is_ident("crate") => match &nv.value {
+                Expr::Lit(ExprLit {
+                    lit: Lit::Str(s), ..
+                }) if crate_path.is_none() => match s.parse_with(Path::parse_mod_style) {
+                    Ok(parsed) => crate_path = Some(parsed),
+                    Err(_) => errors.push(
+                        s.span(),
+                        format!("`crate` takes a path such as \"my_flash\" or \"::deps::runpod_flash\", not \"{}\"", s.value()),
+                    ),
+                },
+                Expr::Lit(ExprLit {
+                    lit: Lit::Str(s), ..
+                }) => errors.push(s.span(), "given twice"),
+                other => errors.push(
+                    other.span(),
+                    "`crate` takes a string literal: crate = \"my_flash\"",
+                ),
+            },
             Meta::NameValue(nv) => errors.push(
                 nv.path.span(),
                 format!(
-                    "unknown option `{}`; #[remote] takes a resource, `method` and `path`",
+                    "unknown option `{}`; #[remote] takes a resource, `method`, `path` and `crate`",
                     path_text(&nv.path)
                 ),
             ),
@@ -268,6 +290,7 @@ pub fn parse_remote(attr: TokenStream, item: TokenStream) -> Result<RemoteFn, sy
         state,
         params,
         output,
+        crate_path,
     })
 }
 

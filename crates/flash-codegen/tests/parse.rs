@@ -202,7 +202,7 @@ fn problems_are_not_reported_twice() {
 fn option_problems() {
     assert_eq!(
         errors(quote!(GPU, timeout = 3), simple_fn()),
-        ["unknown option `timeout`; #[remote] takes a resource, `method` and `path`"]
+        ["unknown option `timeout`; #[remote] takes a resource, `method`, `path` and `crate`"]
     );
     assert_eq!(
         errors(quote!(GPU, retries(3)), simple_fn()),
@@ -377,7 +377,7 @@ fn every_problem_is_reported_at_once() {
     assert_eq!(
         messages,
         [
-            "unknown option `retries`; #[remote] takes a resource, `method` and `path`",
+            "unknown option `retries`; #[remote] takes a resource, `method`, `path` and `crate`",
             "invalid method \"FETCH\": expected one of GET, POST, PUT, PATCH, DELETE",
             "#[remote] functions must be `async fn`",
             "#[remote] functions cannot be generic: each one is a fixed wire contract",

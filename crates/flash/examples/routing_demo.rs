@@ -111,8 +111,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                         format!("{method} {}{path}", remote.endpoint_url)
                     }
                 },
-                Err(runpod_flash::FlashError::ManifestServiceUnavailable(_))
-                    if !resource.calls_remote() =>
+                Err(runpod_flash::FlashError::Routing(error))
+                    if matches!(
+                        error.kind(),
+                        runpod_flash::error::RoutingErrorKind::RemoteCallsDisabled { .. }
+                    ) =>
                 {
                     "refused: this resource's manifest entry says it makes no remote calls"
                         .to_owned()

@@ -1,4 +1,4 @@
-//! The ProductionWrapper: what a `#[remote]` stub does when called.
+//! What a `#[remote]` call does, and what the generated code builds on.
 //!
 //! The stub asks the process's [`ServiceRegistry`](crate::registry::ServiceRegistry) where the
 //! function runs. Locally, it calls the body directly: no serialization, no lock, no allocation
@@ -19,20 +19,18 @@
 
 pub(crate) mod args;
 mod context;
-mod dispatch;
+pub(crate) mod dispatch;
 pub(crate) mod errors;
 pub(crate) mod function;
 mod global;
 mod http;
 mod transport;
 
-pub use args::{ArgumentError, decode_arg, encode_arg, reject_unknown, reserved};
+pub use args::{ArgumentError, reserved};
 pub use context::{CallContext, TraceParent, current, remaining, with_context, with_deadline};
-pub use dispatch::{call, invoke};
 pub use errors::{Error, RemoteError, RemoteResult, WireError};
 pub use function::{
-    FUNCTIONS, FunctionMeta, HttpRoute, InvokeError, Invoker, RemoteFunction, Slot, SourceLocation,
-    Warmer, function, functions,
+    FunctionMeta, HttpRoute, InvokeError, RemoteFunction, SourceLocation, function, functions,
 };
 pub use global::{registry, set_registry};
 pub use http::{PeerConfig, configure};

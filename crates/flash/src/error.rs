@@ -7,6 +7,7 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Any error the Flash runtime reports.
 #[derive(Debug, thiserror::Error)]
@@ -15,13 +16,11 @@ pub enum FlashError {
     /// The manifest could not be read, parsed or validated.
     #[error(transparent)]
     Manifest(#[from] ManifestError),
-    /// A remote call needs an endpoint URL, none is cached and the State Manager cannot give one.
-    #[error(transparent)]
-    ManifestServiceUnavailable(#[from] ManifestServiceUnavailable),
     /// A State Manager request failed.
     #[error(transparent)]
     StateManager(#[from] StateManagerError),
-    /// A function could not be routed.
+    /// A call could not be routed: no endpoint URL can be had for it, or the process's manifest
+    /// is broken. [`RoutingError::kind`] says which.
     #[error(transparent)]
     Routing(#[from] RoutingError),
     /// The remote endpoint ran the function and reported a failure, or could not be reached.
@@ -38,6 +37,7 @@ pub enum FlashError {
 /// A [`WorkerState`](crate::WorkerState) failed to initialize.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("cannot initialize worker state `{state}`: {message}")]
+#[non_exhaustive]
 pub struct WorkerStateError {
     /// The state type.
     pub state: &'static str,
@@ -139,6 +139,7 @@ impl fmt::Display for ProblemList<'_> {
 
 /// One broken rule in a manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ManifestProblem {
     /// JSON path of the offending value, like `$.resources.gpu.functions[0].http_path`.
     pub json_path: String,
@@ -184,23 +185,6 @@ pub enum ManifestRule {
     InvalidEndpoint,
 }
 
-/// A remote call needs an endpoint URL, none is cached, and the State Manager cannot provide one.
-///
-/// The registry never falls back to running another resource's function locally: that would
-/// silently run code on the wrong hardware.
-#[derive(Debug, thiserror::Error)]
-#[error("cannot route `{function}` to resource `{resource}`: endpoint URLs are unavailable{}: {reason}", environment_id.as_deref().map(|e| format!(" for Flash environment `{e}`")).unwrap_or_default())]
-pub struct ManifestServiceUnavailable {
-    /// The function being called.
-    pub function: String,
-    /// The resource that owns it.
-    pub resource: String,
-    /// The Flash environment whose endpoints were looked up, if known.
-    pub environment_id: Option<String>,
-    /// Why no URL could be had.
-    pub reason: String,
-}
-
 /// A State Manager (Runpod GraphQL) request failed.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
@@ -218,10 +202,13 @@ pub enum StateManagerError {
         operation: &'static str,
         /// The GraphQL URL.
         url: String,
-        /// What went wrong.
+        /// The error and its causes, one line, with any echoed key redacted.
         message: String,
         /// Whether the request timed out.
         timed_out: bool,
+        /// The HTTP client's error.
+        #[source]
+        source: Arc<reqwest::Error>,
     },
     /// The server answered with a non-success HTTP status.
     #[error("State Manager `{operation}` at {url}: HTTP {status}: {body}")]
@@ -248,8 +235,11 @@ pub enum StateManagerError {
     Decode {
         /// GraphQL operation name.
         operation: &'static str,
-        /// What the decoder said.
+        /// What is wrong with it, naming the build or field.
         message: String,
+        /// The JSON decoder's error, when it was one.
+        #[source]
+        source: Option<Arc<serde_json::Error>>,
     },
     /// The response was well formed but lacks something required.
     #[error("State Manager `{operation}`: {what}")]
@@ -262,6 +252,29 @@ pub enum StateManagerError {
 }
 
 impl StateManagerError {
+    /// Whether the request timed out.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Self::Transport { timed_out: true, .. })
+    }
+
+    /// The HTTP status the server answered with, for [`StateManagerError::Http`].
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Http { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// Whether trying again later may succeed: the request did not complete, or the server
+    /// answered 5xx or 429.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Transport { .. } => true,
+            Self::Http { status, .. } => *status >= 500 || *status == 429,
+            _ => false,
+        }
+    }
+
     /// The GraphQL operation that failed.
     pub fn operation(&self) -> &'static str {
         match self {
@@ -275,48 +288,176 @@ impl StateManagerError {
     }
 }
 
-/// A function could not be routed.
-#[derive(Debug, Clone, thiserror::Error)]
+/// A call could not be routed. Every way routing fails is one [`RoutingErrorKind`]; the
+/// typed cause (the State Manager's error, the manifest's) is the [`source`](std::error::Error::source).
+#[derive(Debug, Clone)]
 #[non_exhaustive]
-pub enum RoutingError {
+pub struct RoutingError {
+    function: String,
+    resource: Option<String>,
+    environment_id: Option<String>,
+    kind: RoutingErrorKind,
+}
+
+/// Why a call could not be routed.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum RoutingErrorKind {
     /// Strict routing is on and the function is not in the manifest's `function_registry`.
-    #[error(
-        "function `{function}` is not in the manifest's function_registry (strict routing is on)"
-    )]
-    UnknownFunction {
-        /// The function.
-        function: String,
-    },
-    /// The State Manager's endpoint map has no URL for the owning resource.
-    #[error(
-        "function `{function}` belongs to resource `{resource}`, which has no endpoint URL in the State Manager's resources_endpoints (is it deployed?)"
-    )]
-    NoEndpoint {
-        /// The function.
-        function: String,
-        /// Its resource.
+    UnknownFunction,
+    /// The State Manager's endpoint map has no URL for the owning resource (not deployed yet?).
+    NoEndpoint,
+    /// A remote call needs `FLASH_ENVIRONMENT_ID` to look up endpoint URLs and it is not set.
+    NoEnvironment,
+    /// The manifest says this resource makes no remote calls, so it never looks URLs up.
+    RemoteCallsDisabled {
+        /// This process's resource.
         resource: String,
     },
-    /// The process's registry could not be built (its manifest is unreadable or invalid).
-    #[error("cannot route calls: {reason}")]
-    Unavailable {
-        /// Why, naming the manifest file and its problems.
+    /// No State Manager client could be made (no API key, or the HTTP client failed).
+    NoStateManager {
+        /// Why, naming the setting to fix.
         reason: String,
     },
-    /// A remote call needs `FLASH_ENVIRONMENT_ID` to look up endpoint URLs and it is not set.
-    #[error(
-        "function `{function}` belongs to resource `{resource}`, but FLASH_ENVIRONMENT_ID is not set, so its endpoint URL cannot be looked up"
-    )]
-    NoEnvironment {
-        /// The function.
-        function: String,
-        /// Its resource.
-        resource: String,
+    /// A remote call needs an endpoint URL, none is cached, and the State Manager cannot give
+    /// one now. The registry never falls back to running another resource's function locally:
+    /// that would silently run code on the wrong hardware.
+    ManifestServiceUnavailable {
+        /// The State Manager's error.
+        error: Arc<StateManagerError>,
+        /// Whether the registry is waiting out a backoff after that error, not asking again yet.
+        backing_off: bool,
     },
+    /// The process's manifest is unreadable or invalid, so nothing can be routed.
+    Manifest(Arc<ManifestError>),
+}
+
+impl RoutingError {
+    pub(crate) fn new(function: impl Into<String>, kind: RoutingErrorKind) -> Self {
+        Self {
+            function: function.into(),
+            resource: None,
+            environment_id: None,
+            kind,
+        }
+    }
+
+    pub(crate) fn resource(mut self, resource: impl Into<String>) -> Self {
+        self.resource = Some(resource.into());
+        self
+    }
+
+    pub(crate) fn environment(mut self, environment_id: impl Into<String>) -> Self {
+        self.environment_id = Some(environment_id.into());
+        self
+    }
+
+    /// The function being called (`*` for a refresh of every URL).
+    pub fn function(&self) -> &str {
+        &self.function
+    }
+
+    /// The resource that owns the function, when the manifest says.
+    pub fn owner(&self) -> Option<&str> {
+        self.resource.as_deref()
+    }
+
+    /// The Flash environment whose endpoints were looked up, when known.
+    pub fn environment_id(&self) -> Option<&str> {
+        self.environment_id.as_deref()
+    }
+
+    /// Why.
+    pub fn kind(&self) -> &RoutingErrorKind {
+        &self.kind
+    }
+
+    /// Whether the same call may succeed later without a change to the app: the State Manager
+    /// was unreachable, or the owning resource is not deployed yet.
+    pub fn is_transient(&self) -> bool {
+        match &self.kind {
+            RoutingErrorKind::ManifestServiceUnavailable { .. } | RoutingErrorKind::NoEndpoint => true,
+            _ => false,
+        }
+    }
+
+    /// The State Manager's error, when that is why.
+    pub fn state_manager_error(&self) -> Option<&StateManagerError> {
+        match &self.kind {
+            RoutingErrorKind::ManifestServiceUnavailable { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+
+    /// The manifest's error, when that is why.
+    pub fn manifest_error(&self) -> Option<&ManifestError> {
+        match &self.kind {
+            RoutingErrorKind::Manifest(error) => Some(error),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for RoutingError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let function = &self.function;
+        match &self.resource {
+            Some(resource) => write!(f, "cannot route `{function}` to resource `{resource}`: ")?,
+            None => write!(f, "cannot route `{function}`: ")?,
+        }
+        let environment = self
+            .environment_id
+            .as_deref()
+            .map(|e| format!(" for Flash environment `{e}`"))
+            .unwrap_or_default();
+        // The causes' messages are part of this one, so that `{error}` alone says why; the
+        // typed causes are also the error's source for code that wants them.
+        match &self.kind {
+            RoutingErrorKind::UnknownFunction => f.write_str(
+                "it is not in the manifest's function_registry (strict routing is on)",
+            ),
+            RoutingErrorKind::NoEndpoint => write!(
+                f,
+                "the State Manager's resources_endpoints{environment} has no URL for it (is it deployed?)"
+            ),
+            RoutingErrorKind::NoEnvironment => write!(
+                f,
+                "{} is not set, so its endpoint URL cannot be looked up",
+                flash_contract::env::FLASH_ENVIRONMENT_ID
+            ),
+            RoutingErrorKind::RemoteCallsDisabled { resource } => write!(
+                f,
+                "the manifest says resource `{resource}` makes no remote calls, so it never looks \
+                 up endpoint URLs; rebuild the app so makes_remote_calls is set"
+            ),
+            RoutingErrorKind::NoStateManager { reason } => {
+                write!(f, "endpoint URLs are unavailable: {reason}")
+            }
+            RoutingErrorKind::ManifestServiceUnavailable { error, backing_off } => {
+                write!(f, "endpoint URLs are unavailable{environment}: {error}")?;
+                if *backing_off {
+                    f.write_str(" (waiting before asking again)")?;
+                }
+                Ok(())
+            }
+            RoutingErrorKind::Manifest(error) => write!(f, "{error}"),
+        }
+    }
+}
+
+impl std::error::Error for RoutingError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.kind {
+            RoutingErrorKind::ManifestServiceUnavailable { error, .. } => Some(&**error),
+            RoutingErrorKind::Manifest(error) => Some(&**error),
+            _ => None,
+        }
+    }
 }
 
 /// The remote endpoint failed to run the function, or could not be reached.
 #[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
 #[error("remote call to `{function}` on {endpoint}{} failed{}: {message}", job_id.as_deref().map(|j| format!(" (job {j})")).unwrap_or_default(), error_type.as_deref().map(|t| format!(" with {t}")).unwrap_or_default())]
 pub struct RemoteExecutionError {
     /// The function called.

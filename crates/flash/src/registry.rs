@@ -14,7 +14,8 @@
 //! - No manifest at all: everything runs locally.
 //! - A resource whose manifest entry says it makes no remote calls never asks the State Manager.
 //! - With no URL cached and the State Manager down, a remote call fails with
-//!   [`ManifestServiceUnavailable`]: another resource's function never silently runs here.
+//!   [`RoutingErrorKind::ManifestServiceUnavailable`]: another resource's function never silently
+//!   runs here.
 //!
 //! ```
 //! use runpod_flash::manifest::Manifest;
@@ -52,7 +53,7 @@ pub use source::{BoxFuture, EndpointSource};
 
 use crate::config;
 use crate::error::{
-    FlashError, ManifestError, ManifestOrigin, ManifestServiceUnavailable, RoutingError,
+    FlashError, ManifestError, ManifestOrigin, RoutingError, RoutingErrorKind,
 };
 use crate::manifest::{LoadedManifest, Manifest, discover};
 use crate::state::StateManagerClient;
@@ -137,11 +138,15 @@ impl ServiceRegistry {
     /// On a warm cache this takes no lock and allocates nothing.
     ///
     /// # Errors
-    /// - [`RoutingError::UnknownFunction`] in strict mode for a function not in the manifest;
-    /// - [`RoutingError::NoEndpoint`] when the State Manager has no URL for the owning resource;
-    /// - [`RoutingError::NoEnvironment`] when a URL is needed and `FLASH_ENVIRONMENT_ID` is unset;
-    /// - [`ManifestServiceUnavailable`] when a URL is needed, none is cached and the State
-    ///   Manager cannot be reached.
+    /// A [`RoutingError`] whose [`kind`](RoutingError::kind) is
+    /// - [`UnknownFunction`](RoutingErrorKind::UnknownFunction) in strict mode for a function not
+    ///   in the manifest;
+    /// - [`NoEndpoint`](RoutingErrorKind::NoEndpoint) when the State Manager has no URL for the
+    ///   owning resource;
+    /// - [`NoEnvironment`](RoutingErrorKind::NoEnvironment) when a URL is needed and
+    ///   `FLASH_ENVIRONMENT_ID` is unset;
+    /// - [`ManifestServiceUnavailable`](RoutingErrorKind::ManifestServiceUnavailable) when a URL
+    ///   is needed, none is cached and the State Manager cannot be reached.
     pub async fn route(&self, function: &str) -> Result<Route, FlashError> {
         match self.table.get(function) {
             Some(Ownership::Local) => Ok(Route::Local),
@@ -155,17 +160,14 @@ impl ServiceRegistry {
     /// Fetches endpoint URLs now, ignoring the TTL and any backoff.
     ///
     /// # Errors
-    /// [`ManifestServiceUnavailable`] when the fetch fails (the previous URLs stay in use).
+    /// [`RoutingErrorKind::ManifestServiceUnavailable`] when the fetch fails (the previous URLs
+    /// stay in use).
     pub async fn refresh(&self) -> Result<(), FlashError> {
         match &self.endpoints {
             Endpoints::Cache(cache) => cache.refresh().await.map_err(|unavailable| {
-                ManifestServiceUnavailable {
-                    function: "*".into(),
-                    resource: "*".into(),
-                    environment_id: Some(cache.environment_id().into()),
-                    reason: unavailable.reason,
-                }
-                .into()
+                RoutingError::new("*", unavailable.into_kind())
+                    .environment(cache.environment_id())
+                    .into()
             }),
             _ => Ok(()),
         }
@@ -180,57 +182,37 @@ impl ServiceRegistry {
         let cache = match &self.endpoints {
             Endpoints::Cache(cache) => cache,
             Endpoints::NotNeeded { resource: me } => {
-                return Err(ManifestServiceUnavailable {
-                    function: function.into(),
-                    resource: resource.into(),
-                    environment_id: None,
-                    reason: format!(
-                        "the manifest says resource `{me}` makes no remote calls, so it never \
-                         looks up endpoint URLs; rebuild the app so makes_remote_calls is set"
-                    ),
-                }
-                .into());
+                let kind = RoutingErrorKind::RemoteCallsDisabled {
+                    resource: me.clone(),
+                };
+                return Err(RoutingError::new(function, kind).resource(resource).into());
             }
             Endpoints::NoEnvironment => {
-                return Err(RoutingError::NoEnvironment {
-                    function: function.into(),
-                    resource: resource.into(),
-                }
-                .into());
+                return Err(RoutingError::new(function, RoutingErrorKind::NoEnvironment)
+                    .resource(resource)
+                    .into());
             }
             Endpoints::NoSource { reason } => {
-                return Err(ManifestServiceUnavailable {
-                    function: function.into(),
-                    resource: resource.into(),
-                    environment_id: None,
+                let kind = RoutingErrorKind::NoStateManager {
                     reason: reason.clone(),
-                }
-                .into());
+                };
+                return Err(RoutingError::new(function, kind).resource(resource).into());
             }
         };
-        match cache.route(peer).await {
-            Ok(Some(route)) => Ok(route),
-            Ok(None) => Err(RoutingError::NoEndpoint {
-                function: function.into(),
-                resource: resource.into(),
-            }
-            .into()),
-            Err(unavailable) => Err(ManifestServiceUnavailable {
-                function: function.into(),
-                resource: resource.into(),
-                environment_id: Some(cache.environment_id().into()),
-                reason: unavailable.reason,
-            }
-            .into()),
-        }
+        let kind = match cache.route(peer).await {
+            Ok(Some(route)) => return Ok(route),
+            Ok(None) => RoutingErrorKind::NoEndpoint,
+            Err(unavailable) => unavailable.into_kind(),
+        };
+        Err(RoutingError::new(function, kind)
+            .resource(resource)
+            .environment(cache.environment_id())
+            .into())
     }
 
     fn unknown_function(&self, function: &str) -> Result<Route, FlashError> {
         if self.strict {
-            return Err(RoutingError::UnknownFunction {
-                function: function.into(),
-            }
-            .into());
+            return Err(RoutingError::new(function, RoutingErrorKind::UnknownFunction).into());
         }
         if self.manifest.is_some() {
             let mut warned = self

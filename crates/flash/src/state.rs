@@ -155,8 +155,9 @@ impl StateManagerClient {
             .map_err(|error| StateManagerError::Transport {
                 operation: "client setup",
                 url: url.clone(),
-                message: error_chain(error),
+                message: error_chain(&error),
                 timed_out: false,
+                source: Arc::new(error),
             })?;
         Ok(Self::with_http_client(config, http))
     }
@@ -300,13 +301,14 @@ impl StateManagerClient {
     ) -> Result<PersistedManifest, StateManagerError> {
         let (build_id, manifest) = self.active_manifest(environment_id).await?;
         let manifest = serde_json::from_value::<Manifest>(manifest).map_err(|error| {
-            let error = self.redact(&error.to_string());
+            let text = self.redact(&error.to_string());
             StateManagerError::Decode {
                 operation: GET_FLASH_BUILD,
                 message: format!(
                     "the manifest of Flash build `{build_id}` (active in environment \
-                     `{environment_id}`) is not a valid manifest: {error}"
+                     `{environment_id}`) is not a valid manifest: {text}"
                 ),
+                source: Some(Arc::new(error)),
             }
         })?;
         Ok(PersistedManifest { build_id, manifest })
@@ -410,6 +412,7 @@ impl StateManagerClient {
         let payload = serde_json::to_vec(&body).map_err(|error| StateManagerError::Decode {
             operation,
             message: format!("cannot encode the request: {error}"),
+            source: Some(Arc::new(error)),
         })?;
         let retries = match kind {
             OperationKind::Query => self.inner.query_retries,
@@ -448,14 +451,18 @@ impl StateManagerClient {
         payload: &[u8],
     ) -> Result<T, AttemptError> {
         let url = &self.inner.url;
-        let transport = |error: reqwest::Error| AttemptError {
-            retryable: true,
-            error: StateManagerError::Transport {
-                operation,
-                url: url.clone(),
-                timed_out: error.is_timeout(),
-                message: key.redact(&error_chain(error)),
-            },
+        let transport = |error: reqwest::Error| {
+            let error = error.without_url();
+            AttemptError {
+                retryable: true,
+                error: StateManagerError::Transport {
+                    operation,
+                    url: url.clone(),
+                    timed_out: error.is_timeout(),
+                    message: key.redact(&error_chain(&error)),
+                    source: Arc::new(error),
+                },
+            }
         };
         tracing::debug!(operation, %url, "State Manager request");
         let response = self
@@ -497,6 +504,7 @@ impl StateManagerClient {
                 error: StateManagerError::Decode {
                     operation,
                     message: key.redact(&error.to_string()),
+                    source: Some(Arc::new(error)),
                 },
             })?;
         if let Some(errors) = decoded.errors.filter(|errors| !errors.is_empty()) {
@@ -514,6 +522,7 @@ impl StateManagerClient {
             error: StateManagerError::Decode {
                 operation,
                 message: "the response has neither `data` nor `errors`".to_owned(),
+                source: None,
             },
         })
     }
@@ -536,6 +545,7 @@ fn resources_of<'a>(
         message: format!(
             "the manifest of Flash build `{build_id}` is malformed: {what} is not a JSON object"
         ),
+        source: None,
     };
     let root = manifest
         .as_object_mut()
@@ -557,10 +567,9 @@ fn graphql_url(base_url: &str) -> String {
 
 /// An error and its sources, `: `-separated. The URL is left out because every error that
 /// carries this message reports the URL in a field of its own.
-fn error_chain(error: reqwest::Error) -> String {
-    let error = error.without_url();
+fn error_chain(error: &reqwest::Error) -> String {
     let mut message = error.to_string();
-    let mut source = std::error::Error::source(&error);
+    let mut source = std::error::Error::source(error);
     while let Some(cause) = source {
         let text = cause.to_string();
         // hyper and reqwest sometimes repeat their cause's text in their own.

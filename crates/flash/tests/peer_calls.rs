@@ -114,7 +114,7 @@ async fn run_function(input: &Map<String, Value>) -> Value {
     };
     args.retain(|key, _| !key.starts_with("__"));
     let function = runpod_flash::call::function(&name).expect("known function");
-    match (function.invoke)(args).await {
+    match function.invoke(args).await {
         Ok(output) => {
             json!({"status": "COMPLETED", "output": output, "delayTime": 3, "executionTime": 5})
         }
@@ -224,7 +224,7 @@ async fn lb_scale(Path(id): Path<String>, Json(body): Json<Map<String, Value>>) 
 
 async fn lb_answer(name: &str, args: Map<String, Value>) -> Response {
     let function = runpod_flash::call::function(name).unwrap();
-    match (function.invoke)(args).await {
+    match function.invoke(args).await {
         Ok(value) => Json(value).into_response(),
         Err(InvokeError::Failed(wire)) => {
             (StatusCode::INTERNAL_SERVER_ERROR, Json(wire)).into_response()

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use runpod_flash::ApiKey;
 use runpod_flash::FlashError;
+use runpod_flash::error::RoutingErrorKind;
 use runpod_flash::registry::{Clock, EndpointSource, Route, ServiceRegistry, TokioClock};
 use runpod_flash::state::{StateManagerClient, StateManagerConfig};
 use serde_json::{Value, json};
@@ -198,12 +199,23 @@ async fn cold_cache_during_outage_is_a_typed_error_without_the_key() {
     let (server, registry) = setup().await;
     server.with(|s| s.fail_always = Some(Fail::EchoAuth));
     let error = registry.route("infer").await.unwrap_err();
-    let FlashError::ManifestServiceUnavailable(unavailable) = &error else {
+    let FlashError::Routing(unavailable) = &error else {
         panic!("wrong error: {error}");
     };
-    assert_eq!(unavailable.function, "infer");
-    assert_eq!(unavailable.resource, "gpu_worker");
-    assert_eq!(unavailable.environment_id.as_deref(), Some("env1"));
+    assert!(
+        matches!(
+            unavailable.kind(),
+            RoutingErrorKind::ManifestServiceUnavailable { .. }
+        ),
+        "{error}"
+    );
+    assert_eq!(unavailable.function(), "infer");
+    assert_eq!(unavailable.owner(), Some("gpu_worker"));
+    assert_eq!(unavailable.environment_id(), Some("env1"));
+    assert_eq!(
+        unavailable.state_manager_error().and_then(|e| e.status()),
+        Some(401)
+    );
     let text = format!("{error} {error:?} {registry:?}");
     assert!(text.contains("HTTP 401"), "{text}");
     assert!(!text.contains(KEY), "the API key leaked: {text}");

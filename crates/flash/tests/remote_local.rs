@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use runpod_flash::call::{self, FunctionMeta, InvokeError, RemoteFunction, WireError};
-use runpod_flash::error::RoutingError;
+use runpod_flash::error::RoutingErrorKind;
 use runpod_flash::manifest::Manifest;
 use runpod_flash::registry::{HttpMethod, ServiceRegistry};
 use runpod_flash::testing::Mocks;
@@ -98,7 +98,7 @@ fn args(value: Value) -> Map<String, Value> {
 }
 
 async fn invoke(meta: &FunctionMeta, value: Value) -> Result<Value, InvokeError> {
-    (meta.invoke)(args(value)).await
+    meta.invoke(args(value)).await
 }
 
 fn bad_arguments(result: Result<Value, InvokeError>) -> (Option<String>, String) {
@@ -130,38 +130,38 @@ async fn calls_run_the_body_locally() {
 #[test]
 fn the_function_table_lists_every_function() {
     let functions = call::functions();
-    let names: Vec<_> = functions.iter().map(|meta| meta.name).collect();
+    let names: Vec<_> = functions.iter().map(|meta| meta.name()).collect();
     assert_eq!(names, ["infer", "item", "tokenize", "version", "word"]);
 
     let infer_meta = call::function("infer").unwrap();
     assert!(std::ptr::eq(infer_meta, <infer as RemoteFunction>::META));
-    assert_eq!(infer_meta.resource.name(), "gpu");
-    assert!(!infer_meta.resource.is_load_balanced());
-    assert_eq!(infer_meta.params, ["prompt", "n"]);
-    assert_eq!(infer_meta.route, None);
-    assert_eq!(infer_meta.state, None);
-    assert_eq!(infer_meta.module_path, "remote_local");
-    assert!(infer_meta.source.file.ends_with("remote_local.rs"));
-    assert!(infer_meta.source.line > 0);
+    assert_eq!(infer_meta.resource().name(), "gpu");
+    assert!(!infer_meta.resource().is_load_balanced());
+    assert_eq!(infer_meta.params(), ["prompt", "n"]);
+    assert_eq!(infer_meta.route(), None);
+    assert_eq!(infer_meta.state(), None);
+    assert_eq!(infer_meta.module_path(), "remote_local");
+    assert!(infer_meta.source().file.ends_with("remote_local.rs"));
+    assert!(infer_meta.source().line > 0);
 
     let item_meta = call::function("item").unwrap();
-    assert_eq!(item_meta.resource.name(), "api");
-    assert!(item_meta.resource.is_load_balanced());
-    assert_eq!(item_meta.params, ["id", "verbose"]);
-    let route = item_meta.route.unwrap();
+    assert_eq!(item_meta.resource().name(), "api");
+    assert!(item_meta.resource().is_load_balanced());
+    assert_eq!(item_meta.params(), ["id", "verbose"]);
+    let route = item_meta.route().unwrap();
     assert_eq!((route.method, route.path), (HttpMethod::Get, "/items/{id}"));
 
     let word_meta = call::function("word").unwrap();
-    assert_eq!(word_meta.params, ["i"]);
-    assert_eq!(word_meta.state, Some("Model"));
+    assert_eq!(word_meta.params(), ["i"]);
+    assert_eq!(word_meta.state(), Some("Model"));
 
     let version_meta = call::function("version").unwrap();
-    assert!(version_meta.params.is_empty());
+    assert!(version_meta.params().is_empty());
 
     let tokenize_meta = call::function("tokenize").unwrap();
-    assert_eq!(tokenize_meta.module_path, "remote_local::stages");
-    assert_eq!(tokenize_meta.params, ["text", "limit"]);
-    assert_eq!(tokenize_meta.resource.name(), "gpu");
+    assert_eq!(tokenize_meta.module_path(), "remote_local::stages");
+    assert_eq!(tokenize_meta.params(), ["text", "limit"]);
+    assert_eq!(tokenize_meta.resource().name(), "gpu");
 
     assert!(call::function("missing").is_none());
 }
@@ -328,8 +328,10 @@ async fn local_overrides_the_routing_of_a_mock_registry() {
     };
     let routed = Mocks::new().registry(registry());
     match routed.run(version()).await {
-        Err(FlashError::Routing(RoutingError::UnknownFunction { function })) => {
-            assert_eq!(function, "version");
+        Err(FlashError::Routing(error))
+            if matches!(error.kind(), RoutingErrorKind::UnknownFunction) =>
+        {
+            assert_eq!(error.function(), "version");
         }
         other => panic!("expected an unknown-function error, got {other:?}"),
     }
@@ -339,7 +341,7 @@ async fn local_overrides_the_routing_of_a_mock_registry() {
     assert_eq!(local.run(version()).await.unwrap(), 3);
     assert!(matches!(
         local.run(infer("x".into(), 1)).await,
-        Err(FlashError::Routing(RoutingError::UnknownFunction { .. }))
+        Err(FlashError::Routing(error)) if matches!(error.kind(), RoutingErrorKind::UnknownFunction)
     ));
 }
 

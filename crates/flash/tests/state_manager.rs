@@ -257,7 +257,7 @@ async fn a_manifest_of_the_wrong_shape_is_a_decode_error() {
     server.add_build("b", json!({"resources": 5}));
     let error = client.get_persisted_manifest("env1").await.unwrap_err();
     assert!(
-        matches!(&error, StateManagerError::Decode { operation: GET_FLASH_BUILD, message } if message.contains("`b`")),
+        matches!(&error, StateManagerError::Decode { operation: GET_FLASH_BUILD, message, .. } if message.contains("`b`")),
         "{error:?}"
     );
 }
@@ -601,6 +601,7 @@ async fn connection_refused_names_the_operation_and_url() {
             url,
             message,
             timed_out,
+            ..
         } => {
             assert_eq!(*operation, GET_FLASH_ENVIRONMENT);
             assert_eq!(url, &expected_url);

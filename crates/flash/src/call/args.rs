@@ -22,6 +22,7 @@ pub mod reserved {
 
 /// An argument that could not be encoded or decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ArgumentError {
     /// The function.
     pub function: &'static str,

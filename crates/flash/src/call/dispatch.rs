@@ -4,7 +4,7 @@ use serde_json::{Map, Value};
 
 use super::errors::{RemoteError, RemoteResult, WireError};
 use super::function::{InvokeError, RemoteFunction, generation};
-use super::global::registry;
+use super::global::registry_for;
 use super::http::peer;
 use super::transport::{self, Outcome};
 use crate::error::{Direction, FlashError, RemoteExecutionError, SerializationError};
@@ -30,7 +30,7 @@ async fn call_unboxed<F: RemoteFunction>(args: F::Args) -> F::Return {
         Intercept::Handled(result) => return result.await,
         Intercept::Local(args) => return F::call_local(args).await,
         Intercept::Route(registry, args) => (registry, args),
-        Intercept::NotMocked(args) => match registry() {
+        Intercept::NotMocked(args) => match registry_for(F::META.name) {
             Ok(registry) => (registry, args),
             Err(error) => return F::Return::from_result(Err(Err::<F>::from_flash(error))),
         },

@@ -6,6 +6,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::error::RoutingErrorKind;
 use crate::error::FlashError;
 
 /// The JSON error a worker reports for a failed call: the `error` string of a FAILED queue job
@@ -85,9 +86,11 @@ impl RemoteError for FlashError {
 pub(crate) fn flash_error_type(error: &FlashError) -> &'static str {
     match error {
         FlashError::Manifest(_) => "ManifestError",
-        FlashError::ManifestServiceUnavailable(_) => "ManifestServiceUnavailableError",
+        FlashError::Routing(error) => match error.kind() {
+            RoutingErrorKind::ManifestServiceUnavailable { .. } => "ManifestServiceUnavailableError",
+            _ => "RoutingError",
+        },
         FlashError::StateManager(_) => "StateManagerError",
-        FlashError::Routing(_) => "RoutingError",
         FlashError::RemoteExecution(_) => "RemoteExecutionError",
         FlashError::Serialization(_) => "SerializationError",
         FlashError::WorkerState(_) => "WorkerStateError",

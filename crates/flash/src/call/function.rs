@@ -42,31 +42,93 @@ pub type Warmer = fn() -> BoxFuture<'static, Result<(), crate::FlashError>>;
 /// Calls a function from JSON arguments (keyed by parameter name) to a JSON result.
 pub type Invoker = fn(Map<String, Value>) -> BoxFuture<'static, Result<Value, InvokeError>>;
 
-/// Everything known about one `#[remote]` function at compile time.
+/// Everything known about one `#[remote]` function at compile time: `<f as
+/// RemoteFunction>::META`, or [`function`]/[`functions`] by name at run time.
 #[derive(Debug)]
 pub struct FunctionMeta {
+    pub(crate) name: &'static str,
+    pub(crate) resource: &'static Resource,
+    pub(crate) module_path: &'static str,
+    pub(crate) source: SourceLocation,
+    pub(crate) params: &'static [&'static str],
+    pub(crate) route: Option<HttpRoute>,
+    pub(crate) state: Option<&'static str>,
+    pub(crate) invoke: Invoker,
+    pub(crate) warm: Option<Warmer>,
+}
+
+impl FunctionMeta {
+    /// What `#[remote]` registers; the argument order is the generated code's business.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) const fn new(
+        name: &'static str,
+        resource: &'static Resource,
+        module_path: &'static str,
+        source: SourceLocation,
+        params: &'static [&'static str],
+        route: Option<HttpRoute>,
+        state: Option<&'static str>,
+        invoke: Invoker,
+        warm: Option<Warmer>,
+    ) -> Self {
+        Self {
+            name,
+            resource,
+            module_path,
+            source,
+            params,
+            route,
+            state,
+            invoke,
+            warm,
+        }
+    }
+
     /// The function's name; unique across the app.
-    pub name: &'static str,
+    pub const fn name(&self) -> &'static str {
+        self.name
+    }
+
     /// The resource that serves it.
-    pub resource: &'static Resource,
+    pub const fn resource(&self) -> &'static Resource {
+        self.resource
+    }
+
     /// `module_path!()` at its definition.
-    pub module_path: &'static str,
+    pub const fn module_path(&self) -> &'static str {
+        self.module_path
+    }
+
     /// Where it is defined.
-    pub source: SourceLocation,
+    pub const fn source(&self) -> SourceLocation {
+        self.source
+    }
+
     /// Its parameter names, in order (the worker-state parameter of a stateful function excluded).
-    pub params: &'static [&'static str],
+    pub const fn params(&self) -> &'static [&'static str] {
+        self.params
+    }
+
     /// Its route, for load-balanced resources.
-    pub route: Option<HttpRoute>,
+    pub const fn route(&self) -> Option<HttpRoute> {
+        self.route
+    }
+
     /// The worker-state type a stateful function receives, by name.
-    pub state: Option<&'static str>,
-    /// Runs the function in this process from JSON arguments.
-    pub invoke: Invoker,
-    /// Builds the function's worker state, for workers that warm up before taking work.
-    pub warm: Option<Warmer>,
+    pub const fn state(&self) -> Option<&'static str> {
+        self.state
+    }
+
+    /// Runs the function in this process from JSON arguments keyed by parameter name, as a
+    /// worker does for each job or request. Never routes.
+    pub fn invoke(&self, args: Map<String, Value>) -> BoxFuture<'static, Result<Value, InvokeError>> {
+        (self.invoke)(args)
+    }
 }
 
 /// The type-level handle `#[remote]` generates for each function (a struct with the function's
-/// name), used by the dispatcher, the worker and [`crate::testing`]. Not implemented by hand.
+/// name): what [`crate::testing::Mocks`] is keyed by and where [`RemoteFunction::META`] lives.
+/// Only `#[remote]` implements it; its hidden methods are the generated code's interface.
 pub trait RemoteFunction: Send + Sync + 'static {
     /// The arguments, as a tuple in parameter order.
     type Args: Send + 'static;
@@ -74,23 +136,18 @@ pub trait RemoteFunction: Send + Sync + 'static {
     type Return: RemoteResult + Send + 'static;
     /// Its metadata.
     const META: &'static FunctionMeta;
-    /// Its routing cache.
+    #[doc(hidden)]
     fn slot() -> &'static Slot;
-    /// Runs the body in this process.
+    #[doc(hidden)]
     fn call_local(args: Self::Args) -> BoxFuture<'static, Self::Return>;
-    /// Encodes the arguments as a JSON object keyed by parameter name.
-    ///
-    /// # Errors
-    /// The serde error of the first argument that fails to encode, naming it.
+    #[doc(hidden)]
     fn encode_args(args: &Self::Args) -> Result<Map<String, Value>, ArgumentError>;
-    /// Decodes the arguments from a JSON object keyed by parameter name.
-    ///
-    /// # Errors
-    /// Names the missing or mistyped parameter.
+    #[doc(hidden)]
     fn decode_args(args: Map<String, Value>) -> Result<Self::Args, ArgumentError>;
 }
 
-/// Every `#[remote]` function linked into this binary.
+/// Every `#[remote]` function linked into this binary (the generated code's registration table;
+/// read it through [`functions`] and [`function`]).
 #[allow(unsafe_code)] // linkme's link-section static; see the workspace lint settings.
 #[linkme::distributed_slice]
 pub static FUNCTIONS: [&'static FunctionMeta];
@@ -108,7 +165,8 @@ pub fn function(name: &str) -> Option<&'static FunctionMeta> {
 }
 
 /// A function's cached routing decision: "local" stamped with the routing generation it was
-/// taken under, so replacing the registry or entering a mock scope invalidates it.
+/// taken under, so replacing the registry or entering a mock scope invalidates it. One static per
+/// function, owned by the generated code.
 #[derive(Debug)]
 pub struct Slot(AtomicU64);
 

@@ -5,21 +5,26 @@ use std::sync::{Arc, Mutex};
 use arc_swap::ArcSwapOption;
 
 use super::function::invalidate_routes;
-use crate::error::{FlashError, RoutingError};
+use crate::error::{FlashError, ManifestError, RoutingError, RoutingErrorKind};
 use crate::registry::ServiceRegistry;
 
 static REGISTRY: ArcSwapOption<ServiceRegistry> = ArcSwapOption::const_empty();
 /// Serializes the first initialization, and remembers why it failed so every call reports it
 /// without rereading a broken manifest.
-static INIT: Mutex<Option<String>> = Mutex::new(None);
+static INIT: Mutex<Option<Arc<ManifestError>>> = Mutex::new(None);
 
 /// The registry `#[remote]` calls use: the one given to [`set_registry`], else
 /// [`ServiceRegistry::from_env`] built on first use.
 ///
 /// # Errors
-/// [`RoutingError::Unavailable`] naming the manifest problem when the environment's manifest is
+/// [`RoutingErrorKind::Manifest`] with the manifest's error when the environment's manifest is
 /// unreadable or invalid (reported on every call until fixed and the process restarted).
 pub fn registry() -> Result<Arc<ServiceRegistry>, FlashError> {
+    registry_for("*")
+}
+
+/// [`registry`], with errors naming the function being called.
+pub(crate) fn registry_for(function: &str) -> Result<Arc<ServiceRegistry>, FlashError> {
     if let Some(registry) = REGISTRY.load_full() {
         return Ok(registry);
     }
@@ -27,11 +32,11 @@ pub fn registry() -> Result<Arc<ServiceRegistry>, FlashError> {
     if let Some(registry) = REGISTRY.load_full() {
         return Ok(registry);
     }
-    if let Some(reason) = &*failure {
-        return Err(RoutingError::Unavailable {
-            reason: reason.clone(),
-        }
-        .into());
+    let broken = |error: &Arc<ManifestError>| -> FlashError {
+        RoutingError::new(function, RoutingErrorKind::Manifest(Arc::clone(error))).into()
+    };
+    if let Some(error) = &*failure {
+        return Err(broken(error));
     }
     match ServiceRegistry::from_env() {
         Ok(registry) => {
@@ -40,10 +45,11 @@ pub fn registry() -> Result<Arc<ServiceRegistry>, FlashError> {
             Ok(registry)
         }
         Err(error) => {
-            let reason = error.to_string();
-            tracing::error!("cannot route #[remote] calls: {reason}");
-            *failure = Some(reason.clone());
-            Err(RoutingError::Unavailable { reason }.into())
+            tracing::error!("cannot route #[remote] calls: {error}");
+            let error = Arc::new(error);
+            let result = Err(broken(&error));
+            *failure = Some(error);
+            result
         }
     }
 }

@@ -12,6 +12,7 @@ use std::time::Duration;
 use super::clock::Clock;
 use super::route::{RemoteKind, RemoteRoute};
 use super::source::EndpointSource;
+use crate::error::StateManagerError;
 use arc_swap::ArcSwapOption;
 use indexmap::IndexMap;
 use rustc_hash::FxHashMap;
@@ -51,13 +52,24 @@ impl Snapshot {
 struct FailureState {
     consecutive: u32,
     retry_at: Option<Duration>,
-    last_error: Option<String>,
+    last_error: Option<Arc<StateManagerError>>,
 }
 
-/// Why the cache could not give a map.
+impl Unavailable {
+    pub(crate) fn into_kind(self) -> crate::error::RoutingErrorKind {
+        crate::error::RoutingErrorKind::ManifestServiceUnavailable {
+            error: self.error,
+            backing_off: self.backing_off,
+        }
+    }
+}
+
+/// Why the cache could not give a map: the last fetch's error, and whether the cache is still
+/// waiting out the backoff after it rather than having just asked.
 #[derive(Debug, Clone)]
 pub(crate) struct Unavailable {
-    pub(crate) reason: String,
+    pub(crate) error: Arc<StateManagerError>,
+    pub(crate) backing_off: bool,
 }
 
 pub(crate) struct EndpointCache {
@@ -182,9 +194,12 @@ impl EndpointCache {
             }
         }
         if force == Force::No
-            && let Some(reason) = self.backing_off(now)
+            && let Some(error) = self.backing_off(now)
         {
-            return Err(Unavailable { reason });
+            return Err(Unavailable {
+                error,
+                backing_off: true,
+            });
         }
         match self.source.resources_endpoints(&self.environment_id).await {
             Ok(map) => {
@@ -194,20 +209,23 @@ impl EndpointCache {
                 Ok(snapshot)
             }
             Err(error) => {
-                let reason = error.to_string();
+                let error = Arc::new(error);
                 let mut failures = self.failure_state();
                 failures.consecutive = failures.consecutive.saturating_add(1);
                 let delay = backoff_delay(self.policy, failures.consecutive);
                 failures.retry_at = Some(self.clock.now() + delay);
-                failures.last_error = Some(reason.clone());
+                failures.last_error = Some(Arc::clone(&error));
                 tracing::warn!(
                     environment_id = %self.environment_id,
                     failures = failures.consecutive,
                     retry_in_ms = delay.as_millis() as u64,
                     serving_stale = self.current.load().is_some(),
-                    "endpoint URL refresh failed: {reason}"
+                    "endpoint URL refresh failed: {error}"
                 );
-                Err(Unavailable { reason })
+                Err(Unavailable {
+                    error,
+                    backing_off: false,
+                })
             }
         }
     }
@@ -237,17 +255,10 @@ impl EndpointCache {
     }
 
     /// The last error, while a failed fetch's backoff is still running.
-    fn backing_off(&self, now: Duration) -> Option<String> {
+    fn backing_off(&self, now: Duration) -> Option<Arc<StateManagerError>> {
         let failures = self.failure_state();
         match failures.retry_at {
-            Some(retry_at) if now < retry_at => Some(format!(
-                "{} (retrying in {} ms)",
-                failures
-                    .last_error
-                    .as_deref()
-                    .unwrap_or("State Manager unavailable"),
-                retry_at.saturating_sub(now).as_millis()
-            )),
+            Some(retry_at) if now < retry_at => failures.last_error.clone(),
             _ => None,
         }
     }

@@ -150,7 +150,7 @@ async fn unknown_functions_run_locally_unless_strict() {
         .expect("valid manifest");
     let error = strict.route("not_in_manifest").await.unwrap_err();
     assert!(
-        matches!(&error, FlashError::Routing(RoutingError::UnknownFunction { function }) if function == "not_in_manifest"),
+        matches!(&error, FlashError::Routing(e) if matches!(e.kind(), RoutingErrorKind::UnknownFunction) && e.function() == "not_in_manifest"),
         "{error}"
     );
 }
@@ -172,7 +172,7 @@ async fn a_resource_that_makes_no_remote_calls_never_fetches() {
     assert_eq!(registry.route("infer").await.unwrap(), Route::Local);
     let error = registry.route("prep").await.unwrap_err();
     assert!(
-        matches!(error, FlashError::ManifestServiceUnavailable(_)),
+        matches!(&error, FlashError::Routing(e) if matches!(e.kind(), RoutingErrorKind::RemoteCallsDisabled { resource } if resource == "gpu")),
         "{error}"
     );
     assert!(
@@ -191,7 +191,7 @@ async fn remote_call_without_environment_is_a_typed_error() {
         .expect("valid manifest");
     let error = registry.route("infer").await.unwrap_err();
     assert!(
-        matches!(&error, FlashError::Routing(RoutingError::NoEnvironment { function, resource }) if function == "infer" && resource == "gpu"),
+        matches!(&error, FlashError::Routing(e) if matches!(e.kind(), RoutingErrorKind::NoEnvironment) && e.function() == "infer" && e.owner() == Some("gpu")),
         "{error}"
     );
 }
@@ -306,12 +306,21 @@ async fn cold_cache_with_state_manager_down_is_manifest_service_unavailable() {
     let clock = Arc::new(ManualClock::new());
     let registry = registry_as("cpu", &source, &clock);
     let error = registry.route("infer").await.unwrap_err();
-    let FlashError::ManifestServiceUnavailable(unavailable) = &error else {
+    let FlashError::Routing(unavailable) = &error else {
         panic!("wrong error: {error}")
     };
-    assert_eq!(unavailable.function, "infer");
-    assert_eq!(unavailable.resource, "gpu");
-    assert_eq!(unavailable.environment_id.as_deref(), Some("env-1"));
+    assert!(
+        matches!(unavailable.kind(), RoutingErrorKind::ManifestServiceUnavailable { backing_off: false, .. }),
+        "{error}"
+    );
+    assert!(unavailable.is_transient());
+    assert_eq!(unavailable.function(), "infer");
+    assert_eq!(unavailable.owner(), Some("gpu"));
+    assert_eq!(unavailable.environment_id(), Some("env-1"));
+    assert_eq!(unavailable.state_manager_error().and_then(|e| e.status()), Some(503));
+    // The typed cause is the error's source.
+    let cause = std::error::Error::source(unavailable).expect("a source");
+    assert!(cause.downcast_ref::<StateManagerError>().is_some());
     assert!(error.to_string().contains("HTTP 503"), "{error}");
     // Backing off: the next calls fail fast without a request.
     for _ in 0..10 {
@@ -353,7 +362,7 @@ async fn resource_missing_from_the_endpoint_map_is_no_endpoint() {
         .expect("valid manifest");
     let error = registry.route("infer").await.unwrap_err();
     assert!(
-        matches!(&error, FlashError::Routing(RoutingError::NoEndpoint { function, resource }) if function == "infer" && resource == "gpu"),
+        matches!(&error, FlashError::Routing(e) if matches!(e.kind(), RoutingErrorKind::NoEndpoint) && e.function() == "infer" && e.owner() == Some("gpu")),
         "{error}"
     );
 }

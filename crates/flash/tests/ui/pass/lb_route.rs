@@ -45,11 +45,11 @@ fn main() {
     runtime.block_on(put()).unwrap();
     runtime.block_on(patch()).unwrap();
 
-    let route = <item as RemoteFunction>::META.route.unwrap();
+    let route = <item as RemoteFunction>::META.route().unwrap();
     assert_eq!((route.method, route.path), (HttpMethod::Get, "/items/{id}"));
-    let route = <delete_item as RemoteFunction>::META.route.unwrap();
+    let route = <delete_item as RemoteFunction>::META.route().unwrap();
     assert_eq!(route.method, HttpMethod::Delete);
-    assert_eq!(<put as RemoteFunction>::META.route.unwrap().method, HttpMethod::Put);
-    assert_eq!(<patch as RemoteFunction>::META.route.unwrap().method, HttpMethod::Patch);
-    assert_eq!(<put_item as RemoteFunction>::META.route.unwrap().method, HttpMethod::Post);
+    assert_eq!(<put as RemoteFunction>::META.route().unwrap().method, HttpMethod::Put);
+    assert_eq!(<patch as RemoteFunction>::META.route().unwrap().method, HttpMethod::Patch);
+    assert_eq!(<put_item as RemoteFunction>::META.route().unwrap().method, HttpMethod::Post);
 }

@@ -31,7 +31,7 @@ mod app {
     }
 
     pub fn module_of_double() -> &'static str {
-        <double as runpod_flash::call::RemoteFunction>::META.module_path
+        <double as runpod_flash::call::RemoteFunction>::META.module_path()
     }
 }
 

@@ -25,6 +25,6 @@ fn main() {
         .unwrap();
     assert_eq!(out, ["hi", "hi", "end", "None"]);
     let meta = <infer as runpod_flash::call::RemoteFunction>::META;
-    assert_eq!(meta.params, ["prompt", "n", "temperature", "stop"]);
-    assert_eq!(meta.resource.name(), "gpu");
+    assert_eq!(meta.params(), ["prompt", "n", "temperature", "stop"]);
+    assert_eq!(meta.resource().name(), "gpu");
 }

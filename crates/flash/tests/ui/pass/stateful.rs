@@ -38,6 +38,6 @@ fn main() {
     assert_eq!(runtime.block_on(count()).unwrap(), 2);
     assert_eq!(BUILT.load(Ordering::SeqCst), 1);
     let meta = <word as runpod_flash::call::RemoteFunction>::META;
-    assert_eq!(meta.params, ["i"]);
-    assert_eq!(meta.state, Some("Model"));
+    assert_eq!(meta.params(), ["i"]);
+    assert_eq!(meta.state(), Some("Model"));
 }

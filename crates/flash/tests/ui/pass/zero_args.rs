@@ -15,5 +15,5 @@ fn main() {
         .build()
         .unwrap();
     assert_eq!(runtime.block_on(health()).unwrap(), "ok");
-    assert!(<health as runpod_flash::call::RemoteFunction>::META.params.is_empty());
+    assert!(<health as runpod_flash::call::RemoteFunction>::META.params().is_empty());
 }
