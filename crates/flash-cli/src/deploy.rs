@@ -36,8 +36,8 @@ use runpod_flash::ApiKey;
 use runpod_flash::config;
 use runpod_flash::error::{ManifestError, ManifestOrigin, StateManagerError};
 use runpod_flash::manifest::{Manifest, ResourceConfig};
-use runpod_flash::state::platform::{Environment, PlatformEndpoint};
-use runpod_flash::state::{StateManagerClient, StateManagerConfig};
+use runpod_flash::state_manager::platform::{Environment, PlatformEndpoint};
+use runpod_flash::state_manager::{StateManagerClient, StateManagerConfig};
 use serde::Serialize;
 use serde_json::{Map, Value};
 

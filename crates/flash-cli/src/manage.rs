@@ -2,8 +2,8 @@
 //! over the platform operations. Deletes first delete the endpoints the platform lists for each
 //! environment, then the environment or app.
 
-use runpod_flash::state::StateManagerClient;
-use runpod_flash::state::platform::{Environment, EnvironmentSummary, FlashApp, PlatformEndpoint};
+use runpod_flash::state_manager::StateManagerClient;
+use runpod_flash::state_manager::platform::{Environment, EnvironmentSummary, FlashApp, PlatformEndpoint};
 
 use crate::deploy::{DeployError, DeployOptions, platform};
 use crate::undeploy::delete_endpoints;

@@ -5,8 +5,8 @@
 //! the active build's manifest (`endpoint_id`, `resources_endpoints`) so no peer routes to them,
 //! and out of `.flash/resources.json`.
 
-use runpod_flash::state::StateManagerClient;
-use runpod_flash::state::platform::PlatformEndpoint;
+use runpod_flash::state_manager::StateManagerClient;
+use runpod_flash::state_manager::platform::PlatformEndpoint;
 use serde::Serialize;
 use serde_json::Value;
 

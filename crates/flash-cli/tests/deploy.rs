@@ -17,7 +17,7 @@ use flash_contract::artifact::{Member, pack};
 use flash_contract::files::MANIFEST_FILE;
 use flash_emulator::{Emulator, EmulatorHandle};
 use runpod_flash::ApiKey;
-use runpod_flash::state::{StateManagerClient, StateManagerConfig};
+use runpod_flash::state_manager::{StateManagerClient, StateManagerConfig};
 use serde_json::{Value, json};
 
 const KEY: &str = "deploy-test-key";

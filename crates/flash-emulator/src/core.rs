@@ -40,7 +40,7 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// What a worker is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum WorkerState {
+pub enum WorkerPhase {
     /// Started; has not asked for a job (queue) or passed its health check (LB) yet.
     Initializing,
     /// Ready and holding no job.
@@ -57,7 +57,7 @@ pub(crate) struct Worker {
     pub(crate) id: String,
     pub(crate) pid: Option<u32>,
     pub(crate) version: i32,
-    pub(crate) state: WorkerState,
+    pub(crate) state: WorkerPhase,
     pub(crate) started: Instant,
     pub(crate) last_active: Instant,
     pub(crate) last_ping: Option<Instant>,

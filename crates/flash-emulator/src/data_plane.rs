@@ -20,7 +20,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::core::{Core, EndpointRt, WorkerState, wait_for};
+use crate::core::{Core, EndpointRt, WorkerPhase, wait_for};
 use crate::http::{bearer_ok, error, unauthorized};
 use crate::ids;
 
@@ -218,19 +218,19 @@ async fn health(
 ) -> Reply {
     let rt = endpoint(&core, &headers, &ep)?;
     let st = rt.lock();
-    let count = |s: WorkerState| st.workers.values().filter(|w| w.state == s).count();
+    let count = |s: WorkerPhase| st.workers.values().filter(|w| w.state == s).count();
     let held = |id: &str| !st.jobs.held_by(id).is_empty();
     let running = st
         .workers
         .values()
         .filter(|w| {
-            w.state == WorkerState::Running || (w.state != WorkerState::Stopping && held(&w.id))
+            w.state == WorkerPhase::Running || (w.state != WorkerPhase::Stopping && held(&w.id))
         })
         .count();
     let idle = st
         .workers
         .values()
-        .filter(|w| w.state == WorkerState::Idle && !held(&w.id))
+        .filter(|w| w.state == WorkerPhase::Idle && !held(&w.id))
         .count();
     let c = st.jobs.counters;
     Ok(axum::Json(json!({
@@ -244,7 +244,7 @@ async fn health(
         "workers": {
             "idle": idle,
             "running": running,
-            "initializing": count(WorkerState::Initializing),
+            "initializing": count(WorkerPhase::Initializing),
         },
     }))
     .into_response())

@@ -9,7 +9,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::core::{Core, WorkerState};
+use crate::core::{Core, WorkerPhase};
 use crate::http::{bearer_ok, unauthorized};
 use crate::jobs::JobStatus;
 
@@ -58,7 +58,7 @@ pub struct WorkerSnapshot {
     /// OS process id; `None` for external workers.
     pub pid: Option<u32>,
     /// What it is doing.
-    pub state: WorkerState,
+    pub state: WorkerPhase,
     /// Whether the emulator started it.
     pub managed: bool,
     /// Milliseconds since it started (or joined).

@@ -22,7 +22,7 @@ use axum::http::Uri;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::core::{Core, EndpointRt, WorkerState, wait_for};
+use crate::core::{Core, EndpointRt, WorkerPhase, wait_for};
 use crate::http::{bearer_ok, error, unauthorized};
 
 /// Largest request or response body (Runpod: 30 MB).
@@ -93,8 +93,8 @@ impl Drop for Inflight {
         if let Some(w) = self.worker.as_ref().and_then(|id| st.workers.get_mut(id)) {
             w.lb_inflight = w.lb_inflight.saturating_sub(1);
             w.last_active = Instant::now();
-            if w.lb_inflight == 0 && w.state == WorkerState::Running {
-                w.state = WorkerState::Idle;
+            if w.lb_inflight == 0 && w.state == WorkerPhase::Running {
+                w.state = WorkerPhase::Idle;
             }
         }
     }
@@ -107,14 +107,14 @@ fn pick(rt: &EndpointRt) -> Option<(String, u16)> {
         .workers
         .values()
         .filter(|w| {
-            matches!(w.state, WorkerState::Idle | WorkerState::Running) && w.version == version
+            matches!(w.state, WorkerPhase::Idle | WorkerPhase::Running) && w.version == version
         })
         .filter_map(|w| w.port.map(|p| (w.id.clone(), p)))
         .collect();
     let ready = if ready.is_empty() {
         st.workers
             .values()
-            .filter(|w| matches!(w.state, WorkerState::Idle | WorkerState::Running))
+            .filter(|w| matches!(w.state, WorkerPhase::Idle | WorkerPhase::Running))
             .filter_map(|w| w.port.map(|p| (w.id.clone(), p)))
             .collect()
     } else {
@@ -128,7 +128,7 @@ fn pick(rt: &EndpointRt) -> Option<(String, u16)> {
     let chosen = ready[i].clone();
     if let Some(w) = st.workers.get_mut(&chosen.0) {
         w.lb_inflight += 1;
-        w.state = WorkerState::Running;
+        w.state = WorkerPhase::Running;
     }
     Some(chosen)
 }

@@ -56,7 +56,7 @@ use axum::routing::{any, get, post};
 use runpod_flash::ApiKey;
 use tokio::sync::{broadcast, watch};
 
-pub use crate::core::WorkerState;
+pub use crate::core::WorkerPhase;
 pub use error::EmulatorError;
 pub use graphql::sdl;
 pub use introspection::{EndpointSnapshot, JobSnapshot, Snapshot, WorkerSnapshot};

@@ -47,7 +47,7 @@ use flash_contract::env;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::artifacts;
-use crate::core::{Core, EndpointRt, Worker, WorkerState};
+use crate::core::{Core, EndpointRt, Worker, WorkerPhase};
 use crate::state_store::Endpoint;
 use crate::{LogLine, LogStream, ids};
 
@@ -238,7 +238,7 @@ pub(crate) fn spawn_worker(
                 id: pod.clone(),
                 pid,
                 version: spec.version,
-                state: WorkerState::Initializing,
+                state: WorkerPhase::Initializing,
                 started: now,
                 last_active: now,
                 last_ping: None,
@@ -349,19 +349,19 @@ async fn health_loop(core: Arc<Core>, rt: Arc<EndpointRt>, pod: String, port: u1
             let Some(w) = st.workers.get_mut(&pod) else {
                 return;
             };
-            if w.state == WorkerState::Stopping {
+            if w.state == WorkerPhase::Stopping {
                 return;
             }
             let before = w.state;
             w.state = match (healthy, w.lb_inflight) {
-                (true, 0) => WorkerState::Idle,
-                (true, _) => WorkerState::Running,
-                (false, _) if before == WorkerState::Initializing || code == Some(204) => {
-                    WorkerState::Initializing
+                (true, 0) => WorkerPhase::Idle,
+                (true, _) => WorkerPhase::Running,
+                (false, _) if before == WorkerPhase::Initializing || code == Some(204) => {
+                    WorkerPhase::Initializing
                 }
-                (false, _) => WorkerState::Initializing,
+                (false, _) => WorkerPhase::Initializing,
             };
-            healthy && before == WorkerState::Initializing
+            healthy && before == WorkerPhase::Initializing
         };
         if became_ready {
             rt.healthy.notify_waiters();
@@ -436,7 +436,7 @@ fn plan(rt: &EndpointRt) -> (Vec<String>, usize, Vec<Kill>, Endpoint) {
     let cfg = st.cfg.clone();
     if st.deleted {
         let kills = st.workers.values_mut().filter_map(|w| {
-            w.state = WorkerState::Stopping;
+            w.state = WorkerPhase::Stopping;
             w.kill.take()
         });
         let kills = kills.collect();
@@ -453,13 +453,13 @@ fn plan(rt: &EndpointRt) -> (Vec<String>, usize, Vec<Kill>, Endpoint) {
     if !lb {
         for (id, n) in &held {
             if let Some(w) = st.workers.get_mut(id)
-                && w.state != WorkerState::Initializing
-                && w.state != WorkerState::Stopping
+                && w.state != WorkerPhase::Initializing
+                && w.state != WorkerPhase::Stopping
             {
                 w.state = if *n > 0 {
-                    WorkerState::Running
+                    WorkerPhase::Running
                 } else {
-                    WorkerState::Idle
+                    WorkerPhase::Idle
                 };
             }
         }
@@ -479,7 +479,7 @@ fn plan(rt: &EndpointRt) -> (Vec<String>, usize, Vec<Kill>, Endpoint) {
     let mut current = 0usize;
     let last_lb = st.lb.last_request;
     for w in st.workers.values_mut() {
-        if !w.managed || w.state == WorkerState::Stopping {
+        if !w.managed || w.state == WorkerPhase::Stopping {
             continue;
         }
         let busy = if lb {
@@ -489,7 +489,7 @@ fn plan(rt: &EndpointRt) -> (Vec<String>, usize, Vec<Kill>, Endpoint) {
         };
         if w.version != cfg.version {
             if !busy && let Some(k) = w.kill.take() {
-                w.state = WorkerState::Stopping;
+                w.state = WorkerPhase::Stopping;
                 kills.push(k);
             }
             continue;
@@ -503,7 +503,7 @@ fn plan(rt: &EndpointRt) -> (Vec<String>, usize, Vec<Kill>, Endpoint) {
             if surplus == 0 {
                 break;
             }
-            if !w.managed || w.state == WorkerState::Stopping || w.version != cfg.version {
+            if !w.managed || w.state == WorkerPhase::Stopping || w.version != cfg.version {
                 continue;
             }
             let busy = if lb {
@@ -520,7 +520,7 @@ fn plan(rt: &EndpointRt) -> (Vec<String>, usize, Vec<Kill>, Endpoint) {
                 && now.duration_since(last) >= idle_for
                 && let Some(k) = w.kill.take()
             {
-                w.state = WorkerState::Stopping;
+                w.state = WorkerPhase::Stopping;
                 kills.push(k);
                 surplus -= 1;
             }

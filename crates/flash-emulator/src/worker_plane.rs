@@ -25,7 +25,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::core::{Core, EndpointRt, Worker, WorkerState, wait_for};
+use crate::core::{Core, EndpointRt, Worker, WorkerPhase, wait_for};
 use crate::http::{error, raw_key_ok};
 
 /// The worker-plane routes, relative to `/v2`.
@@ -70,7 +70,7 @@ fn seen(rt: &EndpointRt, pod: &str) -> bool {
             id: pod.to_owned(),
             pid: None,
             version,
-            state: WorkerState::Idle,
+            state: WorkerPhase::Idle,
             started: now,
             last_active: now,
             last_ping: None,
@@ -80,10 +80,10 @@ fn seen(rt: &EndpointRt, pod: &str) -> bool {
             kill: None,
         }
     });
-    if w.state == WorkerState::Initializing && !lb {
-        w.state = WorkerState::Idle;
+    if w.state == WorkerPhase::Initializing && !lb {
+        w.state = WorkerPhase::Idle;
     }
-    w.state != WorkerState::Stopping
+    w.state != WorkerPhase::Stopping
 }
 
 async fn take_n(core: &Core, rt: &EndpointRt, pod: &str, n: usize) -> Option<Vec<Value>> {
@@ -98,7 +98,7 @@ async fn take_n(core: &Core, rt: &EndpointRt, pod: &str, n: usize) -> Option<Vec
             return None;
         }
         if let Some(w) = st.workers.get_mut(pod) {
-            w.state = WorkerState::Running;
+            w.state = WorkerPhase::Running;
             w.last_active = Instant::now();
         }
         Some(jobs)
@@ -171,11 +171,11 @@ async fn done(
         match st.workers.get_mut(&pod) {
             Some(w) => {
                 w.last_active = Instant::now();
-                if w.state == WorkerState::Running && !still_holding {
-                    w.state = WorkerState::Idle;
+                if w.state == WorkerPhase::Running && !still_holding {
+                    w.state = WorkerPhase::Idle;
                 }
                 if stop_pod {
-                    w.state = WorkerState::Stopping;
+                    w.state = WorkerPhase::Stopping;
                     w.kill.take()
                 } else {
                     None

@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use runpod_flash::ApiKey;
-use runpod_flash::state::{StateManagerClient, StateManagerConfig};
+use runpod_flash::state_manager::{StateManagerClient, StateManagerConfig};
 use serde_json::json;
 
 #[tokio::test]

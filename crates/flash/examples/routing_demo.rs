@@ -18,7 +18,7 @@ use runpod_flash::ApiKey;
 use runpod_flash::error::ManifestOrigin;
 use runpod_flash::manifest::Manifest;
 use runpod_flash::registry::{RemoteKind, Route, ServiceRegistry};
-use runpod_flash::state::{StateManagerClient, StateManagerConfig};
+use runpod_flash::state_manager::{StateManagerClient, StateManagerConfig};
 use serde_json::{Value, json};
 
 const MANIFEST: &str = include_str!("../tests/fixtures/manifests/valid/03_mixed_workers.json");

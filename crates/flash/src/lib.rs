@@ -7,13 +7,13 @@
 //! function. When code calls a function, the [`registry::ServiceRegistry`] decides whether it runs
 //! here (this process *is* the owning resource, or the function is not in the manifest) or on the
 //! peer endpoint that owns it, whose URL comes from the State Manager
-//! ([`state::StateManagerClient`]) and is cached under a TTL.
+//! ([`state_manager::StateManagerClient`]) and is cached under a TTL.
 //!
 //! This crate is the core runtime:
 //!
 //! - [`manifest`]: the manifest's serde types, where it is found, and its validation;
 //! - [`registry`]: identity, function-to-route decisions and the endpoint cache;
-//! - [`state`]: the State Manager GraphQL client;
+//! - [`state_manager`]: the State Manager GraphQL client;
 //! - [`error`]: one error hierarchy for all of it;
 //! - [`config`]: the runtime's tunables (timeouts, retry and cache policy, limits);
 //! - [`contract`]: the names every Flash crate shares (environment variables, file names, routes).
@@ -27,7 +27,7 @@ pub mod manifest;
 pub mod registry;
 pub mod resource;
 pub mod secret;
-pub mod state;
+pub mod state_manager;
 pub mod testing;
 pub mod volume;
 pub mod worker;

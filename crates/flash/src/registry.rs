@@ -56,7 +56,7 @@ use crate::error::{
     FlashError, ManifestError, ManifestOrigin, RoutingError, RoutingErrorKind,
 };
 use crate::manifest::{LoadedManifest, Manifest, discover};
-use crate::state::StateManagerClient;
+use crate::state_manager::StateManagerClient;
 use cache::{CachePolicy, EndpointCache, Peer};
 
 /// What the manifest says about one function, from this process's point of view.

@@ -11,7 +11,7 @@ use runpod_flash::ApiKey;
 use runpod_flash::FlashError;
 use runpod_flash::error::RoutingErrorKind;
 use runpod_flash::registry::{Clock, EndpointSource, Route, ServiceRegistry, TokioClock};
-use runpod_flash::state::{StateManagerClient, StateManagerConfig};
+use runpod_flash::state_manager::{StateManagerClient, StateManagerConfig};
 use serde_json::{Value, json};
 
 mod support;

@@ -11,7 +11,7 @@ use std::time::Duration;
 use runpod_flash::ApiKey;
 use runpod_flash::config;
 use runpod_flash::error::StateManagerError;
-use runpod_flash::state::{
+use runpod_flash::state_manager::{
     GET_FLASH_BUILD, GET_FLASH_ENVIRONMENT, StateManagerClient, StateManagerConfig,
     UPDATE_FLASH_BUILD_MANIFEST,
 };

@@ -3,7 +3,7 @@
 use flash_contract::env as vars;
 use runpod_flash::ApiKey;
 use runpod_flash::manifest::ResourceConfig;
-use runpod_flash::state::platform::{EndpointSpec, TemplateSpec};
+use runpod_flash::state_manager::platform::{EndpointSpec, TemplateSpec};
 
 use super::DeployError;
 

@@ -22,12 +22,12 @@ pub trait EndpointSource: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<IndexMap<String, String>, StateManagerError>>;
 }
 
-impl EndpointSource for crate::state::StateManagerClient {
+impl EndpointSource for crate::state_manager::StateManagerClient {
     fn resources_endpoints<'a>(
         &'a self,
         environment_id: &'a str,
     ) -> BoxFuture<'a, Result<IndexMap<String, String>, StateManagerError>> {
-        Box::pin(crate::state::StateManagerClient::resources_endpoints(
+        Box::pin(crate::state_manager::StateManagerClient::resources_endpoints(
             self,
             environment_id,
         ))

@@ -1,6 +1,6 @@
 //! graphql_client codegen for the platform operations (apps, environments, builds, endpoints).
 //!
-//! Generated and private to [`crate::state::platform`], like [`super::super::ops`].
+//! Generated and private to [`crate::state_manager::platform`], like [`super::super::ops`].
 
 // Generated code carries no docs, uses `pub` inside private modules and Runpod's scalar names.
 #![allow(missing_docs, unreachable_pub, unused_qualifications, clippy::all)]
@@ -18,7 +18,7 @@ type Json = serde_json::Value;
     response_derives = "Debug",
     variables_derives = "Debug"
 )]
-pub(in crate::state) struct GetFlashApps;
+pub(in crate::state_manager) struct GetFlashApps;
 
 #[derive(GraphQLQuery)]
 #[graphql(
@@ -28,7 +28,7 @@ pub(in crate::state) struct GetFlashApps;
     response_derives = "Debug",
     variables_derives = "Debug"
 )]
-pub(in crate::state) struct GetFlashAppByName;
+pub(in crate::state_manager) struct GetFlashAppByName;
 
 #[derive(GraphQLQuery)]
 #[graphql(
@@ -38,7 +38,7 @@ pub(in crate::state) struct GetFlashAppByName;
     response_derives = "Debug",
     variables_derives = "Debug"
 )]
-pub(in crate::state) struct GetFlashEnvironmentByName;
+pub(in crate::state_manager) struct GetFlashEnvironmentByName;
 
 #[derive(GraphQLQuery)]
 #[graphql(
@@ -48,7 +48,7 @@ pub(in crate::state) struct GetFlashEnvironmentByName;
     response_derives = "Debug",
     variables_derives = "Debug"
 )]
-pub(in crate::state) struct CreateFlashApp;
+pub(in crate::state_manager) struct CreateFlashApp;
 
 #[derive(GraphQLQuery)]
 #[graphql(
@@ -58,7 +58,7 @@ pub(in crate::state) struct CreateFlashApp;
     response_derives = "Debug",
     variables_derives = "Debug"
 )]
-pub(in crate::state) struct CreateFlashEnvironment;
+pub(in crate::state_manager) struct CreateFlashEnvironment;
 
 #[derive(GraphQLQuery)]
 #[graphql(
@@ -68,7 +68,7 @@ pub(in crate::state) struct CreateFlashEnvironment;
     response_derives = "Debug",
     variables_derives = "Debug"
 )]
-pub(in crate::state) struct PrepareArtifactUpload;
+pub(in crate::state_manager) struct PrepareArtifactUpload;
 
 #[derive(GraphQLQuery)]
 #[graphql(
@@ -78,7 +78,7 @@ pub(in crate::state) struct PrepareArtifactUpload;
     response_derives = "Debug",
     variables_derives = "Debug"
 )]
-pub(in crate::state) struct FinalizeArtifactUpload;
+pub(in crate::state_manager) struct FinalizeArtifactUpload;
 
 #[derive(GraphQLQuery)]
 #[graphql(
@@ -88,7 +88,7 @@ pub(in crate::state) struct FinalizeArtifactUpload;
     response_derives = "Debug",
     variables_derives = "Debug"
 )]
-pub(in crate::state) struct DeployBuildToEnvironment;
+pub(in crate::state_manager) struct DeployBuildToEnvironment;
 
 #[derive(GraphQLQuery)]
 #[graphql(
@@ -98,7 +98,7 @@ pub(in crate::state) struct DeployBuildToEnvironment;
     response_derives = "Debug",
     variables_derives = "Debug"
 )]
-pub(in crate::state) struct DeleteFlashApp;
+pub(in crate::state_manager) struct DeleteFlashApp;
 
 #[derive(GraphQLQuery)]
 #[graphql(
@@ -108,7 +108,7 @@ pub(in crate::state) struct DeleteFlashApp;
     response_derives = "Debug",
     variables_derives = "Debug"
 )]
-pub(in crate::state) struct DeleteFlashEnvironment;
+pub(in crate::state_manager) struct DeleteFlashEnvironment;
 
 #[derive(GraphQLQuery)]
 #[graphql(
@@ -118,7 +118,7 @@ pub(in crate::state) struct DeleteFlashEnvironment;
     response_derives = "Debug",
     variables_derives = "Debug"
 )]
-pub(in crate::state) struct SaveEndpoint;
+pub(in crate::state_manager) struct SaveEndpoint;
 
 #[derive(GraphQLQuery)]
 #[graphql(
@@ -128,7 +128,7 @@ pub(in crate::state) struct SaveEndpoint;
     response_derives = "Debug",
     variables_derives = "Debug"
 )]
-pub(in crate::state) struct SaveTemplate;
+pub(in crate::state_manager) struct SaveTemplate;
 
 #[derive(GraphQLQuery)]
 #[graphql(
@@ -138,7 +138,7 @@ pub(in crate::state) struct SaveTemplate;
     response_derives = "Debug",
     variables_derives = "Debug"
 )]
-pub(in crate::state) struct DeleteEndpoint;
+pub(in crate::state_manager) struct DeleteEndpoint;
 
 #[derive(GraphQLQuery)]
 #[graphql(
@@ -148,4 +148,4 @@ pub(in crate::state) struct DeleteEndpoint;
     response_derives = "Debug",
     variables_derives = "Debug"
 )]
-pub(in crate::state) struct GetEndpoint;
+pub(in crate::state_manager) struct GetEndpoint;

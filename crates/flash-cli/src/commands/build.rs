@@ -1,28 +1,32 @@
-//! `flash build` and `flash init`: thin front ends over [`flash_cli::build`] and
-//! [`flash_cli::init`]. Reports are rendered to a string and written once to stdout; errors go
-//! to stderr.
+//! `flash build`: a thin front end over [`flash_cli::build`].
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use anyhow::{Context as _, Result};
 use flash_cli::build::{BuildOptions, BuildOutput, build as run_build};
-use flash_cli::init::{default_flash_path, init as run_init};
-use flash_cli::project::Project;
+
+use super::{current_project, finish};
 
 /// `flash build` in the current directory's app.
-pub(crate) fn build(
+pub(crate) fn run(
     profile: String,
     app: Option<String>,
     target_dir: Option<PathBuf>,
     bin: Option<String>,
 ) -> ExitCode {
-    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    let project = match Project::find(&cwd) {
-        Ok(project) => project,
-        Err(error) => return fail(&error),
-    };
+    finish(build(profile, app, target_dir, bin))
+}
+
+fn build(
+    profile: String,
+    app: Option<String>,
+    target_dir: Option<PathBuf>,
+    bin: Option<String>,
+) -> Result<String> {
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let project = current_project()?;
     let options = BuildOptions {
         profile,
         target_dir,
@@ -30,35 +34,8 @@ pub(crate) fn build(
         bin,
         ..BuildOptions::default()
     };
-    match run_build(&project, &options) {
-        Ok(output) => {
-            write_stdout(&summary(&output, &cwd));
-            ExitCode::SUCCESS
-        }
-        Err(error) => fail(&error),
-    }
-}
-
-/// `flash init NAME`.
-pub(crate) fn init(name: &Path, flash_path: Option<PathBuf>) -> ExitCode {
-    let flash_path = flash_path.unwrap_or_else(default_flash_path);
-    match run_init(name, &flash_path) {
-        Ok(output) => {
-            let mut report = format!("created {} ({}):\n", output.dir.display(), output.package);
-            for file in &output.files {
-                let _ = writeln!(report, "  {file}");
-            }
-            let _ = writeln!(
-                report,
-                "depends on runpod-flash at {}\nnext: cd {} && flash build (or flash run)",
-                flash_path.display(),
-                output.dir.display()
-            );
-            write_stdout(&report);
-            ExitCode::SUCCESS
-        }
-        Err(error) => fail(&error),
-    }
+    let output = run_build(&project, &options)?;
+    Ok(summary(&output, &cwd))
 }
 
 /// Resources, functions, artifact path and size.
@@ -119,14 +96,4 @@ fn human_size(bytes: u64) -> String {
     } else {
         format!("{bytes} B")
     }
-}
-
-fn write_stdout(text: &str) {
-    // A closed stdout is not worth a second error; the exit code tells the result.
-    let _ = std::io::stdout().lock().write_all(text.as_bytes());
-}
-
-fn fail(error: &dyn std::fmt::Display) -> ExitCode {
-    let _ = writeln!(std::io::stderr().lock(), "error: {error}");
-    ExitCode::FAILURE
 }

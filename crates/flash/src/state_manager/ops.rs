@@ -1,6 +1,6 @@
 //! graphql_client codegen for the State Manager operations.
 //!
-//! Everything here is generated and private to [`crate::state`]; the public types are the
+//! Everything here is generated and private to [`crate::state_manager`]; the public types are the
 //! hand-written ones in `types.rs`, so a schema change never leaks a generated name into the API.
 
 // Generated code carries no docs, uses `pub` inside private modules and Runpod's scalar names.

@@ -11,7 +11,7 @@ use flash_cli::run::{LocalApp, RunOptions};
 use serde_json::{Value, json};
 
 fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
 async fn start(example: &str) -> LocalApp {

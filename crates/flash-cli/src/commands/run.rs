@@ -1,0 +1,56 @@
+//! `flash run`: see [`flash_cli::run`].
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result};
+use flash_cli::build::BuildOptions;
+use flash_cli::project::Project;
+use flash_cli::run::{RunOptions, run as run_app};
+
+use super::{err, render_error, runtime};
+
+/// Builds, deploys to an embedded emulator, and serves or runs `command` as a caller.
+pub(crate) fn run(
+    project: Option<PathBuf>,
+    profile: String,
+    app: Option<String>,
+    env: String,
+    port: u16,
+    logs: bool,
+    command: &[String],
+) -> ExitCode {
+    match flash_run(project, profile, app, env, port, logs, command) {
+        Ok(code) => code,
+        Err(error) => {
+            err(&render_error(&error));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn flash_run(
+    project: Option<PathBuf>,
+    profile: String,
+    app: Option<String>,
+    env: String,
+    port: u16,
+    logs: bool,
+    command: &[String],
+) -> Result<ExitCode> {
+    let start = match project {
+        Some(dir) => dir,
+        None => std::env::current_dir().context("cannot read the current directory")?,
+    };
+    let project = Project::find(&start)?;
+    let options = RunOptions {
+        build: BuildOptions {
+            profile,
+            ..BuildOptions::default()
+        },
+        app,
+        env,
+        port,
+    };
+    Ok(runtime()?.block_on(run_app(&project, &options, command, logs))?)
+}
