@@ -22,35 +22,39 @@ use serde_json::{Value, json};
 
 const KEY: &str = "deploy-test-key";
 
-/// The emulator's test worker, built on first use when this package's tests run alone.
+/// A binary of this workspace, built on first use when this package's tests run alone
+/// (`cargo test --workspace` has built it already).
+fn workspace_binary(package: &str, bin: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> → target/<profile>
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target directory")
+        .to_path_buf();
+    let path = dir.join(bin);
+    if !path.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let status = Command::new(cargo)
+            .args(["build", "-p", package, "--bin", bin])
+            .status()
+            .expect("cargo build runs");
+        assert!(status.success(), "building {bin} failed");
+    }
+    assert!(path.exists(), "{} missing", path.display());
+    path
+}
+
+/// The emulator's test worker.
 fn worker_binary() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let exe = std::env::current_exe().expect("test executable path");
-        // target/<profile>/deps/<test> → target/<profile>
-        let dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("target directory")
-            .to_path_buf();
-        let bin = dir.join("flash-emulator-test-worker");
-        if !bin.exists() {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-            let status = Command::new(cargo)
-                .args([
-                    "build",
-                    "-p",
-                    "flash-emulator",
-                    "--bin",
-                    "flash-emulator-test-worker",
-                ])
-                .status()
-                .expect("cargo build runs");
-            assert!(status.success(), "building the test worker failed");
-        }
-        assert!(bin.exists(), "{} missing", bin.display());
-        bin
-    })
+    BIN.get_or_init(|| workspace_binary("flash-emulator", "flash-emulator-test-worker"))
+}
+
+/// The `flash` command.
+fn flash_binary() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| workspace_binary("flash-cli", "flash"))
 }
 
 fn resource(load_balanced: bool, remote: bool, function: &str) -> Value {
@@ -582,7 +586,7 @@ async fn env_and_app_commands() {
 }
 
 fn help(args: &[&str]) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_flash"))
+    let output = Command::new(flash_binary())
         .args(args)
         .arg("--help")
         .env("COLUMNS", "100")
@@ -604,7 +608,7 @@ fn help_texts() {
 
 #[test]
 fn cli_refuses_deletes_without_yes_or_terminal() {
-    let output = Command::new(env!("CARGO_BIN_EXE_flash"))
+    let output = Command::new(flash_binary())
         .args(["app", "delete", "shop"])
         .env("RUNPOD_API_KEY", "k")
         .env("RUNPOD_API_BASE_URL", "http://127.0.0.1:9")
@@ -623,7 +627,7 @@ fn cli_refuses_deletes_without_yes_or_terminal() {
 async fn cli_deploy_and_undeploy_json() {
     let s = setup().await;
     let run = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_flash"))
+        Command::new(flash_binary())
             .args(args)
             .current_dir(s.dir.path())
             .env("RUNPOD_API_KEY", KEY)
