@@ -22,8 +22,9 @@ fn manifest_verdict(method: &str, path: &str) -> Result<(), Vec<ManifestRule>> {
         "function_registry": {"f": "api"}
     })
     .to_string();
-    match Manifest::from_json_str(&text, ManifestOrigin::Inline) {
-        Ok(_) => Ok(()),
+    let manifest = Manifest::from_json_str(&text, ManifestOrigin::Inline).expect("parses");
+    match manifest.validate(&ManifestOrigin::Inline) {
+        Ok(()) => Ok(()),
         Err(ManifestError::Invalid { problems, .. }) => {
             Err(problems.iter().map(|p| p.rule).collect())
         }
@@ -65,7 +66,11 @@ fn macro_and_manifest_agree_on_reserved_paths() {
             "path {path:?}: macro {by_macro}, manifest {by_manifest:?}"
         );
         if reserved {
-            assert_eq!(by_manifest, Err(vec![ManifestRule::ReservedPath]), "{path:?}");
+            assert_eq!(
+                by_manifest,
+                Err(vec![ManifestRule::ReservedPath]),
+                "{path:?}"
+            );
         }
         assert_eq!(by_macro, !reserved, "{path:?}");
     }

@@ -55,9 +55,14 @@ fn main() -> ExitCode {
         return exit;
     }
     let groups: Vec<String> = std::env::args().skip(1).collect();
-    const GROUPS: [&str; 7] = ["local", "registry", "lb", "worker", "queue", "cold", "payload"];
+    const GROUPS: [&str; 7] = [
+        "local", "registry", "lb", "worker", "queue", "cold", "payload",
+    ];
     if let Some(unknown) = groups.iter().find(|g| !GROUPS.contains(&g.as_str())) {
-        eprintln!("unknown group `{unknown}`; expected any of {}", GROUPS.join(", "));
+        eprintln!(
+            "unknown group `{unknown}`; expected any of {}",
+            GROUPS.join(", ")
+        );
         return ExitCode::FAILURE;
     }
     let wanted = |group: &str| groups.is_empty() || groups.iter().any(|g| g == group);

@@ -3,7 +3,9 @@
 //! environment, then the environment or app.
 
 use runpod_flash::state_manager::StateManagerClient;
-use runpod_flash::state_manager::platform::{Environment, EnvironmentSummary, FlashApp, PlatformEndpoint};
+use runpod_flash::state_manager::platform::{
+    Environment, EnvironmentSummary, FlashApp, PlatformEndpoint,
+};
 
 use crate::deploy::{DeployError, DeployOptions, platform};
 use crate::undeploy::delete_endpoints;

@@ -28,7 +28,7 @@ pub mod v1 {
         invoke: Invoker,
         warm: Option<Warmer>,
     ) -> FunctionMeta {
-        FunctionMeta::new(
+        FunctionMeta {
             name,
             resource,
             module_path,
@@ -38,7 +38,7 @@ pub mod v1 {
             state,
             invoke,
             warm,
-        )
+        }
     }
 
     /// Builds `T` ahead of the first call.

@@ -254,7 +254,13 @@ pub enum StateManagerError {
 impl StateManagerError {
     /// Whether the request timed out.
     pub fn is_timeout(&self) -> bool {
-        matches!(self, Self::Transport { timed_out: true, .. })
+        matches!(
+            self,
+            Self::Transport {
+                timed_out: true,
+                ..
+            }
+        )
     }
 
     /// The HTTP status the server answered with, for [`StateManagerError::Http`].
@@ -375,10 +381,10 @@ impl RoutingError {
     /// Whether the same call may succeed later without a change to the app: the State Manager
     /// was unreachable, or the owning resource is not deployed yet.
     pub fn is_transient(&self) -> bool {
-        match &self.kind {
-            RoutingErrorKind::ManifestServiceUnavailable { .. } | RoutingErrorKind::NoEndpoint => true,
-            _ => false,
-        }
+        matches!(
+            self.kind,
+            RoutingErrorKind::ManifestServiceUnavailable { .. } | RoutingErrorKind::NoEndpoint
+        )
     }
 
     /// The State Manager's error, when that is why.
@@ -413,9 +419,9 @@ impl fmt::Display for RoutingError {
         // The causes' messages are part of this one, so that `{error}` alone says why; the
         // typed causes are also the error's source for code that wants them.
         match &self.kind {
-            RoutingErrorKind::UnknownFunction => f.write_str(
-                "it is not in the manifest's function_registry (strict routing is on)",
-            ),
+            RoutingErrorKind::UnknownFunction => {
+                f.write_str("it is not in the manifest's function_registry (strict routing is on)")
+            }
             RoutingErrorKind::NoEndpoint => write!(
                 f,
                 "the State Manager's resources_endpoints{environment} has no URL for it (is it deployed?)"

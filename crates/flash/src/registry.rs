@@ -52,9 +52,7 @@ pub use route::{HttpMethod, RemoteKind, RemoteRoute, Route};
 pub use source::{BoxFuture, EndpointSource};
 
 use crate::config;
-use crate::error::{
-    FlashError, ManifestError, ManifestOrigin, RoutingError, RoutingErrorKind,
-};
+use crate::error::{FlashError, ManifestError, ManifestOrigin, RoutingError, RoutingErrorKind};
 use crate::manifest::{LoadedManifest, Manifest, discover};
 use crate::state_manager::StateManagerClient;
 use cache::{CachePolicy, EndpointCache, Peer};

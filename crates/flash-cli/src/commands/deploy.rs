@@ -24,9 +24,8 @@ fn deploy(target: &Target, as_json: bool) -> Result<String> {
             err(&format!("  {line}"));
         }
     };
-    let report = runtime()?
-        .block_on(deploy::deploy_with_progress(&project, &options, &progress))
-        ?;
+    let report =
+        runtime()?.block_on(deploy::deploy_with_progress(&project, &options, &progress))?;
     Ok(if as_json {
         json(&report)
     } else {

@@ -102,7 +102,9 @@ pub(crate) fn app_name(explicit: Option<String>, project: Option<&Project>) -> R
         return Ok(app);
     }
     let project = project.ok_or_else(|| {
-        anyhow!("no --app given and no Flash project here to take the app name from; pass --app NAME")
+        anyhow!(
+            "no --app given and no Flash project here to take the app name from; pass --app NAME"
+        )
     })?;
     let from_manifest = Manifest::from_path_unvalidated(&project.manifest_path())
         .ok()
@@ -161,6 +163,9 @@ mod tests {
         );
         let quoted = anyhow::Error::new(std::io::Error::other("disk full"))
             .context("cannot write the manifest: disk full");
-        assert_eq!(render_error(&quoted), "error: cannot write the manifest: disk full");
+        assert_eq!(
+            render_error(&quoted),
+            "error: cannot write the manifest: disk full"
+        );
     }
 }

@@ -20,37 +20,25 @@ pub(crate) fn run(
     logs: bool,
     command: &[String],
 ) -> ExitCode {
-    match flash_run(project, profile, app, env, port, logs, command) {
-        Ok(code) => code,
-        Err(error) => {
-            err(&render_error(&error));
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn flash_run(
-    project: Option<PathBuf>,
-    profile: String,
-    app: Option<String>,
-    env: String,
-    port: u16,
-    logs: bool,
-    command: &[String],
-) -> Result<ExitCode> {
-    let start = match project {
-        Some(dir) => dir,
-        None => std::env::current_dir().context("cannot read the current directory")?,
+    let attempt = || -> Result<ExitCode> {
+        let start = match project {
+            Some(dir) => dir,
+            None => std::env::current_dir().context("cannot read the current directory")?,
+        };
+        let project = Project::find(&start)?;
+        let options = RunOptions {
+            build: BuildOptions {
+                profile,
+                ..BuildOptions::default()
+            },
+            app,
+            env,
+            port,
+        };
+        Ok(runtime()?.block_on(run_app(&project, &options, command, logs))?)
     };
-    let project = Project::find(&start)?;
-    let options = RunOptions {
-        build: BuildOptions {
-            profile,
-            ..BuildOptions::default()
-        },
-        app,
-        env,
-        port,
-    };
-    Ok(runtime()?.block_on(run_app(&project, &options, command, logs))?)
+    attempt().unwrap_or_else(|error| {
+        err(&render_error(&error));
+        ExitCode::FAILURE
+    })
 }

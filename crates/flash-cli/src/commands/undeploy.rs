@@ -14,12 +14,7 @@ pub(crate) fn run(name: Option<String>, target: &Target, yes: bool, as_json: boo
     finish(undeploy(name, target, yes, as_json))
 }
 
-fn undeploy(
-    name: Option<String>,
-    target: &Target,
-    yes: bool,
-    as_json: bool,
-) -> Result<String> {
+fn undeploy(name: Option<String>, target: &Target, yes: bool, as_json: bool) -> Result<String> {
     let project = project();
     let app = app_name(target.app.clone(), project.as_ref())?;
     let options = DeployOptions::from_env(app, target.env.clone());
@@ -28,9 +23,7 @@ fn undeploy(
         None => UndeployTarget::All,
     };
     let rt = runtime()?;
-    let found = rt
-        .block_on(undeploy::targets(&options, &what))
-        ?;
+    let found = rt.block_on(undeploy::targets(&options, &what))?;
     let endpoints = found.map(|(_, e)| e).unwrap_or_default();
     if endpoints.is_empty() {
         let message = format!(
@@ -57,9 +50,7 @@ fn undeploy(
         ),
         yes,
     )?;
-    let report = rt
-        .block_on(undeploy::undeploy(project.as_ref(), &options, &what))
-        ?;
+    let report = rt.block_on(undeploy::undeploy(project.as_ref(), &options, &what))?;
     Ok(if as_json {
         json(&report)
     } else {

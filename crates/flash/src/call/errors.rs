@@ -6,8 +6,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::error::RoutingErrorKind;
 use crate::error::FlashError;
+use crate::error::RoutingErrorKind;
 
 /// The JSON error a worker reports for a failed call: the `error` string of a FAILED queue job
 /// (JSON in a string, as the Python SDK does) and the body of a load-balanced 4xx/5xx.
@@ -87,7 +87,9 @@ pub(crate) fn flash_error_type(error: &FlashError) -> &'static str {
     match error {
         FlashError::Manifest(_) => "ManifestError",
         FlashError::Routing(error) => match error.kind() {
-            RoutingErrorKind::ManifestServiceUnavailable { .. } => "ManifestServiceUnavailableError",
+            RoutingErrorKind::ManifestServiceUnavailable { .. } => {
+                "ManifestServiceUnavailableError"
+            }
             _ => "RoutingError",
         },
         FlashError::StateManager(_) => "StateManagerError",

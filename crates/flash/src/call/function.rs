@@ -58,32 +58,6 @@ pub struct FunctionMeta {
 }
 
 impl FunctionMeta {
-    /// What `#[remote]` registers; the argument order is the generated code's business.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) const fn new(
-        name: &'static str,
-        resource: &'static Resource,
-        module_path: &'static str,
-        source: SourceLocation,
-        params: &'static [&'static str],
-        route: Option<HttpRoute>,
-        state: Option<&'static str>,
-        invoke: Invoker,
-        warm: Option<Warmer>,
-    ) -> Self {
-        Self {
-            name,
-            resource,
-            module_path,
-            source,
-            params,
-            route,
-            state,
-            invoke,
-            warm,
-        }
-    }
-
     /// The function's name; unique across the app.
     pub const fn name(&self) -> &'static str {
         self.name
@@ -121,7 +95,10 @@ impl FunctionMeta {
 
     /// Runs the function in this process from JSON arguments keyed by parameter name, as a
     /// worker does for each job or request. Never routes.
-    pub fn invoke(&self, args: Map<String, Value>) -> BoxFuture<'static, Result<Value, InvokeError>> {
+    pub fn invoke(
+        &self,
+        args: Map<String, Value>,
+    ) -> BoxFuture<'static, Result<Value, InvokeError>> {
         (self.invoke)(args)
     }
 }

@@ -27,9 +27,8 @@ impl EndpointSource for crate::state_manager::StateManagerClient {
         &'a self,
         environment_id: &'a str,
     ) -> BoxFuture<'a, Result<IndexMap<String, String>, StateManagerError>> {
-        Box::pin(crate::state_manager::StateManagerClient::resources_endpoints(
-            self,
-            environment_id,
-        ))
+        Box::pin(
+            crate::state_manager::StateManagerClient::resources_endpoints(self, environment_id),
+        )
     }
 }

@@ -310,14 +310,23 @@ async fn cold_cache_with_state_manager_down_is_manifest_service_unavailable() {
         panic!("wrong error: {error}")
     };
     assert!(
-        matches!(unavailable.kind(), RoutingErrorKind::ManifestServiceUnavailable { backing_off: false, .. }),
+        matches!(
+            unavailable.kind(),
+            RoutingErrorKind::ManifestServiceUnavailable {
+                backing_off: false,
+                ..
+            }
+        ),
         "{error}"
     );
     assert!(unavailable.is_transient());
     assert_eq!(unavailable.function(), "infer");
     assert_eq!(unavailable.owner(), Some("gpu"));
     assert_eq!(unavailable.environment_id(), Some("env-1"));
-    assert_eq!(unavailable.state_manager_error().and_then(|e| e.status()), Some(503));
+    assert_eq!(
+        unavailable.state_manager_error().and_then(|e| e.status()),
+        Some(503)
+    );
     // The typed cause is the error's source.
     let cause = std::error::Error::source(unavailable).expect("a source");
     assert!(cause.downcast_ref::<StateManagerError>().is_some());
