@@ -31,12 +31,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use flash_platform::{Environment, Platform, PlatformEndpoint};
 use indexmap::IndexMap;
 use runpod_flash::ApiKey;
 use runpod_flash::config;
 use runpod_flash::error::{ManifestError, ManifestOrigin, StateManagerError};
 use runpod_flash::manifest::{Manifest, ResourceConfig};
-use runpod_flash::state_manager::platform::{Environment, PlatformEndpoint};
 use runpod_flash::state_manager::{StateManagerClient, StateManagerConfig};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -129,12 +129,13 @@ impl DeployOptions {
     ///
     /// # Errors
     /// [`DeployError::Platform`] when the HTTP client cannot be built.
-    pub fn client(&self) -> Result<StateManagerClient, DeployError> {
+    pub fn client(&self) -> Result<Platform, DeployError> {
         StateManagerClient::new(StateManagerConfig {
             base_url: self.api_base_url.clone(),
             api_key: self.api_key.clone(),
             ..StateManagerConfig::default()
         })
+        .map(Platform::new)
         .map_err(platform("setting up the HTTP client"))
     }
 }
@@ -596,7 +597,7 @@ pub fn action_word(action: EndpointAction) -> &'static str {
 }
 
 /// The id of app `app`, created when absent.
-async fn get_or_create_app(client: &StateManagerClient, app: &str) -> Result<String, DeployError> {
+async fn get_or_create_app(client: &Platform, app: &str) -> Result<String, DeployError> {
     match client
         .flash_app_by_name(app)
         .await
@@ -611,7 +612,7 @@ async fn get_or_create_app(client: &StateManagerClient, app: &str) -> Result<Str
 }
 
 async fn get_or_create_environment(
-    client: &StateManagerClient,
+    client: &Platform,
     app: &str,
     app_id: &str,
     env: &str,
@@ -643,7 +644,7 @@ async fn get_or_create_environment(
 
 /// The resource entries of the environment's active build's manifest (the previous deploy), raw.
 async fn previous_resources(
-    client: &StateManagerClient,
+    client: &Platform,
     environment: &Environment,
 ) -> Result<Map<String, Value>, DeployError> {
     let Some(build_id) = &environment.active_build_id else {
@@ -671,7 +672,7 @@ async fn previous_resources(
 
 /// prepare → PUT → finalize; the new build's id.
 async fn upload(
-    client: &StateManagerClient,
+    client: &Platform,
     app_id: &str,
     build: &BuildOutput,
 ) -> Result<String, DeployError> {
@@ -824,7 +825,7 @@ fn plan(
 }
 
 async fn provision(
-    client: &StateManagerClient,
+    client: &Platform,
     ctx: &spec::Context,
     options: &DeployOptions,
     resource: &ResourceConfig,

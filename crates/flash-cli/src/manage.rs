@@ -2,22 +2,20 @@
 //! over the platform operations. Deletes first delete the endpoints the platform lists for each
 //! environment, then the environment or app.
 
-use runpod_flash::state_manager::StateManagerClient;
-use runpod_flash::state_manager::platform::{
-    Environment, EnvironmentSummary, FlashApp, PlatformEndpoint,
-};
+use flash_platform::Platform;
+use flash_platform::{Environment, EnvironmentSummary, FlashApp, PlatformEndpoint};
 
 use crate::deploy::{DeployError, DeployOptions, platform};
 use crate::undeploy::delete_endpoints;
 
-fn client(options: &DeployOptions) -> Result<StateManagerClient, DeployError> {
+fn client(options: &DeployOptions) -> Result<Platform, DeployError> {
     if options.api_key.is_none() {
         return Err(DeployError::MissingApiKey);
     }
     options.client()
 }
 
-async fn app_by_name(client: &StateManagerClient, app: &str) -> Result<FlashApp, DeployError> {
+async fn app_by_name(client: &Platform, app: &str) -> Result<FlashApp, DeployError> {
     client
         .flash_app_by_name(app)
         .await
@@ -28,7 +26,7 @@ async fn app_by_name(client: &StateManagerClient, app: &str) -> Result<FlashApp,
 }
 
 async fn env_by_name(
-    client: &StateManagerClient,
+    client: &Platform,
     app: &str,
     app_id: &str,
     env: &str,

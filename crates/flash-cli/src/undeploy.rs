@@ -5,8 +5,7 @@
 //! the active build's manifest (`endpoint_id`, `resources_endpoints`) so no peer routes to them,
 //! and out of `.flash/resources.json`.
 
-use runpod_flash::state_manager::StateManagerClient;
-use runpod_flash::state_manager::platform::PlatformEndpoint;
+use flash_platform::{Platform, PlatformEndpoint};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -47,7 +46,7 @@ pub async fn targets(
 }
 
 async fn targets_with(
-    client: &StateManagerClient,
+    client: &Platform,
     options: &DeployOptions,
     target: &UndeployTarget,
 ) -> Result<Option<(String, Vec<PlatformEndpoint>)>, DeployError> {
@@ -79,7 +78,7 @@ async fn targets_with(
     Ok(Some((environment.id, endpoints)))
 }
 
-fn client(options: &DeployOptions) -> Result<StateManagerClient, DeployError> {
+fn client(options: &DeployOptions) -> Result<Platform, DeployError> {
     if options.api_key.is_none() {
         return Err(DeployError::MissingApiKey);
     }
@@ -124,7 +123,7 @@ pub async fn undeploy(
 
 /// Deletes each endpoint; every failure is reported, the others still deleted.
 pub(crate) async fn delete_endpoints(
-    client: &StateManagerClient,
+    client: &Platform,
     endpoints: &[PlatformEndpoint],
 ) -> Result<(), DeployError> {
     let mut failures = Vec::new();
@@ -152,7 +151,7 @@ pub(crate) async fn delete_endpoints(
 
 /// Removes the deleted endpoints from the active build's manifest.
 async fn forget_in_manifest(
-    client: &StateManagerClient,
+    client: &Platform,
     environment_id: &str,
     deleted: &[PlatformEndpoint],
 ) -> Result<(), DeployError> {

@@ -11,7 +11,6 @@
 //! the API key.
 
 mod ops;
-pub mod platform;
 mod retry;
 mod types;
 
@@ -131,7 +130,7 @@ impl fmt::Debug for StateManagerClient {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum OperationKind {
+pub(crate) enum OperationKind {
     Query,
     Mutation,
 }
@@ -394,6 +393,30 @@ impl StateManagerClient {
             ),
         })?;
         Ok((build_id, manifest))
+    }
+
+    /// Sends the query `Q` (a graphql_client operation) with this client's key, timeout and
+    /// redaction, retrying on transient failures as [`StateManagerConfig::query_retries`] says.
+    ///
+    /// # Errors
+    /// [`StateManagerError`] naming `Q`'s operation.
+    pub async fn query<Q: GraphQLQuery>(
+        &self,
+        variables: Q::Variables,
+    ) -> Result<Q::ResponseData, StateManagerError> {
+        self.execute::<Q>(variables, OperationKind::Query).await
+    }
+
+    /// Sends the mutation `Q` exactly once: a mutation that timed out may still have been
+    /// applied, so it is never retried.
+    ///
+    /// # Errors
+    /// [`StateManagerError`] naming `Q`'s operation.
+    pub async fn mutate<Q: GraphQLQuery>(
+        &self,
+        variables: Q::Variables,
+    ) -> Result<Q::ResponseData, StateManagerError> {
+        self.execute::<Q>(variables, OperationKind::Mutation).await
     }
 
     /// Runs one operation, retrying a query on transient failures.

@@ -22,8 +22,8 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result, anyhow, bail};
 use flash_cli::deploy::DeployOptions;
 use flash_cli::project::Project;
+use flash_platform::PlatformEndpoint;
 use runpod_flash::manifest::Manifest;
-use runpod_flash::state_manager::platform::PlatformEndpoint;
 use serde::Serialize;
 
 pub(crate) fn out(text: &str) {

@@ -1,9 +1,9 @@
 //! A manifest resource as `saveEndpoint` / `saveTemplate` input.
 
 use flash_contract::env as vars;
+use flash_platform::{EndpointSpec, TemplateSpec};
 use runpod_flash::ApiKey;
 use runpod_flash::manifest::ResourceConfig;
-use runpod_flash::state_manager::platform::{EndpointSpec, TemplateSpec};
 
 use super::DeployError;
 

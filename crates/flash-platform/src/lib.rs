@@ -1,19 +1,50 @@
-//! The platform half of the control plane: Flash apps, environments, builds, artifact uploads,
-//! endpoints and templates, as `flash deploy`, `flash undeploy`, `flash env` and `flash app` use
-//! them.
+//! # flash-platform
 //!
-//! These are more methods of [`StateManagerClient`], so they share its transport: one connection
-//! pool, the Bearer key, the per-request timeout, retries of queries on transient failures,
-//! mutations sent exactly once, and [`StateManagerError`]s that name the operation and never
-//! contain the key. The types here are hand-written; the graphql_client codegen stays private.
+//! The platform half of Runpod's control plane: Flash apps, environments, builds, artifact
+//! uploads, endpoints and templates, as `flash deploy`, `flash undeploy`, `flash env` and
+//! `flash app` use them. A worker never needs these, so they live outside `runpod-flash`, which
+//! keeps only the State Manager read path ([`StateManagerClient`]).
+//!
+//! [`Platform`] wraps a [`StateManagerClient`] and shares its transport: one connection pool,
+//! the Bearer key, the per-request timeout, retries of queries on transient failures, mutations
+//! sent exactly once, and [`StateManagerError`]s that name the operation and never contain the
+//! key. The types here are hand-written; the graphql_client codegen stays private.
 
 mod ops;
 
+use std::ops::Deref;
+
+use runpod_flash::ApiKey;
+use runpod_flash::error::StateManagerError;
+use runpod_flash::state_manager::StateManagerClient;
 use serde_json::Value;
 
-use super::{OperationKind, StateManagerClient};
-use crate::ApiKey;
-use crate::error::StateManagerError;
+/// A State Manager client that also speaks the control plane's operations. Dereferences to the
+/// [`StateManagerClient`] it wraps, for the State Manager's own operations (builds, manifests).
+#[derive(Debug, Clone)]
+pub struct Platform {
+    client: StateManagerClient,
+}
+
+impl Platform {
+    /// The control plane through `client`'s transport.
+    pub fn new(client: StateManagerClient) -> Self {
+        Self { client }
+    }
+
+    /// The State Manager client underneath.
+    pub fn state_manager(&self) -> &StateManagerClient {
+        &self.client
+    }
+}
+
+impl Deref for Platform {
+    type Target = StateManagerClient;
+
+    fn deref(&self) -> &StateManagerClient {
+        &self.client
+    }
+}
 
 /// GraphQL operation names, as Python Flash sends them.
 pub mod operation {
@@ -244,13 +275,11 @@ fn is_not_found(error: &StateManagerError) -> bool {
         if messages.iter().any(|m| m.to_ascii_lowercase().contains("not found")))
 }
 
-impl StateManagerClient {
+impl Platform {
     /// Every Flash app of the key's owner (`getFlashApps`).
     pub async fn flash_apps(&self) -> Result<Vec<FlashApp>, StateManagerError> {
         use ops::get_flash_apps as q;
-        let data = self
-            .execute::<ops::GetFlashApps>(q::Variables, OperationKind::Query)
-            .await?;
+        let data = self.client.query::<ops::GetFlashApps>(q::Variables).await?;
         Ok(data
             .myself
             .flash_apps
@@ -294,10 +323,7 @@ impl StateManagerClient {
         let variables = q::Variables {
             flash_app_name: name.to_owned(),
         };
-        let a = match self
-            .execute::<ops::GetFlashAppByName>(variables, OperationKind::Query)
-            .await
-        {
+        let a = match self.client.query::<ops::GetFlashAppByName>(variables).await {
             Ok(data) => data.flash_app_by_name,
             Err(error) if is_not_found(&error) => return Ok(None),
             Err(error) => return Err(error),
@@ -346,7 +372,8 @@ impl StateManagerClient {
             },
         };
         let e = match self
-            .execute::<ops::GetFlashEnvironmentByName>(variables, OperationKind::Query)
+            .client
+            .query::<ops::GetFlashEnvironmentByName>(variables)
             .await
         {
             Ok(data) => data.flash_environment_by_name,
@@ -387,9 +414,7 @@ impl StateManagerClient {
                 name: name.to_owned(),
             },
         };
-        let data = self
-            .execute::<ops::CreateFlashApp>(variables, OperationKind::Mutation)
-            .await?;
+        let data = self.client.mutate::<ops::CreateFlashApp>(variables).await?;
         Ok(data.create_flash_app.id)
     }
 
@@ -407,7 +432,8 @@ impl StateManagerClient {
             },
         };
         let data = self
-            .execute::<ops::CreateFlashEnvironment>(variables, OperationKind::Mutation)
+            .client
+            .mutate::<ops::CreateFlashEnvironment>(variables)
             .await?;
         Ok(data.create_flash_environment.id)
     }
@@ -427,7 +453,8 @@ impl StateManagerClient {
             },
         };
         let data = self
-            .execute::<ops::PrepareArtifactUpload>(variables, OperationKind::Mutation)
+            .client
+            .mutate::<ops::PrepareArtifactUpload>(variables)
             .await?;
         Ok(ArtifactUpload {
             upload_url: data.prepare_flash_artifact_upload.upload_url,
@@ -452,7 +479,8 @@ impl StateManagerClient {
             },
         };
         let data = self
-            .execute::<ops::FinalizeArtifactUpload>(variables, OperationKind::Mutation)
+            .client
+            .mutate::<ops::FinalizeArtifactUpload>(variables)
             .await?;
         Ok(data.finalize_flash_artifact_upload.id)
     }
@@ -470,7 +498,8 @@ impl StateManagerClient {
                 flash_build_id: build_id.to_owned(),
             },
         };
-        self.execute::<ops::DeployBuildToEnvironment>(variables, OperationKind::Mutation)
+        self.client
+            .mutate::<ops::DeployBuildToEnvironment>(variables)
             .await?;
         Ok(())
     }
@@ -481,8 +510,7 @@ impl StateManagerClient {
         let variables = q::Variables {
             flash_app_id: app_id.to_owned(),
         };
-        self.execute::<ops::DeleteFlashApp>(variables, OperationKind::Mutation)
-            .await?;
+        self.client.mutate::<ops::DeleteFlashApp>(variables).await?;
         Ok(())
     }
 
@@ -495,7 +523,8 @@ impl StateManagerClient {
         let variables = q::Variables {
             flash_environment_id: environment_id.to_owned(),
         };
-        self.execute::<ops::DeleteFlashEnvironment>(variables, OperationKind::Mutation)
+        self.client
+            .mutate::<ops::DeleteFlashEnvironment>(variables)
             .await?;
         Ok(())
     }
@@ -561,7 +590,8 @@ impl StateManagerClient {
             template,
         };
         let data = self
-            .execute::<ops::SaveEndpoint>(q::Variables { input }, OperationKind::Mutation)
+            .client
+            .mutate::<ops::SaveEndpoint>(q::Variables { input })
             .await?;
         let e = data.save_endpoint;
         Ok(SavedEndpoint {
@@ -598,10 +628,8 @@ impl StateManagerClient {
             ports: None,
         };
         let data = self
-            .execute::<ops::SaveTemplate>(
-                q::Variables { input: Some(input) },
-                OperationKind::Mutation,
-            )
+            .client
+            .mutate::<ops::SaveTemplate>(q::Variables { input: Some(input) })
             .await?;
         Ok(data.save_template.id)
     }
@@ -615,10 +643,7 @@ impl StateManagerClient {
         let variables = q::Variables {
             id: endpoint_id.to_owned(),
         };
-        match self
-            .execute::<ops::DeleteEndpoint>(variables, OperationKind::Mutation)
-            .await
-        {
+        match self.client.mutate::<ops::DeleteEndpoint>(variables).await {
             Ok(_) => Ok(()),
             Err(error) => match self.endpoint(endpoint_id).await {
                 Ok(None) => Ok(()),
@@ -636,9 +661,7 @@ impl StateManagerClient {
         let variables = q::Variables {
             id: endpoint_id.to_owned(),
         };
-        let data = self
-            .execute::<ops::GetEndpoint>(variables, OperationKind::Query)
-            .await?;
+        let data = self.client.query::<ops::GetEndpoint>(variables).await?;
         Ok(data.myself.endpoint.map(|e| PlatformEndpoint {
             id: e.id,
             name: e.name,
