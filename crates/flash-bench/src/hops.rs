@@ -72,7 +72,7 @@ pub(crate) fn local_call() -> Row {
         result: format!("{stub:.1} ns"),
         baseline: format!("direct call {direct:.1} ns"),
         ratio: format!("+{:.1} ns", stub - direct),
-        target: "<= +10 ns (Python Flash: 783 ns)",
+        target: "<= +5 ns (Python Flash: 783 ns)",
     }
 }
 

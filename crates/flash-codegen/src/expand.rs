@@ -1,8 +1,10 @@
 //! The code `#[remote]` generates.
 //!
 //! For `async fn infer(prompt: String) -> R { body }` it emits:
-//! - the stub `infer`, with the signature as written (less any `#[state]` parameter): a cached
-//!   "local" decision calls the body directly, anything else goes through the dispatcher;
+//! - the stub `infer`, with the parameters as written (less any `#[state]` parameter), a plain
+//!   `fn` returning `impl Future` (called and awaited exactly like the `async fn` written): its
+//!   future decides at its first poll, from a cached "local" decision, whether to poll the body
+//!   in place or the dispatcher (see `runpod_flash::call::stub` for why it is not an `async fn`);
 //! - a handle struct of the same name (structs live in the type namespace, functions in the
 //!   value namespace, so one `use` imports both) carrying the body as `infer::__flash_local` and
 //!   implementing `RemoteFunction`: metadata, argument coding by parameter name, invoker;
@@ -149,11 +151,12 @@ fn generate(remote: &RemoteFn) -> TokenStream {
     quote! {
         #(#docs)*
         #[allow(dead_code)]
-        #vis async fn #name(#(#arg_names: #arg_types),*) -> #output {
-            if <#name as #private::RemoteFunction>::slot().is_local() {
-                return #name::__flash_local(#(#arg_names),*).await;
-            }
-            #private::call::<#name>((#(#arg_names,)*)).await
+        #[inline]
+        #vis fn #name(#(#arg_names: #arg_types),*) -> impl ::core::future::Future<Output = #output> {
+            #private::Stub::<#name, _, _>::new(
+                (#(#arg_names,)*),
+                |(#(#arg_names,)*): (#(#arg_types,)*)| #name::__flash_local(#(#arg_names),*),
+            )
         }
 
         #[doc = #handle_doc]

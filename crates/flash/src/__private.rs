@@ -4,10 +4,11 @@
 #[doc(hidden)]
 pub mod v1 {
     pub use crate::call::args::{decode_arg, encode_arg, reject_unknown};
-    pub use crate::call::dispatch::{call, invoke};
+    pub use crate::call::dispatch::invoke;
     pub use crate::call::function::{
         FUNCTIONS, FunctionMeta, HttpRoute, Invoker, RemoteFunction, Slot, SourceLocation, Warmer,
     };
+    pub use crate::call::stub::Stub;
     pub use crate::call::{ArgumentError, RemoteError, RemoteResult};
     pub use crate::registry::{BoxFuture, HttpMethod};
     pub use crate::resource::Resource;

@@ -24,6 +24,7 @@ pub(crate) mod errors;
 pub(crate) mod function;
 mod global;
 mod http;
+pub(crate) mod stub;
 mod transport;
 
 pub use args::{ArgumentError, reserved};

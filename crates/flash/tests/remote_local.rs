@@ -306,6 +306,18 @@ async fn mocks_answer_record_and_run_locally() {
     assert_eq!(mocks.calls::<infer>().len(), 1);
 }
 
+/// The stub decides where a call runs at its first poll: a future made before a mock scope, of a
+/// function whose local route is already cached, is still answered by the mock inside it.
+#[tokio::test]
+async fn a_future_made_before_the_scope_is_mocked_inside_it() {
+    assert_eq!(version().await.unwrap(), 3, "cached as local");
+    let call = version();
+    let mocks = Mocks::new().returns::<version>(7);
+    assert_eq!(mocks.run(call).await.unwrap(), 7);
+    assert_eq!(mocks.calls::<version>().len(), 1);
+    assert_eq!(version().await.unwrap(), 3);
+}
+
 #[tokio::test]
 async fn mocks_can_return_typed_errors() {
     let mocks = Mocks::new()

@@ -20,7 +20,9 @@ type Err<F> = <<F as RemoteFunction>::Return as RemoteResult>::Err;
 /// not pay for moving the transport's state around.
 #[cold]
 #[inline(never)]
-pub fn call<F: RemoteFunction>(args: F::Args) -> crate::registry::BoxFuture<'static, F::Return> {
+pub(crate) fn call<F: RemoteFunction>(
+    args: F::Args,
+) -> crate::registry::BoxFuture<'static, F::Return> {
     Box::pin(call_unboxed::<F>(args))
 }
 
