@@ -293,17 +293,39 @@ async fn changed_resource_is_updated_and_removed_one_deleted() {
         first.endpoint("worker").unwrap().endpoint_id
     );
 
-    // Env change: saveEndpoint + saveTemplate.
+    // A code-only change: the new source fingerprint reaches every worker's template, so every
+    // endpoint is updated (Runpod does not restart workers when a build is activated).
+    m["source_fingerprint"] = json!("code-v2");
+    write_build(s.dir.path(), &m);
+    let before = endpoint_mutations(&s.emu).len();
+    let report = deploy::deploy(&s.project, &s.options).await.unwrap();
+    assert_eq!(
+        endpoint_mutations(&s.emu)[before..],
+        ["saveEndpoint", "saveEndpoint"]
+    );
+    assert!(
+        report
+            .endpoints
+            .iter()
+            .all(|e| e.action == EndpointAction::Updated)
+    );
+
+    // Env change: one saveEndpoint carrying the template inline (as runpod 2.0 updates).
     m["resources"]["worker"]["env"] = json!({"GREETING": "hello"});
     write_build(s.dir.path(), &m);
     let before = endpoint_mutations(&s.emu).len();
     deploy::deploy(&s.project, &s.options).await.unwrap();
-    assert_eq!(
-        endpoint_mutations(&s.emu)[before..],
-        ["saveEndpoint", "saveTemplate"]
-    );
+    assert_eq!(endpoint_mutations(&s.emu)[before..], ["saveEndpoint"]);
 
-    // Remove `api`: its endpoint is deleted.
+    // `worker` starts making remote calls: its template gains RUNPOD_API_KEY, an update.
+    m["resources"]["worker"]["makes_remote_calls"] = json!(true);
+    write_build(s.dir.path(), &m);
+    let before = endpoint_mutations(&s.emu).len();
+    deploy::deploy(&s.project, &s.options).await.unwrap();
+    assert_eq!(endpoint_mutations(&s.emu)[before..], ["saveEndpoint"]);
+
+    // Remove `api`: its endpoint is deleted. `worker` stops making remote calls again, so its
+    // template loses the key: an update too (provisioned concurrently, so in either order).
     let api_id = first.endpoint("api").unwrap().endpoint_id.clone();
     m["resources"].as_object_mut().unwrap().shift_remove("api");
     m["function_registry"]
@@ -315,7 +337,9 @@ async fn changed_resource_is_updated_and_removed_one_deleted() {
     write_build(s.dir.path(), &m);
     let before = endpoint_mutations(&s.emu).len();
     let report = deploy::deploy(&s.project, &s.options).await.unwrap();
-    assert_eq!(endpoint_mutations(&s.emu)[before..], ["deleteEndpoint"]);
+    let mut sent = endpoint_mutations(&s.emu)[before..].to_vec();
+    sent.sort();
+    assert_eq!(sent, ["deleteEndpoint", "saveEndpoint"]);
     let deleted = report
         .endpoints
         .iter()

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Validate tools/golden/runpod.graphql and every recorded document against it.
+"""Validate crates/flash/graphql/runpod.graphql and every recorded document against it.
 
 Checks, for each GraphQL request in tests/fixtures/golden/**/*.json:
   * the document validates against the curated schema (fields, arguments, variable types);
@@ -58,7 +58,7 @@ def check_request(schema, query: str, variables: dict | None) -> list[str]:
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--schema", type=Path, default=HERE / "runpod.graphql")
+    ap.add_argument("--schema", type=Path, default=REPO / "crates/flash/graphql/runpod.graphql")
     ap.add_argument("--fixtures", type=Path, default=REPO / "tests" / "fixtures" / "golden")
     ap.add_argument("--documents", type=Path, nargs="*", default=[])
     args = ap.parse_args()
@@ -83,7 +83,7 @@ def main() -> int:
     for d in args.documents:
         files = sorted(d.glob("*.graphql")) if d.is_dir() else [d]
         for f in files:
-            if f.name == "schema.graphql":
+            if f.name == "runpod.graphql":
                 continue
             errors = [e.message for e in validate(schema, parse(f.read_text()))]
             status = "ok  " if not errors else "FAIL"

@@ -9,7 +9,7 @@
 # ($GOLDEN_VENVS defaults to /work/venvs), then runs tools/golden/record.py, which starts
 # tools/golden/recorder.py on 127.0.0.1 and points every Runpod URL of the clients at it.
 # Needs python3 (3.10+) and PyPI through pip; nothing else leaves the machine.
-# Then checks the recorded documents against tools/golden/runpod.graphql (graphql-core,
+# Then checks the recorded documents against crates/flash/graphql/runpod.graphql (graphql-core,
 # installed into $GOLDEN_VENVS/golden-tools).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

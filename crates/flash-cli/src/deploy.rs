@@ -431,13 +431,14 @@ pub async fn deploy_with_progress(
         )))?;
 
     progress("provisioning endpoints");
-    let steps = plan(&build, &previous, &environment.endpoints);
     let ctx = Arc::new(spec::Context {
         app: app.to_owned(),
         env: env.to_owned(),
         environment_id: environment_id.clone(),
         api_key: options.api_key.clone(),
+        source_fingerprint: build.manifest.source_fingerprint.clone(),
     });
+    let steps = plan(&build, &previous, &environment.endpoints, &ctx);
     // Every endpoint is provisioned concurrently; results are kept in plan order.
     let shared = Arc::new(options.clone());
     let mut tasks = tokio::task::JoinSet::new();
@@ -505,6 +506,9 @@ pub async fn deploy_with_progress(
                     "endpoint_id".to_owned(),
                     Value::from(done.endpoint_id.clone()),
                 );
+                if let Some(hash) = hashes_of(&steps).get(done.resource.as_str()) {
+                    entry.insert(hash::DEPLOY_HASH.to_owned(), Value::from(*hash));
+                }
             }
             urls.insert(done.resource.clone(), Value::from(done.url.clone()));
         }
@@ -520,15 +524,7 @@ pub async fn deploy_with_progress(
             "publishing the endpoint URLs in the manifest of build `{build_id}`"
         )))?;
 
-    let hashes: BTreeMap<&str, &str> = steps
-        .iter()
-        .filter_map(|s| match s {
-            Step::Keep { name, hash, .. }
-            | Step::Create { name, hash }
-            | Step::Update { name, hash, .. } => Some((name.as_str(), hash.as_str())),
-            Step::Delete { .. } => None,
-        })
-        .collect();
+    let hashes = hashes_of(&steps);
     local_state::update(&project.state_path(), |state| {
         let entry = state
             .environments
@@ -741,7 +737,6 @@ enum Step {
         name: String,
         hash: String,
         endpoint: PlatformEndpoint,
-        template_changed: bool,
     },
     Keep {
         name: String,
@@ -753,12 +748,28 @@ enum Step {
     },
 }
 
+/// Each provisioned resource's deploy hash.
+fn hashes_of(steps: &[Step]) -> BTreeMap<&str, &str> {
+    steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Keep { name, hash, .. }
+            | Step::Create { name, hash }
+            | Step::Update { name, hash, .. } => Some((name.as_str(), hash.as_str())),
+            Step::Delete { .. } => None,
+        })
+        .collect()
+}
+
 /// Decides the steps from the new manifest, the previous build's manifest and the platform's
-/// endpoint list of the environment.
+/// endpoint list of the environment. A resource is kept only when the previous deploy
+/// provisioned it with the same deploy hash: the same entry and the same rendered template
+/// (source fingerprint and API key included).
 fn plan(
     build: &BuildOutput,
     previous: &Map<String, Value>,
     listed: &[PlatformEndpoint],
+    ctx: &spec::Context,
 ) -> Vec<Step> {
     let empty = Map::new();
     let local = build
@@ -770,7 +781,8 @@ fn plan(
     let mut steps = Vec::new();
     for name in build.manifest.resources.keys() {
         let entry = local.get(name).cloned().unwrap_or(Value::Null);
-        let hash = hash::config_hash(&entry);
+        let resource = &build.manifest.resources[name];
+        let hash = hash::deploy_hash(&entry, &spec::template_identity(name, resource, ctx));
         // The endpoint the previous manifest records, if the platform still lists it.
         let tracked = previous.get(name).and_then(|prev| {
             let id = prev.get("endpoint_id")?.as_str()?;
@@ -778,14 +790,17 @@ fn plan(
             Some((prev, endpoint))
         });
         let step = match tracked {
-            Some((prev, endpoint)) if hash::config_hash(prev) == hash => Step::Keep {
+            Some((prev, endpoint))
+                if prev.get(hash::DEPLOY_HASH).and_then(Value::as_str) == Some(hash.as_str()) =>
+            {
+                Step::Keep {
+                    name: name.clone(),
+                    hash,
+                    endpoint_id: endpoint.id.clone(),
+                }
+            }
+            Some((_, endpoint)) => Step::Update {
                 name: name.clone(),
-                hash,
-                endpoint_id: endpoint.id.clone(),
-            },
-            Some((prev, endpoint)) => Step::Update {
-                name: name.clone(),
-                template_changed: hash::template_hash(prev) != hash::template_hash(&entry),
                 hash,
                 endpoint: endpoint.clone(),
             },
@@ -799,7 +814,6 @@ fn plan(
                     name: name.clone(),
                     hash,
                     endpoint: endpoint.clone(),
-                    template_changed: true,
                 },
                 None => Step::Create {
                     name: name.clone(),
@@ -852,28 +866,15 @@ async fn provision(
             )))?;
             Ok(done(name, saved.id, EndpointAction::Created))
         }
-        Step::Update {
-            name,
-            endpoint,
-            template_changed,
-            ..
-        } => {
-            let r = resource;
-            let template_id = endpoint.template_id.as_deref();
-            let spec = spec::endpoint(name, r, ctx, Some((&endpoint.id, template_id)))?;
+        Step::Update { name, endpoint, .. } => {
+            // One saveEndpoint with the template inline, as runpod 2.0 updates an endpoint: the
+            // template's env and image change atomically with the endpoint, and that change is
+            // what rolls its workers.
+            let spec = spec::endpoint(name, resource, ctx, Some(&endpoint.id))?;
             client.save_endpoint(&spec).await.map_err(platform(format!(
                 "updating endpoint `{}` of resource `{name}`",
                 endpoint.id
             )))?;
-            if *template_changed && let Some(template_id) = template_id {
-                let template = spec::template(name, r, ctx, Some(template_id.to_owned()));
-                client
-                    .save_template(&template)
-                    .await
-                    .map_err(platform(format!(
-                        "updating template `{template_id}` of resource `{name}`"
-                    )))?;
-            }
             Ok(done(name, endpoint.id.clone(), EndpointAction::Updated))
         }
         Step::Delete { endpoint } => {

@@ -66,6 +66,9 @@ pub const FLASH_VOLUME_PATH: &str = "FLASH_VOLUME_PATH";
 /// Where the platform mounted the build artifact (default
 /// [`DEFAULT_ARTIFACT_MOUNT`](crate::files::DEFAULT_ARTIFACT_MOUNT)).
 pub const FLASH_BUILD_ARTIFACT_PATH: &str = "FLASH_BUILD_ARTIFACT_PATH";
+/// The build's source fingerprint, set in every deployed worker's template so that a code-only
+/// change changes the template and rolls the workers (Python Flash 1.21's name for it).
+pub const FLASH_SOURCE_FINGERPRINT: &str = "_FLASH_SOURCE_FINGERPRINT";
 /// Where the boot step unpacks the artifact (default
 /// [`DEFAULT_APP_DIR`](crate::files::DEFAULT_APP_DIR)).
 pub const FLASH_APP_DIR: &str = "FLASH_APP_DIR";

@@ -8,6 +8,7 @@
 //! - [`http`]: the HTTP methods a load-balanced function may use and the paths none may claim;
 //! - [`artifact`] (feature `archive`): the build artifact's layout, and its one reproducible
 //!   tar.gz writer and one checked reader;
+//! - [`runpod`]: the GPU pools, CPU instances and datacenters Runpod's API knows;
 //! - [`time`]: RFC 3339 timestamps without a date crate.
 //!
 //! Without the `archive` feature this crate has no dependencies, so the proc-macro side pays
@@ -18,4 +19,5 @@ pub mod artifact;
 pub mod env;
 pub mod files;
 pub mod http;
+pub mod runpod;
 pub mod time;

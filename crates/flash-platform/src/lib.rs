@@ -88,8 +88,6 @@ pub struct FlashApp {
     pub id: String,
     /// App name.
     pub name: Option<String>,
-    /// Creation time, as the platform formats it.
-    pub created_at: Option<String>,
     /// Its environments.
     pub environments: Vec<EnvironmentSummary>,
     /// Its builds.
@@ -180,6 +178,8 @@ pub struct TemplateSpec {
     pub docker_args: Option<String>,
     /// Start script.
     pub start_script: Option<String>,
+    /// Exposed ports (`80/http` for load-balanced workers).
+    pub ports: Option<String>,
     /// Environment variables, in order. May hold secrets: never log.
     pub env: Vec<(String, String)>,
 }
@@ -194,6 +194,7 @@ impl std::fmt::Debug for TemplateSpec {
             .field("container_disk_in_gb", &self.container_disk_in_gb)
             .field("docker_args", &self.docker_args)
             .field("start_script", &self.start_script)
+            .field("ports", &self.ports)
             .field("env_keys", &keys)
             .finish()
     }
@@ -224,12 +225,13 @@ pub struct EndpointSpec {
     pub locations: Option<String>,
     /// The Flash environment the endpoint belongs to.
     pub flash_environment_id: Option<String>,
-    /// `FLASHBOOT` or `OFF`.
-    pub flash_boot_type: Option<String>,
+    /// Whether workers use FlashBoot (`flashBootType: FLASHBOOT`; left out otherwise, as every
+    /// official client does: the enum has no "off" value over GraphQL).
+    pub flashboot: bool,
     /// One network volume.
     pub network_volume_id: Option<String>,
-    /// Several network volumes (id, datacenter).
-    pub network_volume_ids: Option<Vec<(String, Option<String>)>>,
+    /// Several network volumes, by id.
+    pub network_volume_ids: Option<Vec<String>>,
     /// Comma-separated GPU pools.
     pub gpu_ids: Option<String>,
     /// GPUs per worker.
@@ -261,6 +263,13 @@ pub struct SavedEndpoint {
     pub version: Option<i64>,
 }
 
+/// Env pairs as the GraphQL input items `make` builds.
+fn env_input<T>(env: &[(String, String)], make: impl Fn(String, String) -> T) -> Vec<T> {
+    env.iter()
+        .map(|(key, value)| make(key.clone(), value.clone()))
+        .collect()
+}
+
 fn to_i64(value: Option<u32>) -> Option<i64> {
     value.map(i64::from)
 }
@@ -283,11 +292,11 @@ impl Platform {
         Ok(data
             .myself
             .flash_apps
+            .unwrap_or_default()
             .into_iter()
             .map(|a| FlashApp {
                 id: a.id,
                 name: a.name,
-                created_at: a.created_at,
                 environments: a
                     .flash_environments
                     .unwrap_or_default()
@@ -331,7 +340,6 @@ impl Platform {
         Ok(Some(FlashApp {
             id: a.id,
             name: a.name,
-            created_at: a.created_at,
             environments: a
                 .flash_environments
                 .unwrap_or_default()
@@ -380,6 +388,7 @@ impl Platform {
             Err(error) if is_not_found(&error) => return Ok(None),
             Err(error) => return Err(error),
         };
+        let Some(e) = e else { return Ok(None) };
         Ok(Some(Environment {
             id: e.id,
             name: e.name,
@@ -390,11 +399,13 @@ impl Platform {
                 .endpoints
                 .unwrap_or_default()
                 .into_iter()
+                // An environment lists only ids and names (all any official client selects
+                // there); `endpoint` has the rest.
                 .map(|p| PlatformEndpoint {
                     id: p.id,
                     name: p.name,
-                    kind: p.type_,
-                    template_id: p.template_id,
+                    kind: None,
+                    template_id: None,
                 })
                 .collect(),
             network_volumes: e
@@ -536,26 +547,18 @@ impl Platform {
     ) -> Result<SavedEndpoint, StateManagerError> {
         use ops::save_endpoint as q;
         let template = spec.template.as_ref().map(|t| q::EndpointTemplateInput {
-            name: Some(t.name.clone()),
+            name: t.name.clone(),
             image_name: t.image_name.clone(),
             container_disk_in_gb: to_i64_u64(t.container_disk_in_gb),
             docker_args: t.docker_args.clone(),
-            env: Some(
-                t.env
-                    .iter()
-                    .map(|(key, value)| q::EnvironmentVariableInput {
-                        key: key.clone(),
-                        value: Some(value.clone()),
-                    })
-                    .collect(),
-            ),
+            env: Some(env_input(&t.env, |key, value| {
+                q::EnvironmentVariableInput { key, value }
+            })),
+            ports: t.ports.clone(),
             start_script: t.start_script.clone(),
             advanced_start: None,
             container_registry_auth_id: None,
-            ports: None,
             config: None,
-            readme: None,
-            volume_in_gb: None,
         });
         let input = q::EndpointInput {
             id: spec.id.clone(),
@@ -563,7 +566,6 @@ impl Platform {
             type_: spec.kind.clone(),
             workers_min: to_i64(spec.workers_min),
             workers_max: to_i64(spec.workers_max),
-            workers_standby: None,
             workers_pfb_target: None,
             idle_timeout: to_i64(spec.idle_timeout),
             scaler_type: spec.scaler_type.clone(),
@@ -571,16 +573,17 @@ impl Platform {
             execution_timeout_ms: to_i64_u64(spec.execution_timeout_ms),
             locations: spec.locations.clone(),
             flash_environment_id: spec.flash_environment_id.clone(),
-            flash_boot_type: spec.flash_boot_type.clone(),
+            flash_boot_type: spec.flashboot.then_some(q::FlashBootType::Flashboot),
             network_volume_id: spec.network_volume_id.clone(),
-            network_volume_ids: spec.network_volume_ids.as_ref().map(|v| {
-                v.iter()
-                    .map(|(id, dc)| q::EndpointNetworkVolumeInput {
+            network_volume_ids: spec.network_volume_ids.as_ref().map(|ids| {
+                ids.iter()
+                    .map(|id| q::EndpointNetworkVolumeInput {
                         network_volume_id: id.clone(),
-                        data_center_id: dc.clone(),
                     })
                     .collect()
             }),
+            volumes: None,
+            model_references: None,
             gpu_ids: spec.gpu_ids.clone(),
             gpu_count: to_i64(spec.gpu_count),
             min_cuda_version: spec.min_cuda_version.clone(),
@@ -593,7 +596,12 @@ impl Platform {
             .client
             .mutate::<ops::SaveEndpoint>(q::Variables { input })
             .await?;
-        let e = data.save_endpoint;
+        let e = data
+            .save_endpoint
+            .ok_or_else(|| StateManagerError::Missing {
+                operation: operation::SAVE_ENDPOINT,
+                what: format!("no endpoint in the answer for `{}`", spec.name),
+            })?;
         Ok(SavedEndpoint {
             id: e.id,
             name: e.name,
@@ -608,30 +616,37 @@ impl Platform {
     /// its id.
     pub async fn save_template(&self, spec: &TemplateSpec) -> Result<String, StateManagerError> {
         use ops::save_template as q;
+        // As Python Flash 1.21 updates a template: exactly these keys, `volumeInGb: 0` ("the
+        // savetemplate mutation requires volumeInGb") and the env in full (it replaces it).
         let input = q::SaveTemplateInput {
             id: spec.id.clone(),
             name: spec.name.clone(),
             image_name: spec.image_name.clone(),
             container_disk_in_gb: to_i64_u64(spec.container_disk_in_gb),
             docker_args: spec.docker_args.clone(),
-            env: spec
-                .env
-                .iter()
-                .map(|(key, value)| q::EnvironmentVariableInput {
-                    key: key.clone(),
-                    value: Some(value.clone()),
-                })
-                .collect(),
+            env: env_input(&spec.env, |key, value| q::EnvironmentVariableInput {
+                key,
+                value,
+            }),
+            volume_in_gb: 0,
             readme: None,
-            volume_in_gb: Some(0),
-            start_script: spec.start_script.clone(),
+            volume_mount_path: None,
             ports: None,
+            is_serverless: None,
+            container_registry_auth_id: None,
+            start_ssh: None,
+            is_public: None,
         };
         let data = self
             .client
             .mutate::<ops::SaveTemplate>(q::Variables { input: Some(input) })
             .await?;
-        Ok(data.save_template.id)
+        data.save_template
+            .map(|t| t.id)
+            .ok_or_else(|| StateManagerError::Missing {
+                operation: operation::SAVE_TEMPLATE,
+                what: format!("no template in the answer for `{}`", spec.name),
+            })
     }
 
     /// Deletes endpoint `endpoint_id` (`deleteEndpoint`).

@@ -2,42 +2,46 @@
 //!
 //! Every field of the entry counts, in a canonical JSON form: object keys sorted, `null` members
 //! dropped (absent and null mean the same), floats with an integral value written as integers.
-//! Only deploy outputs are left out: `endpoint_id`, `aiKey` and `env._FLASH_SOURCE_FINGERPRINT`
-//! (code changes reach workers through the new build, not through the endpoint config).
+//! Deploy outputs are left out (`endpoint_id`, `aiKey`, `deploy_hash`, and the source
+//! fingerprint a Python manifest may carry in `env`). [`deploy_hash`] adds what the endpoint is
+//! really given beyond the entry: the rendered template, with the source fingerprint and
+//! whether (and which) API key it carries, so a code-only change, a key rotation or a
+//! `makes_remote_calls` flip each changes it.
 
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use flash_contract::env::FLASH_SOURCE_FINGERPRINT as SOURCE_FINGERPRINT_ENV;
+
 /// Keys of a resource entry written by deploy, not by the user.
-const DEPLOY_OUTPUTS: [&str; 2] = ["endpoint_id", "aiKey"];
-/// The env var Python Flash adds to force rolling releases; not configuration.
-pub(crate) const SOURCE_FINGERPRINT_ENV: &str = "_FLASH_SOURCE_FINGERPRINT";
-/// Fields of a resource entry that end up in its template rather than its endpoint.
-const TEMPLATE_FIELDS: [&str; 3] = ["env", "imageName", "template"];
+pub(crate) const DEPLOY_OUTPUTS: [&str; 3] = ["endpoint_id", "aiKey", DEPLOY_HASH];
+/// Where deploy records, in the published manifest, the hash it provisioned a resource with.
+pub(crate) const DEPLOY_HASH: &str = "deploy_hash";
 
 /// SHA-256 hex of the canonical form of `entry` without its deploy outputs.
 pub(crate) fn config_hash(entry: &Value) -> String {
     digest(&canonical(&strip_outputs(entry)))
 }
 
-/// SHA-256 hex of the canonical form of the template part of `entry` (env, image, template).
-pub(crate) fn template_hash(entry: &Value) -> String {
-    let stripped = strip_outputs(entry);
-    let mut part = Map::new();
-    if let Value::Object(map) = &stripped {
-        for key in TEMPLATE_FIELDS {
-            if let Some(value) = map.get(key) {
-                part.insert(key.to_owned(), value.clone());
-            }
-        }
-    }
-    digest(&canonical(&Value::Object(part)))
+/// SHA-256 hex over the entry's config hash and `rendered`, the template the endpoint is given
+/// (see [`crate::deploy::spec::template_identity`]).
+pub(crate) fn deploy_hash(entry: &Value, rendered: &Value) -> String {
+    digest(&Value::Array(vec![
+        Value::from(config_hash(entry)),
+        canonical(rendered),
+    ]))
+}
+
+/// SHA-256 hex of `text`.
+pub(crate) fn sha256_hex(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn digest(value: &Value) -> String {
-    let text = value.to_string();
-    let hash = Sha256::digest(text.as_bytes());
-    hash.iter().map(|b| format!("{b:02x}")).collect()
+    sha256_hex(&value.to_string())
 }
 
 fn strip_outputs(entry: &Value) -> Value {
@@ -96,7 +100,8 @@ mod tests {
         let b = json!({"env": {"A": "1", "_FLASH_SOURCE_FINGERPRINT": "x"},
                        "workersMax": 3.0, "endpoint_id": "ep", "aiKey": "k"});
         assert_eq!(config_hash(&a), config_hash(&b));
-        assert_eq!(template_hash(&a), template_hash(&b));
+        let b = json!({"workersMax": 3, "env": {"A": "1"}, "deploy_hash": "old"});
+        assert_eq!(config_hash(&a), config_hash(&b));
     }
 
     #[test]
@@ -104,8 +109,14 @@ mod tests {
         let a = json!({"workersMax": 3, "functions": [{"name": "f"}]});
         let b = json!({"workersMax": 3, "functions": [{"name": "g"}]});
         assert_ne!(config_hash(&a), config_hash(&b));
-        assert_eq!(template_hash(&a), template_hash(&b));
-        let c = json!({"workersMax": 3, "functions": [{"name": "f"}], "env": {"A": "2"}});
-        assert_ne!(template_hash(&a), template_hash(&c));
+    }
+
+    #[test]
+    fn the_rendered_template_counts() {
+        let entry = json!({"workersMax": 3});
+        let one = json!({"env": [["_FLASH_SOURCE_FINGERPRINT", "a"]]});
+        let two = json!({"env": [["_FLASH_SOURCE_FINGERPRINT", "b"]]});
+        assert_eq!(deploy_hash(&entry, &one), deploy_hash(&entry, &one));
+        assert_ne!(deploy_hash(&entry, &one), deploy_hash(&entry, &two));
     }
 }

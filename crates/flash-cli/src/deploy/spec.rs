@@ -1,11 +1,15 @@
 //! A manifest resource as `saveEndpoint` / `saveTemplate` input.
 
 use flash_contract::env as vars;
+use flash_contract::runpod;
 use flash_platform::{EndpointSpec, TemplateSpec};
 use runpod_flash::ApiKey;
 use runpod_flash::manifest::ResourceConfig;
 
 use super::DeployError;
+use super::hash;
+use flash_contract::env::FLASH_SOURCE_FINGERPRINT as SOURCE_FINGERPRINT_ENV;
+use serde_json::{Value, json};
 
 /// Container image of workers whose resource names none. The emulator ignores it.
 pub const DEFAULT_WORKER_IMAGE: &str = "runpod/flash-rs:latest";
@@ -16,10 +20,20 @@ pub(crate) struct Context {
     pub(crate) env: String,
     pub(crate) environment_id: String,
     pub(crate) api_key: Option<ApiKey>,
+    /// The build's source fingerprint: in every worker's env, so that a code-only change is a
+    /// template change and rolls the workers (Runpod does not restart them when a build is
+    /// activated).
+    pub(crate) source_fingerprint: Option<String>,
 }
 
+/// The port a load-balanced worker serves on, set in its template as runpod 2.0 does (the
+/// platform injects `PORT`/`PORT_HEALTH` only into a new template and does not re-inject them
+/// when a template is saved again).
+pub(crate) const LB_PORT: &str = "80";
+
 /// The worker environment of `resource`: its own `env`, then the Flash variables (which win),
-/// then `RUNPOD_API_KEY` only when the resource makes remote calls.
+/// the source fingerprint, `PORT`/`PORT_HEALTH` for load-balanced workers, then
+/// `RUNPOD_API_KEY` only when the resource makes remote calls.
 pub(crate) fn worker_env(
     name: &str,
     resource: &ResourceConfig,
@@ -33,8 +47,12 @@ pub(crate) fn worker_env(
         (vars::FLASH_ENV, &ctx.env),
         (vars::FLASH_ENDPOINT_TYPE, kind),
     ];
-    let reserved =
-        |key: &str| key == vars::RUNPOD_API_KEY || injected.iter().any(|(k, _)| *k == key);
+    let reserved = |key: &str| {
+        key == vars::RUNPOD_API_KEY
+            || key == SOURCE_FINGERPRINT_ENV
+            || (resource.load_balanced() && (key == vars::PORT || key == vars::PORT_HEALTH))
+            || injected.iter().any(|(k, _)| *k == key)
+    };
     let mut env: Vec<(String, String)> = resource
         .env
         .iter()
@@ -47,6 +65,13 @@ pub(crate) fn worker_env(
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
     );
+    if let Some(fingerprint) = &ctx.source_fingerprint {
+        env.push((SOURCE_FINGERPRINT_ENV.to_owned(), fingerprint.clone()));
+    }
+    if resource.load_balanced() {
+        env.push((vars::PORT.to_owned(), LB_PORT.to_owned()));
+        env.push((vars::PORT_HEALTH.to_owned(), LB_PORT.to_owned()));
+    }
     if resource.calls_remote()
         && let Some(key) = &ctx.api_key
     {
@@ -55,7 +80,14 @@ pub(crate) fn worker_env(
     env
 }
 
-/// The template of `resource` (named after the environment and resource).
+/// The template of `resource`, with the defaults Python Flash sends for what the manifest
+/// leaves out: a 64 GB container disk (a CPU instance's own limit, vCPU x 10 or x 15 GB, for CPU
+/// workers), no docker arguments, no start script, `80/http` for load-balanced workers.
+///
+/// Named `flash-{app}-{env}-{resource}`: the app, environment and resource together name one
+/// endpoint, and a template is only ever created inline with its endpoint and then updated in
+/// place (runpod 2.0's scheme, plus the environment, which 2.0 leaves out and so would collide
+/// across two environments of one app).
 pub(crate) fn template(
     name: &str,
     resource: &ResourceConfig,
@@ -72,21 +104,70 @@ pub(crate) fn template(
                 .clone()
                 .unwrap_or_else(|| DEFAULT_WORKER_IMAGE.to_owned()),
         ),
-        container_disk_in_gb: tpl.and_then(|t| t.container_disk_in_gb),
-        docker_args: tpl.and_then(|t| t.docker_args.clone()),
-        start_script: tpl.and_then(|t| t.start_script.clone()),
+        container_disk_in_gb: Some(
+            tpl.and_then(|t| t.container_disk_in_gb)
+                .unwrap_or_else(|| default_container_disk(resource)),
+        ),
+        docker_args: Some(tpl.and_then(|t| t.docker_args.clone()).unwrap_or_default()),
+        start_script: Some(tpl.and_then(|t| t.start_script.clone()).unwrap_or_default()),
+        ports: Some(if resource.load_balanced() {
+            format!("{LB_PORT}/http")
+        } else {
+            String::new()
+        }),
         env: worker_env(name, resource, ctx),
     }
 }
 
-/// The `saveEndpoint` input of `resource`: every option of the manifest. `existing` is the id
-/// and template id of the endpoint to update; without it the endpoint is created with an inline
-/// template.
+/// What the endpoint's template is, for [`hash::deploy_hash`]: every field of the rendered
+/// template, with the API key's value replaced by a digest of it (so a rotation is a change, and
+/// the hash, which is published in the manifest, says nothing about the key).
+pub(crate) fn template_identity(name: &str, resource: &ResourceConfig, ctx: &Context) -> Value {
+    let t = template(name, resource, ctx, None);
+    let env: Vec<Value> = t
+        .env
+        .iter()
+        .map(|(key, value)| {
+            let value = if key == vars::RUNPOD_API_KEY {
+                format!("sha256:{}", &hash::sha256_hex(value)[..16])
+            } else {
+                value.clone()
+            };
+            json!([key, value])
+        })
+        .collect();
+    json!({
+        "name": t.name,
+        "imageName": t.image_name,
+        "containerDiskInGb": t.container_disk_in_gb,
+        "dockerArgs": t.docker_args,
+        "startScript": t.start_script,
+        "ports": t.ports,
+        "env": env,
+    })
+}
+
+/// Python Flash's default container disk: 64 GB, or for CPU workers the smallest limit of their
+/// instance types.
+fn default_container_disk(resource: &ResourceConfig) -> u64 {
+    resource
+        .instance_ids
+        .iter()
+        .flatten()
+        .filter_map(|id| runpod::cpu_container_disk_limit_gb(id))
+        .min()
+        .unwrap_or(runpod::GPU_CONTAINER_DISK_GB)
+}
+
+/// The `saveEndpoint` input of `resource`: every option of the manifest, and only those (unset
+/// options are left out, never sent as null). `existing` is the id of the endpoint to update.
+/// The template always travels inline, on create and on update, as runpod 2.0 sends it: one
+/// atomic `saveEndpoint`, whose template change (env, image) is what rolls the workers.
 pub(crate) fn endpoint(
     name: &str,
     resource: &ResourceConfig,
     ctx: &Context,
-    existing: Option<(&str, Option<&str>)>,
+    existing: Option<&str>,
 ) -> Result<EndpointSpec, DeployError> {
     let volume_id = |v: &runpod_flash::manifest::NetworkVolume| {
         v.id.clone().ok_or_else(|| DeployError::Volume {
@@ -108,27 +189,28 @@ pub(crate) fn endpoint(
         (None, None, Some(vs)) => {
             let mut ids = Vec::with_capacity(vs.len());
             for v in vs {
-                ids.push((volume_id(v)?, v.data_center_id.clone()));
+                ids.push(volume_id(v)?);
             }
             (None, Some(ids))
         }
         (None, None, None) => (None, None),
     };
-    let (id, template_id, template) = match existing {
-        Some((id, Some(template_id))) => (Some(id.to_owned()), Some(template_id.to_owned()), None),
-        // No known template: send one inline; the platform replaces the endpoint's.
-        Some((id, None)) => (
-            Some(id.to_owned()),
-            None,
-            Some(template(name, resource, ctx, None)),
-        ),
-        None => match &resource.template_id {
-            Some(tid) => (None, Some(tid.clone()), None),
-            None => (None, None, Some(template(name, resource, ctx, None))),
-        },
+    // A manifest may bind a template of its own (Python Flash's `template_id`) when creating.
+    let (template_id, template) = match (&resource.template_id, existing) {
+        (Some(tid), None) => (Some(tid.clone()), None),
+        _ => (None, Some(template(name, resource, ctx, None))),
     };
+    // GPU fields only on GPU endpoints: "the RunPod GraphQL API rejects CPU endpoints with
+    // GPU-specific fields" (runpod-flash 1.21 serverless_cpu.py).
+    let cpu = resource
+        .instance_ids
+        .as_ref()
+        .is_some_and(|ids| !ids.is_empty());
+    fn gpu<T>(cpu: bool, value: Option<T>) -> Option<T> {
+        if cpu { None } else { value }
+    }
     Ok(EndpointSpec {
-        id,
+        id: existing.map(str::to_owned),
         name: name.to_owned(),
         kind: Some(if resource.load_balanced() { "LB" } else { "QB" }.to_owned()),
         workers_min: resource.workers_min,
@@ -139,19 +221,12 @@ pub(crate) fn endpoint(
         execution_timeout_ms: resource.execution_timeout_ms,
         locations: resource.locations.clone(),
         flash_environment_id: Some(ctx.environment_id.clone()),
-        flash_boot_type: Some(
-            if resource.flashboot == Some(false) {
-                "OFF"
-            } else {
-                "FLASHBOOT"
-            }
-            .to_owned(),
-        ),
+        flashboot: resource.flashboot != Some(false),
         network_volume_id,
         network_volume_ids,
-        gpu_ids: resource.gpu_ids.clone(),
-        gpu_count: resource.gpu_count,
-        min_cuda_version: resource.min_cuda_version.clone(),
+        gpu_ids: gpu(cpu, resource.gpu_ids.as_deref().map(runpod::expand_gpu_ids)),
+        gpu_count: gpu(cpu, resource.gpu_count),
+        min_cuda_version: gpu(cpu, resource.min_cuda_version.clone()),
         instance_ids: resource.instance_ids.clone(),
         template_id,
         template,
@@ -168,6 +243,7 @@ mod tests {
             env: "dev".to_owned(),
             environment_id: "env_1".to_owned(),
             api_key: key.cloned(),
+            source_fingerprint: Some("fp1".to_owned()),
         }
     }
 
@@ -222,13 +298,72 @@ mod tests {
         );
         assert_eq!(spec.gpu_count, Some(2));
         assert_eq!(spec.execution_timeout_ms, Some(5000));
-        assert_eq!(spec.flash_boot_type.as_deref(), Some("OFF"));
+        assert!(!spec.flashboot);
         assert_eq!(spec.network_volume_id.as_deref(), Some("vol"));
         assert_eq!(spec.flash_environment_id.as_deref(), Some("env_1"));
         let t = spec.template.unwrap();
         assert_eq!(t.image_name.as_deref(), Some(DEFAULT_WORKER_IMAGE));
-        let spec = endpoint("api", &r, &ctx(None), Some(("ep", Some("tpl")))).unwrap();
-        assert!(spec.template.is_none());
-        assert_eq!(spec.template_id.as_deref(), Some("tpl"));
+        assert_eq!(t.ports.as_deref(), Some("80/http"));
+        assert_eq!(t.container_disk_in_gb, Some(64));
+        assert_eq!(
+            (t.docker_args.as_deref(), t.start_script.as_deref()),
+            (Some(""), Some(""))
+        );
+        assert!(t.env.contains(&("PORT".to_owned(), "80".to_owned())));
+        assert!(t.env.contains(&("PORT_HEALTH".to_owned(), "80".to_owned())));
+        assert!(
+            t.env
+                .contains(&("_FLASH_SOURCE_FINGERPRINT".to_owned(), "fp1".to_owned()))
+        );
+        // An update carries the template inline too, never next to a templateId.
+        let spec = endpoint("api", &r, &ctx(None), Some("ep")).unwrap();
+        assert_eq!(spec.id.as_deref(), Some("ep"));
+        assert!(spec.template.is_some() && spec.template_id.is_none());
+    }
+
+    #[test]
+    fn the_template_identity_tracks_the_key_without_holding_it() {
+        let r = ResourceConfig {
+            makes_remote_calls: Some(true),
+            ..Default::default()
+        };
+        let one = ApiKey::new("key-one").unwrap();
+        let two = ApiKey::new("key-two").unwrap();
+        let a = template_identity("w", &r, &ctx(Some(&one)));
+        let b = template_identity("w", &r, &ctx(Some(&two)));
+        assert_ne!(a, b, "a rotated key must change the deploy hash");
+        assert!(!a.to_string().contains("key-one"), "{a}");
+        let none = template_identity("w", &r, &ctx(None));
+        assert_ne!(a, none);
+        let mut fingerprint = ctx(Some(&one));
+        fingerprint.source_fingerprint = Some("fp2".to_owned());
+        assert_ne!(a, template_identity("w", &r, &fingerprint));
+    }
+
+    #[test]
+    fn gpu_any_expands_and_cpu_endpoints_carry_no_gpu_fields() {
+        let gpu = ResourceConfig {
+            gpu_ids: Some("any".to_owned()),
+            gpu_count: Some(1),
+            ..Default::default()
+        };
+        let spec = endpoint("g", &gpu, &ctx(None), None).unwrap();
+        assert_eq!(
+            spec.gpu_ids.as_deref(),
+            Some(runpod::GPU_POOLS.join(",").as_str())
+        );
+        let cpu = ResourceConfig {
+            instance_ids: Some(vec!["cpu3c-1-2".to_owned(), "cpu3c-4-8".to_owned()]),
+            gpu_ids: Some("any".to_owned()),
+            gpu_count: Some(1),
+            min_cuda_version: Some("12.8".to_owned()),
+            ..Default::default()
+        };
+        let spec = endpoint("c", &cpu, &ctx(None), None).unwrap();
+        assert_eq!(
+            (spec.gpu_ids, spec.gpu_count, spec.min_cuda_version),
+            (None, None, None)
+        );
+        assert_eq!(spec.template.unwrap().container_disk_in_gb, Some(10));
     }
 }

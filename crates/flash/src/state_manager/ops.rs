@@ -13,30 +13,33 @@ type Json = serde_json::Value;
 
 #[derive(GraphQLQuery)]
 #[graphql(
-    schema_path = "graphql/schema.graphql",
+    schema_path = "graphql/runpod.graphql",
     query_path = "graphql/get_flash_environment.graphql",
     normalization = "rust",
     response_derives = "Debug",
-    variables_derives = "Debug"
+    variables_derives = "Debug",
+    skip_serializing_none
 )]
 pub(super) struct GetFlashEnvironment;
 
 #[derive(GraphQLQuery)]
 #[graphql(
-    schema_path = "graphql/schema.graphql",
+    schema_path = "graphql/runpod.graphql",
     query_path = "graphql/get_flash_build.graphql",
     normalization = "rust",
     response_derives = "Debug",
-    variables_derives = "Debug"
+    variables_derives = "Debug",
+    skip_serializing_none
 )]
 pub(super) struct GetFlashBuild;
 
 #[derive(GraphQLQuery)]
 #[graphql(
-    schema_path = "graphql/schema.graphql",
+    schema_path = "graphql/runpod.graphql",
     query_path = "graphql/update_flash_build_manifest.graphql",
     normalization = "rust",
     response_derives = "Debug",
-    variables_derives = "Debug"
+    variables_derives = "Debug",
+    skip_serializing_none
 )]
 pub(super) struct UpdateFlashBuildManifest;
