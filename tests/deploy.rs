@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use flash_cli::deploy::{self, DeployError, DeployOptions, EndpointAction};
@@ -700,5 +700,129 @@ async fn cli_deploy_and_undeploy_json() {
     assert!(output.status.success());
     let envs: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(envs[0]["name"], "cli");
+    s.emu.shutdown().await;
+}
+
+/// A GraphQL proxy in front of the emulator that fails `saveEndpoint` for one endpoint name and,
+/// at that moment, records which resources a peer could find a URL for.
+struct FailingProxy {
+    url: String,
+    seen_mid_deploy: Arc<Mutex<Option<Vec<String>>>>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+async fn failing_proxy(
+    emu: &EmulatorHandle,
+    fail_name: &'static str,
+    env_id: String,
+) -> FailingProxy {
+    use axum::body::Bytes;
+    use axum::http::HeaderMap;
+    let upstream = format!("{}/graphql", emu.api_base_url());
+    let lookup = client(emu);
+    let seen: Arc<Mutex<Option<Vec<String>>>> = Arc::default();
+    let seen_in = Arc::clone(&seen);
+    let handler = move |headers: HeaderMap, body: Bytes| {
+        let (upstream, lookup, seen) = (upstream.clone(), lookup.clone(), Arc::clone(&seen_in));
+        let env_id = env_id.clone();
+        async move {
+            let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            let is_target = request["query"]
+                .as_str()
+                .is_some_and(|q| q.contains("saveEndpoint"))
+                && request["variables"]["input"]["name"] == fail_name;
+            if is_target {
+                // The new build is active and its endpoints are being provisioned: a peer
+                // looking URLs up now must still find every resource.
+                let urls = lookup
+                    .resources_endpoints(&env_id)
+                    .await
+                    .unwrap_or_default();
+                *seen.lock().unwrap() = Some(urls.keys().cloned().collect());
+                return axum::Json(json!({"errors": [{"message": "injected failure"}]}));
+            }
+            let auth = headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            let answer: Value = http()
+                .post(&upstream)
+                .header("authorization", auth)
+                .header("content-type", "application/json")
+                .body(body.to_vec())
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            axum::Json(answer)
+        }
+    };
+    let app = axum::Router::new().route("/graphql", axum::routing::post(handler));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    FailingProxy {
+        url,
+        seen_mid_deploy: seen,
+        server,
+    }
+}
+
+/// A deploy whose `saveEndpoint` fails part-way never leaves a peer without a URL: the new
+/// build carries the running endpoints' URLs from activation on, and what was provisioned is
+/// published even though the deploy fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deploy_failing_part_way_keeps_every_url() {
+    let s = setup().await;
+    let first = deploy::deploy(&s.project, &s.options).await.unwrap();
+    let old_worker_url = first.endpoint("worker").unwrap().url.clone();
+
+    // Both resources change; the update of `worker` fails.
+    let mut m = manifest();
+    m["resources"]["worker"]["workersMax"] = json!(2);
+    m["resources"]["api"]["workersMax"] = json!(2);
+    write_build(s.dir.path(), &m);
+    let proxy = failing_proxy(&s.emu, "worker", first.environment_id.clone()).await;
+    let options = DeployOptions {
+        api_base_url: proxy.url.clone(),
+        ..s.options.clone()
+    };
+    let error = deploy::deploy(&s.project, &options).await.unwrap_err();
+    assert!(
+        matches!(&error, DeployError::Provisioning { failures } if failures.iter().any(|f| f.contains("worker") && f.contains("injected failure"))),
+        "{error}"
+    );
+    let during = proxy.seen_mid_deploy.lock().unwrap().clone();
+    let mut during = during.expect("the failing saveEndpoint was sent");
+    during.sort();
+    assert_eq!(
+        during,
+        ["api", "worker"],
+        "URLs a peer could find mid-deploy"
+    );
+
+    let persisted = client(&s.emu)
+        .get_persisted_manifest(&first.environment_id)
+        .await
+        .unwrap();
+    assert_ne!(
+        persisted.build_id, first.build_id,
+        "the new build is active"
+    );
+    let urls = persisted.manifest.resources_endpoints.unwrap();
+    assert_eq!(urls.get("worker"), Some(&old_worker_url));
+    assert!(urls.contains_key("api"));
+
+    // The next deploy (no failure) updates `worker` and leaves `api` alone.
+    proxy.server.abort();
+    let report = deploy::deploy(&s.project, &s.options).await.unwrap();
+    let action = |r: &str| report.endpoint(r).unwrap().action;
+    assert_eq!(action("worker"), EndpointAction::Updated);
+    assert_eq!(action("api"), EndpointAction::Unchanged);
     s.emu.shutdown().await;
 }

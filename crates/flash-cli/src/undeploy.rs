@@ -6,8 +6,8 @@
 //! and out of `.flash/resources.json`.
 
 use flash_platform::{Platform, PlatformEndpoint};
+use runpod_flash::manifest::ManifestDocument;
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::deploy::{DeployError, DeployOptions, local_state, platform};
 use crate::project::Project;
@@ -167,29 +167,15 @@ async fn forget_in_manifest(
     let Ok(build) = client.flash_build(&build_id).await else {
         return Ok(());
     };
-    let Some(mut manifest) = build.manifest else {
+    let Some(manifest) = build.manifest else {
         return Ok(());
     };
-    let mut forgotten = Vec::new();
-    if let Some(Value::Object(resources)) = manifest.get_mut("resources") {
-        for (name, entry) in resources.iter_mut() {
-            let Some(entry) = entry.as_object_mut() else {
-                continue;
-            };
-            let id = entry.get("endpoint_id").and_then(Value::as_str);
-            if id.is_some_and(|id| deleted.iter().any(|e| e.id == id)) {
-                entry.shift_remove("endpoint_id");
-                entry.shift_remove("aiKey");
-                forgotten.push(name.clone());
-            }
-        }
-    }
-    if forgotten.is_empty() {
+    let mut manifest = ManifestDocument::new(manifest);
+    let ids: Vec<&str> = deleted.iter().map(|e| e.id.as_str()).collect();
+    if manifest.forget_endpoints(&ids).is_empty() {
         return Ok(());
     }
-    if let Some(Value::Object(urls)) = manifest.get_mut("resources_endpoints") {
-        urls.retain(|name, _| !forgotten.contains(name));
-    }
+    let manifest = manifest.into_value();
     client
         .update_flash_build_manifest(&build_id, &manifest)
         .await

@@ -26,7 +26,7 @@ use serde_json::{Map, Value};
 use crate::ApiKey;
 use crate::config;
 use crate::error::StateManagerError;
-use crate::manifest::Manifest;
+use crate::manifest::{Manifest, ManifestDocument};
 
 pub use retry::RetryBackoff;
 pub use types::{
@@ -340,15 +340,11 @@ impl StateManagerClient {
     ) -> Result<(), StateManagerError> {
         let _guard = self.inner.write_lock.lock().await;
         let (build_id, mut manifest) = self.active_manifest(environment_id).await?;
-        let resources = resources_of(&mut manifest, &build_id)?;
-        match resources.get_mut(resource_name) {
-            Some(Value::Object(resource)) => resource.extend(data),
-            // A non-object entry has no fields to keep, so the update replaces it.
-            _ => {
-                resources.insert(resource_name.to_owned(), Value::Object(data));
-            }
-        }
-        self.update_flash_build_manifest(&build_id, &manifest)
+        // The shape is checked here so a malformed manifest is an error, not silently replaced.
+        resources_of(&mut manifest, &build_id)?;
+        let mut document = ManifestDocument::new(manifest);
+        document.merge_resource(resource_name, data);
+        self.update_flash_build_manifest(&build_id, &document.into_value())
             .await?;
         Ok(())
     }
@@ -362,12 +358,12 @@ impl StateManagerClient {
     ) -> Result<(), StateManagerError> {
         let _guard = self.inner.write_lock.lock().await;
         let (build_id, mut manifest) = self.active_manifest(environment_id).await?;
-        let resources = resources_of(&mut manifest, &build_id)?;
-        // shift_remove keeps the order of the remaining resources (serde_json's preserve_order).
-        if resources.shift_remove(resource_name).is_none() {
+        resources_of(&mut manifest, &build_id)?;
+        let mut document = ManifestDocument::new(manifest);
+        if !document.remove_resource(resource_name) {
             return Ok(());
         }
-        self.update_flash_build_manifest(&build_id, &manifest)
+        self.update_flash_build_manifest(&build_id, &document.into_value())
             .await?;
         Ok(())
     }

@@ -13,10 +13,7 @@ use sha2::{Digest, Sha256};
 
 use flash_contract::env::FLASH_SOURCE_FINGERPRINT as SOURCE_FINGERPRINT_ENV;
 
-/// Keys of a resource entry written by deploy, not by the user.
-pub(crate) const DEPLOY_OUTPUTS: [&str; 3] = ["endpoint_id", "aiKey", DEPLOY_HASH];
-/// Where deploy records, in the published manifest, the hash it provisioned a resource with.
-pub(crate) const DEPLOY_HASH: &str = "deploy_hash";
+use runpod_flash::manifest::DEPLOY_OUTPUT_KEYS as DEPLOY_OUTPUTS;
 
 /// SHA-256 hex of the canonical form of `entry` without its deploy outputs.
 pub(crate) fn config_hash(entry: &Value) -> String {
