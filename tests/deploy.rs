@@ -4,58 +4,23 @@
 //! manifest naming it as the entrypoint.
 #![allow(missing_docs)]
 
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::path::Path;
 use std::process::Command;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use flash_cli::deploy::{self, DeployError, DeployOptions, EndpointAction};
 use flash_cli::manage;
 use flash_cli::project::Project;
 use flash_cli::undeploy::{self, UndeployTarget};
-use flash_contract::artifact::{Member, pack};
-use flash_contract::files::MANIFEST_FILE;
 use flash_emulator::{Emulator, EmulatorHandle};
 use runpod_flash::ApiKey;
 use runpod_flash::state_manager::{StateManagerClient, StateManagerConfig};
 use serde_json::{Value, json};
 
 const KEY: &str = "deploy-test-key";
-
-/// A binary of this workspace, built on first use when this package's tests run alone
-/// (`cargo test --workspace` has built it already).
-fn workspace_binary(package: &str, bin: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    // target/<profile>/deps/<test> → target/<profile>
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target directory")
-        .to_path_buf();
-    let path = dir.join(bin);
-    if !path.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let status = Command::new(cargo)
-            .args(["build", "-p", package, "--bin", bin])
-            .status()
-            .expect("cargo build runs");
-        assert!(status.success(), "building {bin} failed");
-    }
-    assert!(path.exists(), "{} missing", path.display());
-    path
-}
-
-/// The emulator's test worker.
-fn worker_binary() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| workspace_binary("flash-emulator", "flash-emulator-test-worker"))
-}
-
-/// The `flash` command.
-fn flash_binary() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| workspace_binary("flash-cli", "flash"))
-}
 
 fn resource(load_balanced: bool, remote: bool, function: &str) -> Value {
     let mut f = json!({"name": function, "module": "app", "is_async": true, "is_class": false});
@@ -90,21 +55,6 @@ fn manifest() -> Value {
     })
 }
 
-/// Writes `.flash/flash_manifest.json` and `.flash/artifact.tar.gz` into `dir`.
-fn write_build(dir: &Path, manifest: &Value) {
-    let flash = dir.join(".flash");
-    std::fs::create_dir_all(&flash).unwrap();
-    let text = serde_json::to_string_pretty(manifest).unwrap();
-    std::fs::write(flash.join("flash_manifest.json"), &text).unwrap();
-    let bin = std::fs::read(worker_binary()).unwrap();
-    let tar = pack(&[
-        Member::file(MANIFEST_FILE, text.as_bytes(), 0o644),
-        Member::file("bin/app", bin, 0o755),
-    ])
-    .unwrap();
-    std::fs::write(flash.join("artifact.tar.gz"), tar).unwrap();
-}
-
 struct Setup {
     emu: EmulatorHandle,
     dir: tempfile::TempDir,
@@ -127,7 +77,7 @@ async fn setup() -> Setup {
         "[package]\nname = \"demo\"\n",
     )
     .unwrap();
-    write_build(dir.path(), &manifest());
+    support::write_build(dir.path(), &manifest());
     let project = Project::at(dir.path());
     let options = DeployOptions {
         app: "demo".to_owned(),
@@ -275,7 +225,7 @@ async fn changed_resource_is_updated_and_removed_one_deleted() {
     // Scaling change on `worker` only: one saveEndpoint, no template.
     let mut m = manifest();
     m["resources"]["worker"]["workersMax"] = json!(3);
-    write_build(s.dir.path(), &m);
+    support::write_build(s.dir.path(), &m);
     let report = deploy::deploy(&s.project, &s.options).await.unwrap();
     let action = |r: &str| {
         report
@@ -296,7 +246,7 @@ async fn changed_resource_is_updated_and_removed_one_deleted() {
     // A code-only change: the new source fingerprint reaches every worker's template, so every
     // endpoint is updated (Runpod does not restart workers when a build is activated).
     m["source_fingerprint"] = json!("code-v2");
-    write_build(s.dir.path(), &m);
+    support::write_build(s.dir.path(), &m);
     let before = endpoint_mutations(&s.emu).len();
     let report = deploy::deploy(&s.project, &s.options).await.unwrap();
     assert_eq!(
@@ -312,14 +262,14 @@ async fn changed_resource_is_updated_and_removed_one_deleted() {
 
     // Env change: one saveEndpoint carrying the template inline (as runpod 2.0 updates).
     m["resources"]["worker"]["env"] = json!({"GREETING": "hello"});
-    write_build(s.dir.path(), &m);
+    support::write_build(s.dir.path(), &m);
     let before = endpoint_mutations(&s.emu).len();
     deploy::deploy(&s.project, &s.options).await.unwrap();
     assert_eq!(endpoint_mutations(&s.emu)[before..], ["saveEndpoint"]);
 
     // `worker` starts making remote calls: its template gains RUNPOD_API_KEY, an update.
     m["resources"]["worker"]["makes_remote_calls"] = json!(true);
-    write_build(s.dir.path(), &m);
+    support::write_build(s.dir.path(), &m);
     let before = endpoint_mutations(&s.emu).len();
     deploy::deploy(&s.project, &s.options).await.unwrap();
     assert_eq!(endpoint_mutations(&s.emu)[before..], ["saveEndpoint"]);
@@ -334,7 +284,7 @@ async fn changed_resource_is_updated_and_removed_one_deleted() {
         .shift_remove("route");
     m.as_object_mut().unwrap().shift_remove("routes");
     m["resources"]["worker"]["makes_remote_calls"] = json!(false);
-    write_build(s.dir.path(), &m);
+    support::write_build(s.dir.path(), &m);
     let before = endpoint_mutations(&s.emu).len();
     let report = deploy::deploy(&s.project, &s.options).await.unwrap();
     let mut sent = endpoint_mutations(&s.emu)[before..].to_vec();
@@ -407,7 +357,7 @@ async fn missing_build_output_names_the_file() {
     // A manifest that breaks a rule: the message names the file.
     let mut m = manifest();
     m["resources"]["api"]["functions"][0]["http_path"] = json!("/ping");
-    write_build(s.dir.path(), &m);
+    support::write_build(s.dir.path(), &m);
     let message = deploy::deploy(&s.project, &s.options)
         .await
         .unwrap_err()
@@ -610,7 +560,7 @@ async fn env_and_app_commands() {
 }
 
 fn help(args: &[&str]) -> String {
-    let output = Command::new(flash_binary())
+    let output = Command::new(support::flash_binary())
         .args(args)
         .arg("--help")
         .env("COLUMNS", "100")
@@ -632,7 +582,7 @@ fn help_texts() {
 
 #[test]
 fn cli_refuses_deletes_without_yes_or_terminal() {
-    let output = Command::new(flash_binary())
+    let output = Command::new(support::flash_binary())
         .args(["app", "delete", "shop"])
         .env("RUNPOD_API_KEY", "k")
         .env("RUNPOD_API_BASE_URL", "http://127.0.0.1:9")
@@ -651,7 +601,7 @@ fn cli_refuses_deletes_without_yes_or_terminal() {
 async fn cli_deploy_and_undeploy_json() {
     let s = setup().await;
     let run = |args: &[&str]| {
-        Command::new(flash_binary())
+        Command::new(support::flash_binary())
             .args(args)
             .current_dir(s.dir.path())
             .env("RUNPOD_API_KEY", KEY)
@@ -705,72 +655,36 @@ async fn cli_deploy_and_undeploy_json() {
 
 /// A GraphQL proxy in front of the emulator that fails `saveEndpoint` for one endpoint name and,
 /// at that moment, records which resources a peer could find a URL for.
-struct FailingProxy {
-    url: String,
-    seen_mid_deploy: Arc<Mutex<Option<Vec<String>>>>,
-    server: tokio::task::JoinHandle<()>,
-}
-
 async fn failing_proxy(
     emu: &EmulatorHandle,
     fail_name: &'static str,
     env_id: String,
-) -> FailingProxy {
-    use axum::body::Bytes;
-    use axum::http::HeaderMap;
-    let upstream = format!("{}/graphql", emu.api_base_url());
+) -> (support::GraphqlProxy, Arc<Mutex<Option<Vec<String>>>>) {
     let lookup = client(emu);
     let seen: Arc<Mutex<Option<Vec<String>>>> = Arc::default();
     let seen_in = Arc::clone(&seen);
-    let handler = move |headers: HeaderMap, body: Bytes| {
-        let (upstream, lookup, seen) = (upstream.clone(), lookup.clone(), Arc::clone(&seen_in));
-        let env_id = env_id.clone();
-        async move {
-            let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let hook: support::Hook = Arc::new(move |request: Value| {
+        let (lookup, seen, env_id) = (lookup.clone(), Arc::clone(&seen_in), env_id.clone());
+        Box::pin(async move {
             let is_target = request["query"]
                 .as_str()
                 .is_some_and(|q| q.contains("saveEndpoint"))
                 && request["variables"]["input"]["name"] == fail_name;
-            if is_target {
-                // The new build is active and its endpoints are being provisioned: a peer
-                // looking URLs up now must still find every resource.
-                let urls = lookup
-                    .resources_endpoints(&env_id)
-                    .await
-                    .unwrap_or_default();
-                *seen.lock().unwrap() = Some(urls.keys().cloned().collect());
-                return axum::Json(json!({"errors": [{"message": "injected failure"}]}));
+            if !is_target {
+                return support::Answer::Forward;
             }
-            let auth = headers
-                .get("authorization")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_owned();
-            let answer: Value = http()
-                .post(&upstream)
-                .header("authorization", auth)
-                .header("content-type", "application/json")
-                .body(body.to_vec())
-                .send()
+            // The new build is active and its endpoints are being provisioned: a peer
+            // looking URLs up now must still find every resource.
+            let urls = lookup
+                .resources_endpoints(&env_id)
                 .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            axum::Json(answer)
-        }
-    };
-    let app = axum::Router::new().route("/graphql", axum::routing::post(handler));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
+                .unwrap_or_default();
+            *seen.lock().unwrap() = Some(urls.keys().cloned().collect());
+            support::Answer::Reply(json!({"errors": [{"message": "injected failure"}]}))
+        })
     });
-    FailingProxy {
-        url,
-        seen_mid_deploy: seen,
-        server,
-    }
+    let proxy = support::graphql_proxy(format!("{}/graphql", emu.api_base_url()), hook).await;
+    (proxy, seen)
 }
 
 /// A deploy whose `saveEndpoint` fails part-way never leaves a peer without a URL: the new
@@ -786,8 +700,8 @@ async fn a_deploy_failing_part_way_keeps_every_url() {
     let mut m = manifest();
     m["resources"]["worker"]["workersMax"] = json!(2);
     m["resources"]["api"]["workersMax"] = json!(2);
-    write_build(s.dir.path(), &m);
-    let proxy = failing_proxy(&s.emu, "worker", first.environment_id.clone()).await;
+    support::write_build(s.dir.path(), &m);
+    let (proxy, seen) = failing_proxy(&s.emu, "worker", first.environment_id.clone()).await;
     let options = DeployOptions {
         api_base_url: proxy.url.clone(),
         ..s.options.clone()
@@ -797,7 +711,7 @@ async fn a_deploy_failing_part_way_keeps_every_url() {
         matches!(&error, DeployError::Provisioning { failures } if failures.iter().any(|f| f.contains("worker") && f.contains("injected failure"))),
         "{error}"
     );
-    let during = proxy.seen_mid_deploy.lock().unwrap().clone();
+    let during = seen.lock().unwrap().clone();
     let mut during = during.expect("the failing saveEndpoint was sent");
     during.sort();
     assert_eq!(
@@ -819,7 +733,7 @@ async fn a_deploy_failing_part_way_keeps_every_url() {
     assert!(urls.contains_key("api"));
 
     // The next deploy (no failure) updates `worker` and leaves `api` alone.
-    proxy.server.abort();
+    drop(proxy);
     let report = deploy::deploy(&s.project, &s.options).await.unwrap();
     let action = |r: &str| report.endpoint(r).unwrap().action;
     assert_eq!(action("worker"), EndpointAction::Updated);
