@@ -149,10 +149,7 @@ impl Volume {
 }
 
 /// Every datacenter, the default for GPU resources.
-pub const ALL_DATACENTERS: &[&str] = &[
-    "US-CA-2", "US-IL-1", "US-KS-2", "US-MO-1", "US-MO-2", "US-NC-2", "US-NE-1", "US-WA-1",
-    "EU-CZ-1", "EU-RO-1", "EUR-NO-1",
-];
+pub const ALL_DATACENTERS: &[&str] = &flash_contract::runpod::DATACENTERS;
 
 /// A Runpod endpoint configuration. Build one with [`Resource::queue`] or
 /// [`Resource::load_balanced`] and the `const` builder methods.
