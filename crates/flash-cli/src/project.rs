@@ -1,5 +1,6 @@
 //! Where a Flash app's files are: its Cargo package and the `.flash/` directory beside it.
 
+use flash_contract::files;
 use std::path::{Path, PathBuf};
 
 /// A Flash app: a Cargo package whose binary calls `runpod_flash::worker::serve_if_worker`.
@@ -48,17 +49,17 @@ impl Project {
 
     /// `.flash/`: build output and local deploy state.
     pub fn flash_dir(&self) -> PathBuf {
-        self.root.join(".flash")
+        self.root.join(files::FLASH_DIR)
     }
 
     /// `.flash/flash_manifest.json`: the manifest `flash build` writes and `flash deploy` uploads.
     pub fn manifest_path(&self) -> PathBuf {
-        self.flash_dir().join("flash_manifest.json")
+        self.flash_dir().join(files::MANIFEST_FILE)
     }
 
     /// `.flash/artifact.tar.gz`: what `flash deploy` uploads.
     pub fn artifact_path(&self) -> PathBuf {
-        self.flash_dir().join("artifact.tar.gz")
+        self.flash_dir().join(files::ARTIFACT_FILE)
     }
 
     /// `.flash/resources.json`: the local record of deployed endpoints.

@@ -3,7 +3,7 @@
 //! A Flash build artifact is a gzip-compressed tar file ([`ARTIFACT_FILE`](crate::files::ARTIFACT_FILE))
 //! whose **root** holds:
 //!
-//! - [`MANIFEST_FILE`](crate::files::MANIFEST_FILE): the build's manifest, a JSON object with at
+//! - [`MANIFEST_FILE`]: the build's manifest, a JSON object with at
 //!   least a top-level string field [`ENTRYPOINT_FIELD`];
 //! - the app executable, at the relative path named by that field (for example `"bin/app"`).
 //!

@@ -3,7 +3,7 @@
 //! The names and formats that the runtime (`runpod-flash`), the `#[remote]` code generator, the
 //! `flash` CLI, the boot step and the local emulator must agree on, written down once:
 //!
-//! - [`env`]: every environment variable the platform sets on workers or that Flash reads;
+//! - [`env`](mod@env): every environment variable the platform sets on workers or that Flash reads;
 //! - [`files`]: file and directory names (`flash_manifest.json`, `.flash/artifact.tar.gz`);
 //! - [`http`]: the HTTP methods a load-balanced function may use and the paths none may claim;
 //! - [`artifact`] (feature `archive`): the build artifact's layout, and its one reproducible
