@@ -740,3 +740,61 @@ async fn a_deploy_failing_part_way_keeps_every_url() {
     assert_eq!(action("api"), EndpointAction::Unchanged);
     s.emu.shutdown().await;
 }
+
+/// What the `worker` endpoint's worker reports about the build it runs.
+async fn worker_build(url: &str) -> Value {
+    let names = ["FLASH_MANIFEST_PATH", "_FLASH_SOURCE_FINGERPRINT"];
+    let response: Value = http()
+        .post(format!("{url}/runsync"))
+        .bearer_auth(KEY)
+        .json(&json!({"input": {"op": "env", "names": names}}))
+        .timeout(Duration::from_secs(60))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(response["status"], "COMPLETED", "{response}");
+    response["output"].clone()
+}
+
+/// A code-only change (a new source fingerprint, nothing else) reaches the running endpoint:
+/// the redeploy changes the worker's template, which rolls it, and the next call is answered by
+/// a worker of the new build.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_only_change_is_answered_by_the_new_build() {
+    let s = setup().await;
+    let mut m = manifest();
+    m["source_fingerprint"] = json!("code-v1");
+    support::write_build(s.dir.path(), &m);
+    let first = deploy::deploy(&s.project, &s.options).await.unwrap();
+    let url = first.endpoint("worker").unwrap().url.clone();
+    let before = worker_build(&url).await;
+    assert_eq!(before["_FLASH_SOURCE_FINGERPRINT"], "code-v1");
+    assert!(
+        before["FLASH_MANIFEST_PATH"]
+            .as_str()
+            .unwrap()
+            .contains(&first.build_id),
+        "{before}"
+    );
+
+    m["source_fingerprint"] = json!("code-v2");
+    support::write_build(s.dir.path(), &m);
+    let second = deploy::deploy(&s.project, &s.options).await.unwrap();
+    assert_eq!(
+        second.endpoint("worker").unwrap().action,
+        EndpointAction::Updated
+    );
+    let after = worker_build(&url).await;
+    assert_eq!(after["_FLASH_SOURCE_FINGERPRINT"], "code-v2", "{after}");
+    assert!(
+        after["FLASH_MANIFEST_PATH"]
+            .as_str()
+            .unwrap()
+            .contains(&second.build_id),
+        "{after}"
+    );
+    s.emu.shutdown().await;
+}
