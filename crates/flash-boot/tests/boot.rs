@@ -14,7 +14,7 @@ use serde_json::json;
 const ENTRYPOINT: &[u8] =
     b"#!/bin/sh\necho \"booted in $(pwd) with $FLASH_MANIFEST_PATH and ${FLASH_RESOURCE_NAME}\"\n";
 
-fn artifact(manifest: serde_json::Value) -> Vec<u8> {
+fn artifact(manifest: &serde_json::Value) -> Vec<u8> {
     pack(&[
         Member::file(MANIFEST_FILE, manifest.to_string(), 0o644),
         Member::dir("bin/"),
@@ -24,7 +24,7 @@ fn artifact(manifest: serde_json::Value) -> Vec<u8> {
 }
 
 fn good() -> Vec<u8> {
-    artifact(json!({"entrypoint": "bin/app"}))
+    artifact(&json!({"entrypoint": "bin/app"}))
 }
 
 fn boot(dir: &Path, extra: &[(&str, &str)]) -> Output {
@@ -90,7 +90,7 @@ fn a_missing_artifact_is_retried_then_named() {
 #[test]
 fn a_truncated_artifact_is_retried_then_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let bytes = artifact(json!({"entrypoint": "bin/app", "padding": "x".repeat(200_000)}));
+    let bytes = artifact(&json!({"entrypoint": "bin/app", "padding": "x".repeat(200_000)}));
     let mut file = std::fs::File::create(dir.path().join("artifact.tar.gz")).unwrap();
     file.write_all(&bytes[..bytes.len() / 2]).unwrap();
     drop(file);
@@ -108,7 +108,7 @@ fn an_artifact_for_another_platform_names_both() {
     } else {
         "aarch64-apple-darwin"
     };
-    let bytes = artifact(json!({"entrypoint": "bin/app", "target": foreign}));
+    let bytes = artifact(&json!({"entrypoint": "bin/app", "target": foreign}));
     std::fs::write(dir.path().join("artifact.tar.gz"), bytes).unwrap();
     let line = failure(&boot(dir.path(), &[]));
     assert!(
@@ -125,7 +125,7 @@ fn an_artifact_for_this_platform_boots() {
         std::env::consts::ARCH,
         std::env::consts::OS
     );
-    let bytes = artifact(json!({"entrypoint": "bin/app", "target": here}));
+    let bytes = artifact(&json!({"entrypoint": "bin/app", "target": here}));
     std::fs::write(dir.path().join("artifact.tar.gz"), bytes).unwrap();
     let output = boot(dir.path(), &[]);
     assert!(output.status.success(), "{}", stderr(&output));
@@ -196,7 +196,7 @@ fn malicious_artifacts_are_refused() {
 #[test]
 fn an_entrypoint_outside_the_artifact_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let bytes = artifact(json!({"entrypoint": "/bin/sh"}));
+    let bytes = artifact(&json!({"entrypoint": "/bin/sh"}));
     std::fs::write(dir.path().join("artifact.tar.gz"), bytes).unwrap();
     let line = failure(&boot(dir.path(), &[]));
     assert!(
