@@ -54,6 +54,9 @@ use crate::project::Project;
 
 pub use spec::DEFAULT_WORKER_IMAGE;
 
+/// Timeout of one control-plane request of a deploy.
+pub const DEPLOY_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Default environment name.
 pub const DEFAULT_ENV: &str = "production";
 
@@ -142,6 +145,10 @@ impl DeployOptions {
         StateManagerClient::new(StateManagerConfig {
             base_url: self.api_base_url.clone(),
             api_key: self.api_key.clone(),
+            // Control-plane mutations are sent once and can be slow (creating an endpoint
+            // provisions its template); runpod 2.0 waits 60 s, runpod-flash 1.21 300 s. The
+            // runtime's 10 s is for a worker's lookups, which have a cache to fall back on.
+            timeout: DEPLOY_REQUEST_TIMEOUT,
             ..StateManagerConfig::default()
         })
         .map(Platform::new)
