@@ -87,6 +87,9 @@ pub(crate) struct EpState {
     pub(crate) lb: LbState,
     pub(crate) last_crash: Option<Instant>,
     pub(crate) provision_error: Option<String>,
+    /// After a failed worker start, none is tried again before this (cleared by a change that
+    /// may fix it: `saveEndpoint`, `deployBuildToEnvironment`).
+    pub(crate) launch_retry_at: Option<Instant>,
     pub(crate) deleted: bool,
 }
 
@@ -122,6 +125,7 @@ impl EndpointRt {
                 },
                 last_crash: None,
                 provision_error: None,
+                launch_retry_at: None,
                 deleted: false,
             }),
             job_ready: Notify::new(),

@@ -74,7 +74,8 @@ pub enum LogStream {
 }
 
 /// One line a worker printed. Also emitted through `tracing` (target
-/// `flash_emulator::worker`) as `[endpoint-name/worker-id] line`.
+/// `flash_emulator::worker`) as `[endpoint-name/worker-id] line`. A worker that cannot be
+/// started is reported as a stderr line with worker id [`supervisor::SUPERVISOR_LOG_ID`].
 #[derive(Debug, Clone)]
 pub struct LogLine {
     /// Endpoint id.

@@ -53,8 +53,9 @@ pub(crate) struct Upload {
     pub(crate) uploaded: bool,
 }
 
-/// A pod template.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// A pod template: what `saveTemplate` or an inline `saveEndpoint` template saved.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub(crate) struct Template {
     pub(crate) id: String,
     pub(crate) name: String,
@@ -65,10 +66,51 @@ pub(crate) struct Template {
     pub(crate) ports: Option<String>,
     pub(crate) readme: Option<String>,
     pub(crate) env: Vec<(String, String)>,
+    pub(crate) volume_in_gb: Option<i32>,
+    pub(crate) volume_mount_path: Option<String>,
+    pub(crate) is_serverless: Option<bool>,
+    pub(crate) container_registry_auth_id: Option<String>,
+    pub(crate) advanced_start: Option<bool>,
+    pub(crate) config: Option<Value>,
+    pub(crate) start_ssh: Option<bool>,
+    pub(crate) is_public: Option<bool>,
+}
+
+impl Template {
+    /// What a worker started from this template gets: a change here is version-triggering
+    /// (Runpod replaces the endpoint's workers in a rolling release). The name, readme and
+    /// visibility are not.
+    pub(crate) fn worker_identity(&self) -> impl PartialEq + '_ {
+        (
+            (
+                &self.image_name,
+                self.container_disk_in_gb,
+                &self.docker_args,
+                &self.start_script,
+                &self.ports,
+                &self.env,
+            ),
+            (
+                self.volume_in_gb,
+                &self.volume_mount_path,
+                &self.container_registry_auth_id,
+                self.advanced_start,
+                &self.config,
+            ),
+        )
+    }
+}
+
+/// A global volume of `saveEndpoint`'s `volumes` (runpod 2.0).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Volume {
+    pub(crate) volume_id: String,
+    pub(crate) volume_type: String,
 }
 
 /// A serverless endpoint, as saved by `saveEndpoint`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub(crate) struct Endpoint {
     pub(crate) id: String,
     pub(crate) name: String,
@@ -77,7 +119,6 @@ pub(crate) struct Endpoint {
     pub(crate) kind: String,
     pub(crate) workers_min: i32,
     pub(crate) workers_max: i32,
-    pub(crate) workers_standby: Option<i32>,
     pub(crate) workers_pfb_target: Option<i32>,
     /// Seconds a worker may sit idle before it is stopped.
     pub(crate) idle_timeout: i32,
@@ -94,7 +135,13 @@ pub(crate) struct Endpoint {
     pub(crate) allowed_cuda_versions: Option<String>,
     pub(crate) instance_ids: Option<Vec<String>>,
     pub(crate) template_id: Option<String>,
-    /// Bumped on every update; workers of an older version are drained and replaced.
+    /// Global volumes (runpod 2.0's `volumes`); stored, not mounted.
+    pub(crate) volumes: Vec<Volume>,
+    /// Cached model references (runpod 2.0's `modelReferences`); stored, not fetched.
+    pub(crate) model_references: Vec<String>,
+    /// Bumped by a version-triggering update (a template change, or a change of what or where
+    /// the workers run); workers of an older version are drained and replaced. Scaling settings
+    /// and activating a build are not version-triggering.
     pub(crate) version: i32,
     pub(crate) created_at: String,
 }

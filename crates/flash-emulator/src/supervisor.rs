@@ -37,6 +37,18 @@
 //! started on a later tick (at least 500 ms after the crash). Jobs past their execution timeout
 //! (`policy.executionTimeout`, else the endpoint's `executionTimeoutMs`, else 600 s) end as
 //! `TIMED_OUT` and are sent to the worker's job-stop.
+//!
+//! # Builds and rolling releases
+//!
+//! A worker runs the build that is its environment's active build when it starts: the build is
+//! unpacked then (once per build), not when it is activated. `deployBuildToEnvironment` does not
+//! restart workers, as on Runpod; a version-triggering change of the endpoint (its template, or
+//! what and where its workers run) replaces them: idle workers of an older version are stopped
+//! at once, busy ones when their job is done, and new ones start from the active build. When a
+//! worker cannot be started (no build, an artifact that breaks the contract, a missing
+//! entrypoint), the endpoint's `provisionError` says why, the failure is logged once (a
+//! `tracing` warning and a stderr log line with worker id `supervisor`), and the start is retried
+//! a second later or after the next `saveEndpoint` / `deployBuildToEnvironment`.
 
 use std::process::Stdio;
 use std::sync::Arc;
@@ -62,6 +74,10 @@ const PASSTHROUGH_ENV: [&str; 6] = [
 ];
 /// Minimum delay between a crash and the replacement worker.
 const CRASH_BACKOFF: Duration = Duration::from_millis(500);
+/// Minimum delay between a failed worker start (e.g. a broken artifact) and the next attempt.
+const LAUNCH_RETRY: Duration = Duration::from_secs(1);
+/// `LogLine::worker_id` of the lines the supervisor itself emits (worker start failures).
+pub const SUPERVISOR_LOG_ID: &str = "supervisor";
 
 /// What a worker of an endpoint is started from.
 #[derive(Debug, Clone)]
@@ -393,38 +409,66 @@ pub(crate) async fn tick(core: &Arc<Core>) {
         if spawn == 0 || core.is_shutting_down() {
             continue;
         }
+        if rt
+            .lock()
+            .launch_retry_at
+            .is_some_and(|t| Instant::now() < t)
+        {
+            continue;
+        }
         let core2 = Arc::clone(core);
         let spec = tokio::task::spawn_blocking(move || launch_spec(&core2, &cfg)).await;
         let spec = match spec {
             Ok(Ok(spec)) => spec,
             Ok(Err(message)) => {
-                record_error(&rt, message);
+                start_failed(core, &rt, message);
                 continue;
             }
             Err(e) => {
-                record_error(
+                start_failed(
+                    core,
                     &rt,
                     format!("endpoint {}: provisioning task failed: {e}", rt.id),
                 );
                 continue;
             }
         };
-        rt.lock().provision_error = None;
+        {
+            let mut st = rt.lock();
+            st.provision_error = None;
+            st.launch_retry_at = None;
+        }
         for _ in 0..spawn {
             if let Err(message) = spawn_worker(core, &rt, &spec) {
-                record_error(&rt, message);
+                start_failed(core, &rt, message);
                 break;
             }
         }
     }
 }
 
-fn record_error(rt: &EndpointRt, message: String) {
-    let mut st = rt.lock();
-    if st.provision_error.as_deref() != Some(message.as_str()) {
-        tracing::warn!("{message}");
+/// A worker of `rt` could not be started: recorded as the endpoint's `provision_error`, retried
+/// after [`LAUNCH_RETRY`], and, once per distinct failure, logged (`tracing` warning, and a
+/// stderr [`LogLine`] with worker id [`SUPERVISOR_LOG_ID`] to log subscribers).
+fn start_failed(core: &Core, rt: &EndpointRt, message: String) {
+    let (line, endpoint_name) = {
+        let mut st = rt.lock();
+        st.launch_retry_at = Some(Instant::now() + LAUNCH_RETRY);
+        let new = st.provision_error.as_deref() != Some(message.as_str());
+        let line = new.then(|| format!("worker start failed: {message}"));
+        st.provision_error = Some(message);
+        (line, st.cfg.name.clone())
+    };
+    if let Some(line) = line {
+        tracing::warn!(endpoint = %endpoint_name, "{line}");
+        let _ = core.logs.send(LogLine {
+            endpoint_id: rt.id.clone(),
+            endpoint_name,
+            worker_id: SUPERVISOR_LOG_ID.to_owned(),
+            stream: LogStream::Stderr,
+            line,
+        });
     }
-    st.provision_error = Some(message);
 }
 
 type Kill = tokio::sync::oneshot::Sender<()>;

@@ -142,12 +142,15 @@ async fn save_endpoint_create_update_template_and_delete() {
         "the key survives an update"
     );
     assert_eq!(updated["workersMax"], 3);
-    assert_eq!(updated["version"], 1);
+    assert_eq!(
+        updated["version"], 0,
+        "a scaling setting is applied in place, not a rolling release"
+    );
 
     let bad = gql_raw(
         &emu,
         SAVE_ENDPOINT,
-        json!({"input": {"name": "x", "workersMin": 3, "workersMax": 1}}),
+        json!({"input": {"name": "x", "workersMin": 3, "workersMax": 1, "template": template("x", &[])}}),
     )
     .await;
     assert!(
@@ -163,6 +166,16 @@ async fn save_endpoint_create_update_template_and_delete() {
     assert_eq!(
         d["saveTemplate"]["env"],
         json!([{"key": "A", "value": "1"}])
+    );
+    let d = gql(
+        &emu,
+        "query getEndpoint($id: String!) { myself { endpoint(id: $id) { version } } }",
+        json!({"id": id}),
+    )
+    .await;
+    assert_eq!(
+        d["myself"]["endpoint"]["version"], 1,
+        "a template change rolls the endpoint"
     );
 
     let d = gql(
@@ -209,18 +222,26 @@ async fn state_dir_persists_apps_and_endpoints() {
     let (app_id, env_id, _) = deploy(&emu, "kept").await;
     let ep = save_endpoint(
         &emu,
-        json!({"name": "e", "workersMin": 0, "workersMax": 1, "flashEnvironmentId": env_id}),
+        json!({"name": "e", "workersMin": 0, "workersMax": 1, "flashEnvironmentId": env_id,
+               "template": template("e", &[])}),
     )
     .await;
     emu.shutdown().await;
 
     let emu = start_with(flash_emulator::Emulator::builder().state_dir(&dir)).await;
-    let d = gql(&emu, "query($id: String!) { flashApp(flashAppId: $id) { name flashEnvironments { endpoints { id aiKey } } } }", json!({"id": app_id})).await;
+    let d = gql(&emu, "query($id: String!) { flashApp(flashAppId: $id) { name flashEnvironments { endpoints { id name } } } }", json!({"id": app_id})).await;
     assert_eq!(d["flashApp"]["name"], "kept");
     assert_eq!(
-        d["flashApp"]["flashEnvironments"][0]["endpoints"][0]["aiKey"],
-        ep["aiKey"]
+        d["flashApp"]["flashEnvironments"][0]["endpoints"][0]["id"],
+        ep["id"]
     );
+    let d = gql(
+        &emu,
+        "query getEndpoint($id: String!) { myself { endpoint(id: $id) { aiKey } } }",
+        json!({"id": ep["id"]}),
+    )
+    .await;
+    assert_eq!(d["myself"]["endpoint"]["aiKey"], ep["aiKey"]);
     let (code, _) = dp_get(&emu, ep["id"].as_str().unwrap(), "health").await;
     assert_eq!(code, 200);
     emu.shutdown().await;

@@ -43,7 +43,7 @@ async fn setup() -> (flash_emulator::EmulatorHandle, String, Worker) {
     let emu = start().await;
     let ep = save_endpoint(
         &emu,
-        json!({"name": "plain", "workersMin": 0, "workersMax": 1}),
+        json!({"name": "plain", "workersMin": 0, "workersMax": 1, "template": template("plain", &[])}),
     )
     .await;
     let id = ep["id"].as_str().unwrap().to_owned();

@@ -32,9 +32,7 @@ async fn provisions_runs_jobs_with_the_worker_env_and_logs() {
     let ep = save_endpoint(&emu, json!({
         "name": "worker-a", "type": "QB", "workersMin": 1, "workersMax": 1, "idleTimeout": 60,
         "flashEnvironmentId": env_id,
-        "template": {"name": "t", "imageName": "img", "env": [
-            {"key": "FLASH_RESOURCE_NAME", "value": "res_a"}, {"key": "RUNPOD_API_KEY", "value": "user-key"},
-            {"key": "CUSTOM", "value": "yes"}]}
+        "template": template("t", &[("FLASH_RESOURCE_NAME", "res_a"), ("RUNPOD_API_KEY", "user-key"), ("CUSTOM", "yes")])
     })).await;
     let id = ep["id"].as_str().unwrap().to_owned();
     let names = [
@@ -137,7 +135,7 @@ async fn provisions_runs_jobs_with_the_worker_env_and_logs() {
 async fn scales_up_with_queue_depth_and_down_after_idle() {
     let emu = start().await;
     let (_, env_id, _) = deploy(&emu, "scale").await;
-    let ep = save_endpoint(&emu, json!({"name": "scaler", "workersMin": 0, "workersMax": 3, "idleTimeout": 1, "flashEnvironmentId": env_id})).await;
+    let ep = save_endpoint(&emu, json!({"name": "scaler", "workersMin": 0, "workersMax": 3, "idleTimeout": 1, "flashEnvironmentId": env_id, "template": template("scaler", &[])})).await;
     let id = ep["id"].as_str().unwrap().to_owned();
     assert!(pids(&emu).is_empty(), "workersMin 0 starts nothing");
     let mut jobs = Vec::new();
@@ -185,7 +183,7 @@ async fn crash_restarts_and_requeues_cancel_and_timeout() {
     let ep = save_endpoint(
         &emu,
         json!({"name": "crashy", "workersMin": 1, "workersMax": 1, "idleTimeout": 60,
-        "executionTimeoutMs": 1500, "flashEnvironmentId": env_id}),
+        "executionTimeoutMs": 1500, "flashEnvironmentId": env_id, "template": template("crashy", &[])}),
     )
     .await;
     let id = ep["id"].as_str().unwrap().to_owned();
@@ -257,8 +255,8 @@ async fn crash_restarts_and_requeues_cancel_and_timeout() {
 async fn network_volume_is_shared_between_endpoints() {
     let emu = start().await;
     let (_, env_id, _) = deploy(&emu, "vols").await;
-    let a = save_endpoint(&emu, json!({"name": "writer", "workersMin": 0, "workersMax": 1, "flashEnvironmentId": env_id, "networkVolumeId": "vol1"})).await;
-    let b = save_endpoint(&emu, json!({"name": "reader", "workersMin": 0, "workersMax": 1, "flashEnvironmentId": env_id, "networkVolumeIds": [{"networkVolumeId": "vol1"}]})).await;
+    let a = save_endpoint(&emu, json!({"name": "writer", "workersMin": 0, "workersMax": 1, "flashEnvironmentId": env_id, "networkVolumeId": "vol1", "template": template("writer", &[])})).await;
+    let b = save_endpoint(&emu, json!({"name": "reader", "workersMin": 0, "workersMax": 1, "flashEnvironmentId": env_id, "networkVolumeIds": [{"networkVolumeId": "vol1"}], "template": template("reader", &[])})).await;
     assert_eq!(b["networkVolumeId"], "vol1");
     let (_, r) = dp_post(
         &emu,
@@ -289,7 +287,7 @@ async fn network_volume_is_shared_between_endpoints() {
 async fn load_balanced_endpoint_proxies_to_healthy_workers() {
     let emu = start().await;
     let (_, env_id, _) = deploy(&emu, "lb").await;
-    let ep = save_endpoint(&emu, json!({"name": "gateway", "type": "LB", "workersMin": 1, "workersMax": 2, "idleTimeout": 60, "flashEnvironmentId": env_id})).await;
+    let ep = save_endpoint(&emu, json!({"name": "gateway", "type": "LB", "workersMin": 1, "workersMax": 2, "idleTimeout": 60, "flashEnvironmentId": env_id, "template": template("gateway", &[])})).await;
     let id = ep["id"].as_str().unwrap().to_owned();
     let url = emu.lb_url(&id).expect("LB url");
     let r = http()
@@ -368,4 +366,223 @@ async fn load_balanced_endpoint_proxies_to_healthy_workers() {
     })
     .await;
     teardown(emu, &seen).await;
+}
+
+/// The build worker process `pid` runs: its working directory is the unpacked build,
+/// `{state}/builds/{build_id}`.
+fn build_of(pid: u32) -> String {
+    let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap();
+    cwd.file_name().unwrap().to_string_lossy().into_owned()
+}
+
+fn endpoint_pids(emu: &flash_emulator::EmulatorHandle, id: &str) -> Vec<u32> {
+    endpoint_snapshot(&emu.snapshot(), id)
+        .map(|e| e.workers.iter().filter_map(|w| w.pid).collect())
+        .unwrap_or_default()
+}
+
+/// `V` in the env of the worker that takes a job of endpoint `id`.
+async fn env_value(emu: &flash_emulator::EmulatorHandle, id: &str) -> String {
+    let (_, r) = dp_post(
+        emu,
+        id,
+        "runsync?wait=30000",
+        json!({"input": {"op": "env", "names": ["V"]}}),
+    )
+    .await;
+    r["output"]["V"].as_str().unwrap_or_default().to_owned()
+}
+
+async fn endpoint_version(emu: &flash_emulator::EmulatorHandle, id: &str) -> i64 {
+    gql(
+        emu,
+        "query getEndpoint($id: String!) { myself { endpoint(id: $id) { version } } }",
+        json!({ "id": id }),
+    )
+    .await["myself"]["endpoint"]["version"]
+        .as_i64()
+        .unwrap()
+}
+
+/// Waits for `id` to have exactly one worker, other than `not`, and returns its pid.
+async fn one_worker(emu: &flash_emulator::EmulatorHandle, id: &str, not: Option<u32>) -> u32 {
+    eventually(
+        30,
+        "one (new) worker",
+        || match endpoint_pids(emu, id)[..] {
+            [pid] if Some(pid) != not => Some(pid),
+            _ => None,
+        },
+    )
+    .await
+}
+
+#[tokio::test]
+async fn build_activation_does_not_restart_running_workers() {
+    let emu = start().await;
+    let (app_id, env_id, first_build) = deploy(&emu, "keep").await;
+    let ep = save_endpoint(
+        &emu,
+        json!({"name": "keep", "workersMin": 1, "workersMax": 1, "idleTimeout": 60,
+        "flashEnvironmentId": env_id, "template": template("keep", &[])}),
+    )
+    .await;
+    let id = ep["id"].as_str().unwrap().to_owned();
+    let pid = one_worker(&emu, &id, None).await;
+    assert_eq!(build_of(pid), first_build);
+
+    let (second_build, _) = upload_build(&emu, &app_id, artifact()).await;
+    let env = activate(&emu, &env_id, &second_build).await;
+    assert_eq!(env["activeBuildId"], second_build.as_str());
+    // Many supervisor ticks later, the same process still runs the build it started with.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(endpoint_pids(&emu, &id), [pid]);
+    assert!(pid_alive(pid));
+    assert_eq!(build_of(pid), first_build);
+    assert_eq!(endpoint_version(&emu, &id).await, 0, "no rolling release");
+    let (_, r) = dp_post(
+        &emu,
+        &id,
+        "runsync?wait=30000",
+        json!({"input": {"op": "echo", "value": 1}}),
+    )
+    .await;
+    assert_eq!(r["output"], 1, "{r}");
+    teardown(emu, &[pid]).await;
+}
+
+#[tokio::test]
+async fn template_env_change_replaces_the_worker() {
+    let emu = start().await;
+    let (_, env_id, _) = deploy(&emu, "roll").await;
+    let input = |value: &str| {
+        json!({"name": "roll", "workersMin": 1, "workersMax": 1, "idleTimeout": 60,
+               "flashEnvironmentId": env_id, "template": template("roll", &[("V", value)])})
+    };
+    let ep = save_endpoint(&emu, input("1")).await;
+    let id = ep["id"].as_str().unwrap().to_owned();
+    let first = one_worker(&emu, &id, None).await;
+    assert_eq!(env_value(&emu, &id).await, "1");
+
+    // The same template with a scaling change: applied in place, the worker stays.
+    let mut scaled = input("1");
+    scaled["id"] = json!(id);
+    scaled["idleTimeout"] = json!(30);
+    assert_eq!(save_endpoint(&emu, scaled).await["version"], 0);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(endpoint_pids(&emu, &id), [first]);
+
+    // A template env change (inline, on update) rolls it.
+    let mut changed = input("2");
+    changed["id"] = json!(id);
+    let saved = save_endpoint(&emu, changed).await;
+    assert_eq!(saved["version"], 1);
+    assert_eq!(saved["templateId"], ep["templateId"], "updated in place");
+    let second = one_worker(&emu, &id, Some(first)).await;
+    assert!(!pid_alive(first), "the old worker was stopped");
+    assert_eq!(env_value(&emu, &id).await, "2");
+
+    // saveTemplate does too.
+    gql(&emu, "mutation saveTemplate($input: SaveTemplateInput) { saveTemplate(input: $input) { id } }",
+        json!({"input": {"id": ep["templateId"], "name": "roll", "imageName": "runpod/flash-rs:latest",
+               "containerDiskInGb": 10, "dockerArgs": "", "env": [{"key": "V", "value": "3"}], "volumeInGb": 0}}))
+    .await;
+    let third = one_worker(&emu, &id, Some(second)).await;
+    assert_eq!(env_value(&emu, &id).await, "3");
+    assert_eq!(endpoint_version(&emu, &id).await, 2);
+    teardown(emu, &[first, second, third]).await;
+}
+
+#[tokio::test]
+async fn a_worker_started_after_activation_runs_the_new_build() {
+    let emu = start().await;
+    let (app_id, env_id, first_build) = deploy(&emu, "fresh").await;
+    let ep = save_endpoint(
+        &emu,
+        json!({"name": "fresh", "workersMin": 1, "workersMax": 2, "idleTimeout": 60,
+        "flashEnvironmentId": env_id, "template": template("fresh", &[])}),
+    )
+    .await;
+    let id = ep["id"].as_str().unwrap().to_owned();
+    let old = one_worker(&emu, &id, None).await;
+    let (second_build, _) = upload_build(&emu, &app_id, artifact()).await;
+    activate(&emu, &env_id, &second_build).await;
+
+    // One more worker wanted: it starts from the active build, next to the old one.
+    save_endpoint(&emu, json!({"id": id, "name": "fresh", "workersMin": 2})).await;
+    let new = eventually(30, "a second worker", || {
+        endpoint_pids(&emu, &id).into_iter().find(|p| *p != old)
+    })
+    .await;
+    assert_eq!(build_of(new), second_build);
+    assert_eq!(
+        build_of(old),
+        first_build,
+        "the running worker was left alone"
+    );
+    assert!(pid_alive(old));
+    teardown(emu, &[old, new]).await;
+}
+
+#[tokio::test]
+async fn a_broken_artifact_is_a_clear_worker_start_failure() {
+    let emu = start().await;
+    let mut logs = emu.subscribe_logs();
+    let (app_id, env_id) = create_app_env(&emu, "broken").await;
+    // A gzip tarball whose manifest names no entrypoint.
+    let broken = flash_contract::artifact::pack(&[flash_contract::artifact::Member::file(
+        flash_contract::files::MANIFEST_FILE,
+        &br#"{"resources":{}}"#[..],
+        0o644,
+    )])
+    .unwrap();
+    let (build, _) = upload_build(&emu, &app_id, broken).await;
+    // Activation does not look inside.
+    let env = activate(&emu, &env_id, &build).await;
+    assert_eq!(env["activeBuildId"], build.as_str());
+    let ep = save_endpoint(
+        &emu,
+        json!({"name": "broken", "workersMin": 1, "workersMax": 1,
+        "flashEnvironmentId": env_id, "template": template("broken", &[])}),
+    )
+    .await;
+    let id = ep["id"].as_str().unwrap().to_owned();
+    let error = eventually(30, "a start failure", || {
+        endpoint_snapshot(&emu.snapshot(), &id)?.provision_error
+    })
+    .await;
+    for part in ["endpoint broken", &build, "entrypoint"] {
+        assert!(error.contains(part), "{part:?} not in {error:?}");
+    }
+    let line = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let l = logs.recv().await.unwrap();
+            if l.endpoint_id == id {
+                return l;
+            }
+        }
+    })
+    .await
+    .expect("a log line about the failure");
+    assert_eq!(
+        line.worker_id,
+        flash_emulator::supervisor::SUPERVISOR_LOG_ID
+    );
+    assert_eq!(line.stream, flash_emulator::LogStream::Stderr);
+    assert!(line.line.starts_with("worker start failed: "), "{line:?}");
+    assert!(line.line.contains(&build), "{line:?}");
+    assert!(endpoint_pids(&emu, &id).is_empty());
+    // The control plane still answers, and a good build starts the worker.
+    let (good, _) = upload_build(&emu, &app_id, artifact()).await;
+    activate(&emu, &env_id, &good).await;
+    let pid = one_worker(&emu, &id, None).await;
+    assert_eq!(build_of(pid), good);
+    eventually(10, "the failure cleared", || {
+        endpoint_snapshot(&emu.snapshot(), &id)?
+            .provision_error
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    teardown(emu, &[pid]).await;
 }

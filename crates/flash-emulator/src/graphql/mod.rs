@@ -37,7 +37,8 @@ pub(crate) fn schema(core: Option<Arc<Core>>) -> EmulatorSchema {
     }
 }
 
-/// The schema in SDL: the source of truth for `crates/flash/graphql/schema.graphql`.
+/// The schema in SDL. It serves nothing `crates/flash/graphql/runpod.graphql` (what Runpod's
+/// official clients use) lacks: `tests/schema_fidelity.rs` compares the two.
 pub fn sdl() -> String {
     schema(None).sdl()
 }

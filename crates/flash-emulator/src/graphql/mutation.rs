@@ -10,8 +10,9 @@ use super::types::{
     FlashBuild, FlashEnvironment, PodTemplate, PrepareFlashArtifactUploadInput, SaveTemplateInput,
     UpdateFlashBuildManifestInput,
 };
-use crate::artifacts::{self, MAX_ARTIFACT_BYTES};
+use crate::artifacts::MAX_ARTIFACT_BYTES;
 use crate::core::{Core, EndpointRt};
+use flash_contract::runpod;
 use flash_contract::time::now_rfc3339;
 
 use crate::state_store;
@@ -24,13 +25,10 @@ fn core<'a>(ctx: &Context<'a>) -> &'a Arc<Core> {
     ctx.data_unchecked::<Arc<Core>>()
 }
 
-fn env_pairs(env: Option<&Vec<types::EnvironmentVariableInput>>) -> Vec<(String, String)> {
-    env.map(|v| {
-        v.iter()
-            .map(|e| (e.key.clone(), e.value.clone().unwrap_or_default()))
-            .collect()
-    })
-    .unwrap_or_default()
+fn env_pairs(env: &[types::EnvironmentVariableInput]) -> Vec<(String, String)> {
+    env.iter()
+        .map(|e| (e.key.clone(), e.value.clone()))
+        .collect()
 }
 
 #[Object]
@@ -197,52 +195,43 @@ impl Mutation {
         Ok(build)
     }
 
-    /// Makes a build the environment's active build. The artifact is unpacked and checked
-    /// against the artifact contract here; the environment's endpoints roll onto it.
+    /// Makes a build the environment's active build. Like Runpod, it neither looks inside the
+    /// artifact nor restarts anything: running workers keep the build they started with, and
+    /// workers started from now on (the supervisor unpacks the build at worker start) run this
+    /// one. Rolling an endpoint onto a new build takes a version-triggering change, such as the
+    /// template env change both official clients make (runpod-flash 1.21's
+    /// `_FLASH_SOURCE_FINGERPRINT`, runpod 2.0's `RUNPOD_BUILD_ID`).
     async fn deploy_build_to_environment(
         &self,
         ctx: &Context<'_>,
         input: DeployBuildToEnvironmentInput,
     ) -> Result<FlashEnvironment> {
         let core = core(ctx);
-        let object_key = {
-            let store = core.store();
-            let env = store
-                .environments
-                .get(&input.flash_environment_id)
-                .ok_or_else(|| {
-                    format!(
-                        "deployBuildToEnvironment: environment not found: {}",
-                        input.flash_environment_id
-                    )
-                })?;
+        let (env, endpoint_ids) = {
+            let mut store = core.store();
             let build = store.builds.get(&input.flash_build_id).ok_or_else(|| {
                 format!(
                     "deployBuildToEnvironment: build not found: {}",
                     input.flash_build_id
                 )
             })?;
-            if build.app_id != env.app_id {
-                return Err(format!(
-                    "deployBuildToEnvironment: build {} belongs to another app than environment {}",
-                    build.id, env.id
-                )
-                .into());
-            }
-            build.object_key.clone()
-        };
-        let dir = core.settings.state_dir.clone();
-        let dest = artifacts::build_dir(&dir, &input.flash_build_id);
-        tokio::task::spawn_blocking(move || artifacts::unpack(&dir, &object_key, &dest))
-            .await
-            .map_err(|e| format!("deployBuildToEnvironment: unpack task failed: {e}"))?
-            .map_err(|e| format!("deployBuildToEnvironment: {e}"))?;
-        let (env, endpoint_ids) = {
-            let mut store = core.store();
+            let build_app = build.app_id.clone();
             let env = store
                 .environments
                 .get_mut(&input.flash_environment_id)
-                .ok_or("deployBuildToEnvironment: environment vanished")?;
+                .ok_or_else(|| {
+                    format!(
+                        "deployBuildToEnvironment: environment not found: {}",
+                        input.flash_environment_id
+                    )
+                })?;
+            if build_app != env.app_id {
+                return Err(format!(
+                    "deployBuildToEnvironment: build {} belongs to another app than environment {}",
+                    input.flash_build_id, env.id
+                )
+                .into());
+            }
             env.active_build_id = Some(input.flash_build_id);
             env.state = "DEPLOYED".to_owned();
             let env = env.clone();
@@ -251,17 +240,17 @@ impl Mutation {
                 .iter()
                 .map(|e| e.id.clone())
                 .collect();
-            for id in &ids {
-                if let Some(e) = store.endpoints.get_mut(id) {
-                    e.version += 1;
-                }
-            }
             (
                 types::environment(&store, &core.settings.base_url, &env),
                 ids,
             )
         };
-        refresh_runtimes(core, &endpoint_ids);
+        // Workers that could not start before (no build yet, or a broken one) may start now.
+        for id in &endpoint_ids {
+            if let Some(rt) = core.endpoint(id) {
+                rt.lock().launch_retry_at = None;
+            }
+        }
         core.persist();
         Ok(env)
     }
@@ -360,17 +349,22 @@ impl Mutation {
     }
 
     /// Creates an endpoint, or updates the one named by `input.id`. Workers are started by the
-    /// supervisor from the environment's active build.
+    /// supervisor from the environment's active build. A change of the template or of what and
+    /// where the workers run rolls them; scaling settings do not.
     async fn save_endpoint(&self, ctx: &Context<'_>, input: EndpointInput) -> Result<Endpoint> {
         let core = core(ctx);
-        let (record, created) = save_endpoint_record(core, input)?;
+        let (record, created, rolled) = save_endpoint_record(core, input)?;
+        refresh_runtimes(core, &rolled);
         let rt = {
             let mut map = crate::core::lock(&core.endpoints);
             let rt = map
                 .entry(record.id.clone())
                 .or_insert_with(|| Arc::new(EndpointRt::new(record.clone())))
                 .clone();
-            rt.lock().cfg = record.clone();
+            let mut st = rt.lock();
+            st.cfg = record.clone();
+            st.launch_retry_at = None;
+            drop(st);
             rt
         };
         if record.load_balanced() && rt.lock().lb.url.is_none() {
@@ -384,7 +378,9 @@ impl Mutation {
         Ok(types::endpoint(&store, &record))
     }
 
-    /// Creates or replaces a template (`env` is a full replacement).
+    /// Creates or updates a template; names are unique. `env` is a full replacement; other
+    /// fields left out keep their value. A change of what workers run (image, disk, arguments,
+    /// ports, env, ...) rolls the workers of every endpoint bound to the template.
     async fn save_template(
         &self,
         ctx: &Context<'_>,
@@ -394,32 +390,75 @@ impl Mutation {
         let input = input.ok_or("saveTemplate: input is required")?;
         let (tpl, users) = {
             let mut store = core.store();
-            let id = match input.id {
-                Some(id) if !store.templates.contains_key(&id) => {
-                    return Err(format!("saveTemplate: template not found: {id}").into());
-                }
-                Some(id) => id,
-                None => ids::short(10),
-            };
-            let tpl = state_store::Template {
-                id: id.clone(),
-                name: input.name,
-                image_name: input.image_name,
-                container_disk_in_gb: input.container_disk_in_gb,
-                docker_args: input.docker_args,
-                start_script: input.start_script,
-                ports: input.ports,
-                readme: input.readme,
-                env: env_pairs(Some(&input.env)),
-            };
-            store.templates.insert(id.clone(), tpl.clone());
-            let mut users = Vec::new();
-            for e in store.endpoints.values_mut() {
-                if e.template_id.as_deref() == Some(id.as_str()) {
-                    e.version += 1;
-                    users.push(e.id.clone());
-                }
+            let name = input.name.trim().to_owned();
+            if name.is_empty() {
+                return Err("saveTemplate: input.name must not be empty".into());
             }
+            let what = format!("saveTemplate: template {name}");
+            // runpod-flash 1.21 always sends these with env and volumeInGb (which the schema
+            // already requires).
+            let missing: Vec<&str> = [
+                ("input.imageName", input.image_name.is_none()),
+                (
+                    "input.containerDiskInGb",
+                    input.container_disk_in_gb.is_none(),
+                ),
+                ("input.dockerArgs", input.docker_args.is_none()),
+            ]
+            .into_iter()
+            .filter_map(|(field, absent)| absent.then_some(field))
+            .collect();
+            if !missing.is_empty() {
+                return Err(format!("{what}: {} required", missing_list(&missing)).into());
+            }
+            if input.volume_in_gb < 0 {
+                return Err(format!(
+                    "{what}: input.volumeInGb must be >= 0, not {}",
+                    input.volume_in_gb
+                )
+                .into());
+            }
+            let previous = match &input.id {
+                Some(id) => Some(
+                    store
+                        .templates
+                        .get(id)
+                        .cloned()
+                        .ok_or_else(|| format!("{what}: input.id: template not found: {id}"))?,
+                ),
+                None => None,
+            };
+            let id = input.id.clone().unwrap_or_else(|| ids::short(10));
+            check_unique_name(&store, &what, "input.name", &name, Some(&id))?;
+            let mut tpl = previous.clone().unwrap_or_default();
+            tpl.id = id.clone();
+            tpl.name = name;
+            tpl.image_name = input.image_name;
+            tpl.container_disk_in_gb = input.container_disk_in_gb;
+            tpl.docker_args = input.docker_args;
+            tpl.env = env_pairs(&input.env);
+            tpl.volume_in_gb = Some(input.volume_in_gb);
+            macro_rules! keep_unless_given {
+                ($($field:ident),*) => { $( if input.$field.is_some() { tpl.$field = input.$field; } )* };
+            }
+            keep_unless_given!(
+                readme,
+                volume_mount_path,
+                ports,
+                is_serverless,
+                container_registry_auth_id,
+                start_ssh,
+                is_public
+            );
+            let changed = previous
+                .as_ref()
+                .is_some_and(|p| p.worker_identity() != tpl.worker_identity());
+            store.templates.insert(id.clone(), tpl.clone());
+            let users = if changed {
+                roll_template_users(&mut store, &id, None)
+            } else {
+                Vec::new()
+            };
             (types::template(&tpl), users)
         };
         refresh_runtimes(core, &users);
@@ -467,18 +506,140 @@ fn retire(core: &Core, ids: &[String]) {
     }
 }
 
+/// `a is` / `a and b are`, for "… required" messages.
+fn missing_list(fields: &[&str]) -> String {
+    match fields {
+        [one] => format!("{one} is"),
+        [rest @ .., last] => format!("{} and {last} are", rest.join(", ")),
+        [] => String::new(),
+    }
+}
+
+/// Template names are unique: `name` may only be the template `own`'s.
+fn check_unique_name(
+    store: &state_store::Store,
+    what: &str,
+    field: &str,
+    name: &str,
+    own: Option<&str>,
+) -> Result<()> {
+    match store
+        .templates
+        .values()
+        .find(|t| t.name == name && Some(t.id.as_str()) != own)
+    {
+        Some(other) => Err(format!(
+            "{what}: {field}: a template named {name} already exists ({}); template names are unique",
+            other.id
+        )
+        .into()),
+        None => Ok(()),
+    }
+}
+
+/// Bumps the version of every endpoint bound to template `id` except `except`; returns their ids.
+fn roll_template_users(
+    store: &mut state_store::Store,
+    id: &str,
+    except: Option<&str>,
+) -> Vec<String> {
+    let mut users = Vec::new();
+    for e in store.endpoints.values_mut() {
+        if e.template_id.as_deref() == Some(id) && Some(e.id.as_str()) != except {
+            e.version += 1;
+            users.push(e.id.clone());
+        }
+    }
+    users
+}
+
+/// `gpuIds`: comma-separated GPU pool ids, at least one, plus the `-<GPU type>` negations
+/// runpod-flash 1.21 adds for explicit GPU types. No wildcard: Runpod rejects "any".
+fn check_gpu_ids(what: &str, gpu_ids: &str) -> Result<()> {
+    let known = || runpod::GPU_POOLS.join(",");
+    let mut pools = 0;
+    for item in gpu_ids.split(',').map(str::trim) {
+        if item.is_empty() {
+            return Err(format!("{what}: input.gpuIds {gpu_ids:?} has an empty item").into());
+        }
+        if item.eq_ignore_ascii_case(runpod::ANY_GPU) {
+            return Err(format!(
+                "{what}: input.gpuIds: {item:?} is not a GPU pool id (Runpod has no wildcard); \
+                 list the pools instead: {}",
+                known()
+            )
+            .into());
+        }
+        if let Some(gpu_type) = item.strip_prefix('-') {
+            let gpu_type = gpu_type.trim();
+            if gpu_type.is_empty()
+                || gpu_type.eq_ignore_ascii_case(runpod::ANY_GPU)
+                || runpod::GPU_POOLS.contains(&gpu_type)
+            {
+                return Err(format!(
+                    "{what}: input.gpuIds: {item:?} must negate a GPU type, e.g. \"-NVIDIA L4\""
+                )
+                .into());
+            }
+            continue;
+        }
+        if !runpod::GPU_POOLS.contains(&item) {
+            return Err(format!(
+                "{what}: input.gpuIds: unknown GPU pool id {item:?} (known: {})",
+                known()
+            )
+            .into());
+        }
+        pools += 1;
+    }
+    if pools == 0 {
+        return Err(format!("{what}: input.gpuIds {gpu_ids:?} names no GPU pool").into());
+    }
+    Ok(())
+}
+
+/// What an endpoint update changes that Runpod replaces workers for (a rolling release): the
+/// template binding, the environment (its build) and what and where the workers run. Scaling
+/// settings (workers, idle timeout, scaler, execution timeout) and the name are not.
+fn worker_identity(e: &state_store::Endpoint) -> impl PartialEq + '_ {
+    (
+        (
+            &e.template_id,
+            &e.flash_environment_id,
+            &e.flash_boot_type,
+            &e.locations,
+        ),
+        (
+            &e.gpu_ids,
+            e.gpu_count,
+            &e.min_cuda_version,
+            &e.allowed_cuda_versions,
+            &e.instance_ids,
+        ),
+        (&e.network_volume_ids, &e.volumes, &e.model_references),
+    )
+}
+
+/// Validates and applies a `saveEndpoint` input. Nothing is stored unless every check passes.
+/// Returns the record, whether it was created, and the other endpoints whose workers roll
+/// because their (shared) template changed.
 fn save_endpoint_record(
     core: &Core,
     input: EndpointInput,
-) -> Result<(state_store::Endpoint, bool)> {
+) -> Result<(state_store::Endpoint, bool, Vec<String>)> {
     let mut store = core.store();
+    let name = input.name.trim().to_owned();
+    if name.is_empty() {
+        return Err("saveEndpoint: input.name must not be empty".into());
+    }
+    let what = format!("saveEndpoint: endpoint {name}");
     let (mut rec, created) = match &input.id {
         Some(id) => (
             store
                 .endpoints
                 .get(id)
                 .cloned()
-                .ok_or_else(|| format!("saveEndpoint: endpoint not found: {id}"))?,
+                .ok_or_else(|| format!("{what}: input.id: endpoint not found: {id}"))?,
             false,
         ),
         None => (
@@ -499,22 +660,36 @@ fn save_endpoint_record(
             true,
         ),
     };
-    let name = input.name.trim();
-    if name.is_empty() {
-        return Err("saveEndpoint: input.name must not be empty".into());
+    let before = rec.clone();
+
+    // The template: inline or by id, never both; a new endpoint needs one.
+    if input.template.is_some() && input.template_id.is_some() {
+        return Err(format!(
+            "{what}: input.template and input.templateId are mutually exclusive (Runpod rejects \
+             both together): send the inline template, or the id of an existing one"
+        )
+        .into());
     }
-    rec.name = name.to_owned();
+    if created && input.template.is_none() && input.template_id.is_none() {
+        return Err(format!(
+            "{what}: a new endpoint needs input.template (inline) or input.templateId"
+        )
+        .into());
+    }
+    if let Some(tid) = &input.template_id
+        && !store.templates.contains_key(tid)
+    {
+        return Err(format!("{what}: input.templateId: template not found: {tid}").into());
+    }
+
+    rec.name = name;
     if let Some(kind) = input.kind {
-        let kind = kind.to_ascii_uppercase();
         if kind != "QB" && kind != "LB" {
-            return Err(format!(
-                "saveEndpoint: endpoint {name}: input.type must be QB or LB, not {kind}"
-            )
-            .into());
+            return Err(format!("{what}: input.type must be QB or LB, not {kind:?}").into());
         }
         if !created && kind != rec.kind {
             return Err(format!(
-                "saveEndpoint: endpoint {name}: input.type cannot change from {}",
+                "{what}: input.type cannot change from {} to {kind}",
                 rec.kind
             )
             .into());
@@ -532,37 +707,31 @@ fn save_endpoint_record(
         scaler_value,
         execution_timeout_ms
     );
-    macro_rules! take_opt {
-        ($($field:ident),*) => { $( if input.$field.is_some() { rec.$field = input.$field; } )* };
+    if input.workers_pfb_target.is_some() {
+        rec.workers_pfb_target = input.workers_pfb_target;
     }
-    take_opt!(
-        workers_standby,
-        workers_pfb_target,
-        locations,
-        flash_boot_type,
-        gpu_ids,
-        gpu_count,
-        min_cuda_version,
-        allowed_cuda_versions,
-        instance_ids
-    );
+    if input.locations.is_some() {
+        rec.locations = input.locations;
+    }
+    if let Some(boot) = input.flash_boot_type {
+        rec.flash_boot_type = Some(match boot {
+            types::FlashBootType::Flashboot => types::FlashBootType::FLASHBOOT.to_owned(),
+        });
+    }
     if rec.workers_min < 0 || rec.workers_max < rec.workers_min {
         return Err(format!(
-            "saveEndpoint: endpoint {name}: need 0 <= workersMin ({}) <= workersMax ({})",
+            "{what}: need 0 <= workersMin ({}) <= workersMax ({})",
             rec.workers_min, rec.workers_max
         )
         .into());
     }
     if rec.idle_timeout < 0 || rec.execution_timeout_ms < 0 {
-        return Err(format!(
-            "saveEndpoint: endpoint {name}: idleTimeout and executionTimeoutMs must be >= 0"
-        )
-        .into());
+        return Err(format!("{what}: idleTimeout and executionTimeoutMs must be >= 0").into());
     }
     if let Some(env_id) = input.flash_environment_id {
         if !store.environments.contains_key(&env_id) {
             return Err(format!(
-                "saveEndpoint: endpoint {name}: flashEnvironmentId not found: {env_id}"
+                "{what}: input.flashEnvironmentId: environment not found: {env_id}"
             )
             .into());
         }
@@ -573,42 +742,155 @@ fn save_endpoint_record(
     } else if let Some(v) = input.network_volume_id {
         rec.network_volume_ids = vec![v];
     }
-    match (input.template_id, input.template) {
-        (Some(_), Some(_)) => {
-            return Err(format!(
-                "saveEndpoint: endpoint {name}: give templateId or template, not both"
-            )
-            .into());
-        }
-        (Some(tid), None) => {
-            if !store.templates.contains_key(&tid) {
-                return Err(
-                    format!("saveEndpoint: endpoint {name}: templateId not found: {tid}").into(),
-                );
-            }
-            rec.template_id = Some(tid);
-        }
-        (None, Some(t)) => {
-            let id = rec.template_id.clone().unwrap_or_else(|| ids::short(10));
-            let tpl = state_store::Template {
-                id: id.clone(),
-                name: t.name.unwrap_or_else(|| format!("{name}__template")),
-                image_name: t.image_name,
-                container_disk_in_gb: t.container_disk_in_gb,
-                docker_args: t.docker_args,
-                start_script: t.start_script,
-                ports: t.ports,
-                readme: t.readme,
-                env: env_pairs(t.env.as_ref()),
-            };
-            store.templates.insert(id.clone(), tpl);
-            rec.template_id = Some(id);
-        }
-        (None, None) => {}
+    if let Some(v) = input.volumes {
+        rec.volumes = v
+            .into_iter()
+            .map(|v| state_store::Volume {
+                volume_id: v.volume_id,
+                volume_type: v.volume_type,
+            })
+            .collect();
     }
-    if !created {
+    if let Some(v) = input.model_references {
+        rec.model_references = v;
+    }
+
+    // Compute: a CPU endpoint (instanceIds) takes no GPU fields.
+    if let Some(ids) = &input.instance_ids
+        && let Some(bad) = ids
+            .iter()
+            .find(|id| !runpod::CPU_INSTANCES.contains(&id.as_str()))
+    {
+        return Err(format!(
+            "{what}: input.instanceIds: unknown CPU instance id {bad:?} (known: {})",
+            runpod::CPU_INSTANCES.join(",")
+        )
+        .into());
+    }
+    let cpu = match &input.instance_ids {
+        Some(ids) => !ids.is_empty(),
+        None => rec.instance_ids.as_ref().is_some_and(|ids| !ids.is_empty()),
+    };
+    let gpu_fields: Vec<&str> = [
+        ("input.gpuIds", input.gpu_ids.is_some()),
+        ("input.gpuCount", input.gpu_count.is_some()),
+        ("input.minCudaVersion", input.min_cuda_version.is_some()),
+        (
+            "input.allowedCudaVersions",
+            input.allowed_cuda_versions.is_some(),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(field, given)| given.then_some(field))
+    .collect();
+    if cpu && !gpu_fields.is_empty() {
+        return Err(format!(
+            "{what}: a CPU endpoint (instanceIds) takes no GPU fields, but {} given",
+            missing_list(&gpu_fields)
+        )
+        .into());
+    }
+    if let Some(gpu_ids) = &input.gpu_ids {
+        check_gpu_ids(&what, gpu_ids)?;
+    }
+    if let Some(n) = input.gpu_count
+        && n < 1
+    {
+        return Err(format!("{what}: input.gpuCount must be >= 1, not {n}").into());
+    }
+    if let Some(ids) = input.instance_ids {
+        if !ids.is_empty() {
+            rec.gpu_ids = None;
+            rec.gpu_count = None;
+            rec.min_cuda_version = None;
+            rec.allowed_cuda_versions = None;
+        }
+        rec.instance_ids = Some(ids);
+    }
+    macro_rules! take_opt {
+        ($($field:ident),*) => { $( if input.$field.is_some() { rec.$field = input.$field; } )* };
+    }
+    take_opt!(gpu_ids, gpu_count, min_cuda_version, allowed_cuda_versions);
+
+    // Bind the template; an inline one on update replaces the endpoint's bound template in
+    // place. Last, so that a rejected input stores nothing.
+    let mut changed_template = None;
+    if let Some(tid) = input.template_id {
+        rec.template_id = Some(tid);
+    } else if let Some(t) = input.template {
+        let tname = t.name.trim().to_owned();
+        if tname.is_empty() {
+            return Err(format!("{what}: input.template.name must not be empty").into());
+        }
+        let twhat = format!("{what}: template {tname}");
+        // Both official clients always send these five (runpod-flash 1.21 the full PodTemplate
+        // model, runpod 2.0 deploy.py).
+        let missing: Vec<&str> = [
+            ("input.template.imageName", t.image_name.is_none()),
+            (
+                "input.template.containerDiskInGb",
+                t.container_disk_in_gb.is_none(),
+            ),
+            ("input.template.dockerArgs", t.docker_args.is_none()),
+            ("input.template.env", t.env.is_none()),
+        ]
+        .into_iter()
+        .filter_map(|(field, absent)| absent.then_some(field))
+        .collect();
+        if !missing.is_empty() {
+            return Err(format!("{twhat}: {} required", missing_list(&missing)).into());
+        }
+        let own = if created {
+            None
+        } else {
+            rec.template_id.clone()
+        };
+        check_unique_name(
+            &store,
+            &twhat,
+            "input.template.name",
+            &tname,
+            own.as_deref(),
+        )?;
+        let previous = own.as_ref().and_then(|id| store.templates.get(id)).cloned();
+        let id = own.unwrap_or_else(|| ids::short(10));
+        let mut tpl = previous.clone().unwrap_or_default();
+        tpl.id = id.clone();
+        tpl.name = tname;
+        tpl.image_name = t.image_name;
+        tpl.container_disk_in_gb = t.container_disk_in_gb;
+        tpl.docker_args = t.docker_args;
+        tpl.env = t.env.as_deref().map(env_pairs).unwrap_or_default();
+        macro_rules! keep_unless_given {
+            ($($field:ident),*) => { $( if t.$field.is_some() { tpl.$field = t.$field; } )* };
+        }
+        keep_unless_given!(
+            ports,
+            start_script,
+            advanced_start,
+            container_registry_auth_id
+        );
+        if let Some(config) = t.config {
+            tpl.config = Some(config.0);
+        }
+        if previous
+            .as_ref()
+            .is_some_and(|p| p.worker_identity() != tpl.worker_identity())
+        {
+            changed_template = Some(id.clone());
+        }
+        store.templates.insert(id.clone(), tpl);
+        rec.template_id = Some(id);
+    }
+
+    if !created && (changed_template.is_some() || worker_identity(&before) != worker_identity(&rec))
+    {
         rec.version += 1;
     }
     store.endpoints.insert(rec.id.clone(), rec.clone());
-    Ok((rec, created))
+    let rolled = match &changed_template {
+        Some(tid) => roll_template_users(&mut store, tid, Some(&rec.id)),
+        None => Vec::new(),
+    };
+    Ok((rec, created, rolled))
 }

@@ -1,7 +1,10 @@
-//! GraphQL object and input types, named and shaped as Runpod's. Nullability is loose where
-//! Runpod's is not known, matching the State Manager client's schema file.
+//! GraphQL object and input types, named and shaped as Runpod's: exactly the types, fields,
+//! arguments and nullability of `crates/flash/graphql/runpod.graphql` (what the official
+//! clients use), so an input field no client sends is rejected by GraphQL validation. Checked
+//! by `tests/schema_fidelity.rs`. Output nullability may be stricter (a non-null value is what
+//! every client expects), never weaker.
 
-use async_graphql::{InputObject, Json, SimpleObject};
+use async_graphql::{Enum, InputObject, Json, SimpleObject};
 use serde_json::Value;
 
 use crate::state_store::{self, Store};
@@ -11,7 +14,6 @@ use crate::state_store::{self, Store};
 pub(crate) struct FlashApp {
     pub(crate) id: String,
     pub(crate) name: Option<String>,
-    pub(crate) created_at: Option<String>,
     pub(crate) flash_environments: Option<Vec<FlashEnvironment>>,
     pub(crate) flash_builds: Option<Vec<FlashBuild>>,
 }
@@ -25,11 +27,26 @@ pub(crate) struct FlashEnvironment {
     /// The build currently deployed to this environment, if any.
     pub(crate) active_build_id: Option<String>,
     pub(crate) created_at: Option<String>,
-    pub(crate) flash_app_id: Option<String>,
-    pub(crate) endpoints: Option<Vec<Endpoint>>,
-    pub(crate) network_volumes: Option<Vec<NetworkVolume>>,
+    /// The endpoints saved with this environment's `flashEnvironmentId`.
+    pub(crate) endpoints: Option<Vec<FlashEnvironmentEndpoint>>,
+    /// The network volumes of those endpoints.
+    pub(crate) network_volumes: Option<Vec<FlashEnvironmentNetworkVolume>>,
     /// The active build's artifact.
     pub(crate) active_artifact: Option<FlashArtifact>,
+}
+
+/// An endpoint as an environment lists it (only what the clients select there).
+#[derive(SimpleObject, Clone)]
+pub(crate) struct FlashEnvironmentEndpoint {
+    pub(crate) id: String,
+    pub(crate) name: Option<String>,
+}
+
+/// A network volume as an environment lists it.
+#[derive(SimpleObject, Clone)]
+pub(crate) struct FlashEnvironmentNetworkVolume {
+    pub(crate) id: String,
+    pub(crate) name: Option<String>,
 }
 
 /// A Flash build.
@@ -40,7 +57,6 @@ pub(crate) struct FlashBuild {
     pub(crate) manifest: Option<Json<Value>>,
     pub(crate) object_key: Option<String>,
     pub(crate) created_at: Option<String>,
-    pub(crate) flash_app_id: Option<String>,
 }
 
 /// A build artifact in storage.
@@ -57,13 +73,6 @@ pub(crate) struct FlashArtifactUpload {
     pub(crate) upload_url: String,
     pub(crate) object_key: String,
     pub(crate) expires_at: Option<String>,
-}
-
-/// A network volume.
-#[derive(SimpleObject, Clone)]
-pub(crate) struct NetworkVolume {
-    pub(crate) id: String,
-    pub(crate) name: Option<String>,
 }
 
 /// A volume attached to an endpoint.
@@ -90,6 +99,27 @@ pub(crate) struct PodTemplate {
     pub(crate) docker_args: Option<String>,
     pub(crate) readme: Option<String>,
     pub(crate) env: Option<Vec<EnvironmentVariable>>,
+    pub(crate) volume_in_gb: Option<i32>,
+    pub(crate) volume_mount_path: Option<String>,
+    pub(crate) ports: Option<String>,
+    pub(crate) is_serverless: Option<bool>,
+}
+
+/// How workers boot. `FLASHBOOT` is the only value any client sends over GraphQL; flashboot
+/// off is an absent field.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum FlashBootType {
+    /// FlashBoot on.
+    Flashboot,
+}
+
+impl FlashBootType {
+    /// The stored form.
+    pub(crate) const FLASHBOOT: &'static str = "FLASHBOOT";
+
+    fn from_stored(value: Option<&str>) -> Option<Self> {
+        (value == Some(Self::FLASHBOOT)).then_some(Self::Flashboot)
+    }
 }
 
 /// A serverless endpoint.
@@ -124,8 +154,9 @@ pub(crate) struct Endpoint {
     #[graphql(name = "activeBuildid")]
     pub(crate) active_buildid: Option<String>,
     pub(crate) ide_pod_id: Option<String>,
-    pub(crate) flash_boot_type: Option<String>,
-    pub(crate) template: Option<PodTemplate>,
+    pub(crate) flash_boot_type: Option<FlashBootType>,
+    pub(crate) env: Option<Vec<EnvironmentVariable>>,
+    pub(crate) created_at: Option<String>,
 }
 
 /// Input of `createFlashApp`.
@@ -177,35 +208,39 @@ pub(crate) struct UpdateFlashBuildManifestInput {
     pub(crate) manifest: Json<Value>,
 }
 
-/// An environment variable in an input.
+/// An environment variable in an input (values are always strings).
 #[derive(InputObject, Clone)]
 pub(crate) struct EnvironmentVariableInput {
     pub(crate) key: String,
-    pub(crate) value: Option<String>,
+    pub(crate) value: String,
 }
 
-/// An inline template of `saveEndpoint`.
+/// The inline template of `saveEndpoint`.
 #[derive(InputObject)]
 pub(crate) struct EndpointTemplateInput {
-    pub(crate) name: Option<String>,
+    pub(crate) name: String,
     pub(crate) image_name: Option<String>,
     pub(crate) container_disk_in_gb: Option<i32>,
     pub(crate) docker_args: Option<String>,
     pub(crate) env: Option<Vec<EnvironmentVariableInput>>,
+    pub(crate) ports: Option<String>,
     pub(crate) start_script: Option<String>,
     pub(crate) advanced_start: Option<bool>,
     pub(crate) container_registry_auth_id: Option<String>,
-    pub(crate) ports: Option<String>,
     pub(crate) config: Option<Json<Value>>,
-    pub(crate) readme: Option<String>,
-    pub(crate) volume_in_gb: Option<i32>,
 }
 
-/// A volume reference of `saveEndpoint`.
+/// A network volume reference of `saveEndpoint`.
 #[derive(InputObject)]
 pub(crate) struct EndpointNetworkVolumeInput {
     pub(crate) network_volume_id: String,
-    pub(crate) data_center_id: Option<String>,
+}
+
+/// A global volume reference of `saveEndpoint` (runpod 2.0).
+#[derive(InputObject)]
+pub(crate) struct EndpointVolumeInput {
+    pub(crate) volume_id: String,
+    pub(crate) volume_type: String,
 }
 
 /// Input of `saveEndpoint` (create, or update when `id` is set).
@@ -213,11 +248,12 @@ pub(crate) struct EndpointNetworkVolumeInput {
 pub(crate) struct EndpointInput {
     pub(crate) id: Option<String>,
     pub(crate) name: String,
+    pub(crate) template_id: Option<String>,
+    pub(crate) template: Option<EndpointTemplateInput>,
     #[graphql(name = "type")]
     pub(crate) kind: Option<String>,
     pub(crate) workers_min: Option<i32>,
     pub(crate) workers_max: Option<i32>,
-    pub(crate) workers_standby: Option<i32>,
     #[graphql(name = "workersPFBTarget")]
     pub(crate) workers_pfb_target: Option<i32>,
     pub(crate) idle_timeout: Option<i32>,
@@ -226,19 +262,19 @@ pub(crate) struct EndpointInput {
     pub(crate) execution_timeout_ms: Option<i64>,
     pub(crate) locations: Option<String>,
     pub(crate) flash_environment_id: Option<String>,
-    pub(crate) flash_boot_type: Option<String>,
-    pub(crate) network_volume_id: Option<String>,
-    pub(crate) network_volume_ids: Option<Vec<EndpointNetworkVolumeInput>>,
+    pub(crate) flash_boot_type: Option<FlashBootType>,
     pub(crate) gpu_ids: Option<String>,
     pub(crate) gpu_count: Option<i32>,
     pub(crate) min_cuda_version: Option<String>,
     pub(crate) allowed_cuda_versions: Option<String>,
     pub(crate) instance_ids: Option<Vec<String>>,
-    pub(crate) template_id: Option<String>,
-    pub(crate) template: Option<EndpointTemplateInput>,
+    pub(crate) network_volume_id: Option<String>,
+    pub(crate) network_volume_ids: Option<Vec<EndpointNetworkVolumeInput>>,
+    pub(crate) volumes: Option<Vec<EndpointVolumeInput>>,
+    pub(crate) model_references: Option<Vec<String>>,
 }
 
-/// Input of `saveTemplate`.
+/// Input of `saveTemplate` (create, or update when `id` is set).
 #[derive(InputObject)]
 pub(crate) struct SaveTemplateInput {
     pub(crate) id: Option<String>,
@@ -247,10 +283,14 @@ pub(crate) struct SaveTemplateInput {
     pub(crate) container_disk_in_gb: Option<i32>,
     pub(crate) docker_args: Option<String>,
     pub(crate) env: Vec<EnvironmentVariableInput>,
+    pub(crate) volume_in_gb: i32,
     pub(crate) readme: Option<String>,
-    pub(crate) volume_in_gb: Option<i32>,
-    pub(crate) start_script: Option<String>,
+    pub(crate) volume_mount_path: Option<String>,
     pub(crate) ports: Option<String>,
+    pub(crate) is_serverless: Option<bool>,
+    pub(crate) container_registry_auth_id: Option<String>,
+    pub(crate) start_ssh: Option<bool>,
+    pub(crate) is_public: Option<bool>,
 }
 
 /// The owner of the API key.
@@ -267,16 +307,21 @@ pub(crate) fn template(t: &state_store::Template) -> PodTemplate {
         container_disk_in_gb: t.container_disk_in_gb,
         docker_args: t.docker_args.clone(),
         readme: t.readme.clone(),
-        env: Some(
-            t.env
-                .iter()
-                .map(|(k, v)| EnvironmentVariable {
-                    key: k.clone(),
-                    value: Some(v.clone()),
-                })
-                .collect(),
-        ),
+        env: Some(env_vars(&t.env)),
+        volume_in_gb: t.volume_in_gb,
+        volume_mount_path: t.volume_mount_path.clone(),
+        ports: t.ports.clone(),
+        is_serverless: t.is_serverless,
     }
+}
+
+fn env_vars(env: &[(String, String)]) -> Vec<EnvironmentVariable> {
+    env.iter()
+        .map(|(k, v)| EnvironmentVariable {
+            key: k.clone(),
+            value: Some(v.clone()),
+        })
+        .collect()
 }
 
 pub(crate) fn endpoint(store: &Store, e: &state_store::Endpoint) -> Endpoint {
@@ -311,7 +356,7 @@ pub(crate) fn endpoint(store: &Store, e: &state_store::Endpoint) -> Endpoint {
         version: Some(e.version),
         workers_max: Some(e.workers_max),
         workers_min: Some(e.workers_min),
-        workers_standby: e.workers_standby,
+        workers_standby: None,
         workers_pfb_target: e.workers_pfb_target,
         gpu_count: e.gpu_count,
         allowed_cuda_versions: e.allowed_cuda_versions.clone(),
@@ -320,12 +365,13 @@ pub(crate) fn endpoint(store: &Store, e: &state_store::Endpoint) -> Endpoint {
         instance_ids: e.instance_ids.clone(),
         active_buildid: active,
         ide_pod_id: None,
-        flash_boot_type: e.flash_boot_type.clone(),
-        template: e
+        flash_boot_type: FlashBootType::from_stored(e.flash_boot_type.as_deref()),
+        env: e
             .template_id
             .as_ref()
             .and_then(|t| store.templates.get(t))
-            .map(template),
+            .map(|t| env_vars(&t.env)),
+        created_at: Some(e.created_at.clone()),
     }
 }
 
@@ -335,7 +381,6 @@ pub(crate) fn build(b: &state_store::Build) -> FlashBuild {
         manifest: Some(Json(b.manifest.clone())),
         object_key: Some(b.object_key.clone()),
         created_at: Some(b.created_at.clone()),
-        flash_app_id: Some(b.app_id.clone()),
     }
 }
 
@@ -366,12 +411,18 @@ pub(crate) fn environment(
         state: Some(env.state.clone()),
         active_build_id: env.active_build_id.clone(),
         created_at: Some(env.created_at.clone()),
-        flash_app_id: Some(env.app_id.clone()),
-        endpoints: Some(eps.into_iter().map(|e| endpoint(store, e)).collect()),
+        endpoints: Some(
+            eps.into_iter()
+                .map(|e| FlashEnvironmentEndpoint {
+                    id: e.id.clone(),
+                    name: Some(e.name.clone()),
+                })
+                .collect(),
+        ),
         network_volumes: Some(
             volumes
                 .into_iter()
-                .map(|v| NetworkVolume {
+                .map(|v| FlashEnvironmentNetworkVolume {
                     name: Some(v.clone()),
                     id: v,
                 })
@@ -385,7 +436,6 @@ pub(crate) fn app(store: &Store, base_url: &str, a: &state_store::App) -> FlashA
     FlashApp {
         id: a.id.clone(),
         name: Some(a.name.clone()),
-        created_at: Some(a.created_at.clone()),
         flash_environments: Some(
             store
                 .environments

@@ -62,9 +62,8 @@ pub fn artifact() -> Vec<u8> {
     .unwrap()
 }
 
-/// Creates app + env, uploads the test-worker artifact, finalizes and deploys it.
-/// Returns (app id, env id, build id).
-pub async fn deploy(emu: &EmulatorHandle, app: &str) -> (String, String, String) {
+/// Creates an app and its `production` environment. Returns (app id, env id).
+pub async fn create_app_env(emu: &EmulatorHandle, app: &str) -> (String, String) {
     let d = gql(
         emu,
         "mutation($i: CreateFlashAppInput!) { createFlashApp(input: $i) { id name } }",
@@ -82,7 +81,11 @@ pub async fn deploy(emu: &EmulatorHandle, app: &str) -> (String, String, String)
         .as_str()
         .unwrap()
         .to_owned();
-    let tar = artifact();
+    (app_id, env_id)
+}
+
+/// Uploads `tar` as an artifact of `app_id` and finalizes it. Returns (build id, object key).
+pub async fn upload_build(emu: &EmulatorHandle, app_id: &str, tar: Vec<u8>) -> (String, String) {
     let d = gql(
         emu,
         "mutation PrepareArtifactUpload($input: PrepareFlashArtifactUploadInput!) { prepareFlashArtifactUpload(input: $input) { uploadUrl objectKey expiresAt } }",
@@ -115,17 +118,39 @@ pub async fn deploy(emu: &EmulatorHandle, app: &str) -> (String, String, String)
         .as_str()
         .unwrap()
         .to_owned();
-    let d = gql(
+    (build_id, key)
+}
+
+/// `deployBuildToEnvironment`; returns its answer.
+pub async fn activate(emu: &EmulatorHandle, env_id: &str, build_id: &str) -> Value {
+    gql(
         emu,
-        "mutation deployBuildToEnvironment($input: DeployBuildToEnvironmentInput!) { deployBuildToEnvironment(input: $input) { id name activeArtifact { objectKey downloadUrl expiresAt } } }",
+        "mutation deployBuildToEnvironment($input: DeployBuildToEnvironmentInput!) { deployBuildToEnvironment(input: $input) { id name activeBuildId activeArtifact { objectKey downloadUrl expiresAt } } }",
         json!({"input": {"flashEnvironmentId": env_id, "flashBuildId": build_id}}),
     )
-    .await;
-    assert_eq!(
-        d["deployBuildToEnvironment"]["activeArtifact"]["objectKey"],
-        key.as_str()
-    );
+    .await["deployBuildToEnvironment"]
+        .clone()
+}
+
+/// Creates app + env, uploads the test-worker artifact, finalizes and deploys it.
+/// Returns (app id, env id, build id).
+pub async fn deploy(emu: &EmulatorHandle, app: &str) -> (String, String, String) {
+    let (app_id, env_id) = create_app_env(emu, app).await;
+    let (build_id, key) = upload_build(emu, &app_id, artifact()).await;
+    let d = activate(emu, &env_id, &build_id).await;
+    assert_eq!(d["activeArtifact"]["objectKey"], key.as_str());
     (app_id, env_id, build_id)
+}
+
+/// A complete inline template (the five fields both official clients always send) named `name`,
+/// with `env` as `[{key, value}]`.
+pub fn template(name: &str, env: &[(&str, &str)]) -> Value {
+    let env: Vec<Value> = env
+        .iter()
+        .map(|(k, v)| json!({"key": k, "value": v}))
+        .collect();
+    json!({"name": name, "imageName": "runpod/flash-rs:latest", "containerDiskInGb": 10,
+           "dockerArgs": "", "env": env})
 }
 
 pub const SAVE_ENDPOINT: &str = "mutation saveEndpoint($input: EndpointInput!) { saveEndpoint(input: $input) { aiKey gpuIds id idleTimeout locations name networkVolumeId networkVolumeIds { networkVolumeId dataCenterId } flashEnvironmentId scalerType scalerValue templateId type userId version workersMax workersMin workersStandby workersPFBTarget gpuCount allowedCudaVersions minCudaVersion executionTimeoutMs instanceIds activeBuildid idePodId flashBootType } }";
