@@ -29,8 +29,9 @@ const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/golden");
 const DELIBERATE: [(&str, &str); 6] = [
     (
         "template.name",
-        "ours is flash-{app}-{env}-{resource}: stable, so an update replaces the template in \
-         place; 1.21 renames it on every config change (a hash in the name)",
+        "ours is flash-{app}-{env}-{resource}-{8 hex}, new on every create and update (1.21 \
+         also renames per configuration): template names are unique and a template outlives \
+         its endpoint, so a re-created endpoint must not reuse a name",
     ),
     (
         "template.imageName",

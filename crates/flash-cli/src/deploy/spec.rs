@@ -84,10 +84,11 @@ pub(crate) fn worker_env(
 /// leaves out: a 64 GB container disk (a CPU instance's own limit, vCPU x 10 or x 15 GB, for CPU
 /// workers), no docker arguments, no start script, `80/http` for load-balanced workers.
 ///
-/// Named `flash-{app}-{env}-{resource}`: the app, environment and resource together name one
-/// endpoint, and a template is only ever created inline with its endpoint and then updated in
-/// place (runpod 2.0's scheme, plus the environment, which 2.0 leaves out and so would collide
-/// across two environments of one app).
+/// Named `flash-{app}-{env}-{resource}-{8 hex}` with a fresh suffix every time it is sent.
+/// Runpod requires unique template names and an endpoint's template outlives the endpoint, so a
+/// stable name would collide when a deleted resource's endpoint is created again; a new name on
+/// every create and update (runpod-flash 1.21 likewise renames per configuration) cannot. The
+/// rename happens in place: an update replaces the endpoint's bound template.
 pub(crate) fn template(
     name: &str,
     resource: &ResourceConfig,
@@ -97,7 +98,7 @@ pub(crate) fn template(
     let tpl = resource.template.as_ref();
     TemplateSpec {
         id,
-        name: format!("flash-{}-{}-{name}", ctx.app, ctx.env),
+        name: format!("{}-{}", template_base_name(name, ctx), unique_suffix()),
         image_name: Some(
             resource
                 .image_name
@@ -119,6 +120,26 @@ pub(crate) fn template(
     }
 }
 
+/// The stable part of a template's name.
+fn template_base_name(name: &str, ctx: &Context) -> String {
+    format!("flash-{}-{}-{name}", ctx.app, ctx.env)
+}
+
+/// Eight hex digits that differ between any two calls (time, process, counter).
+fn unique_suffix() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let seed = format!(
+        "{nanos}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    );
+    hash::sha256_hex(&seed)[..8].to_owned()
+}
+
 /// What the endpoint's template is, for [`hash::deploy_hash`]: every field of the rendered
 /// template, with the API key's value replaced by a digest of it (so a rotation is a change, and
 /// the hash, which is published in the manifest, says nothing about the key).
@@ -137,7 +158,8 @@ pub(crate) fn template_identity(name: &str, resource: &ResourceConfig, ctx: &Con
         })
         .collect();
     json!({
-        "name": t.name,
+        // The stable part only: the suffix is new on every send.
+        "name": template_base_name(name, ctx),
         "imageName": t.image_name,
         "containerDiskInGb": t.container_disk_in_gb,
         "dockerArgs": t.docker_args,
@@ -195,10 +217,11 @@ pub(crate) fn endpoint(
         }
         (None, None, None) => (None, None),
     };
-    // A manifest may bind a template of its own (Python Flash's `template_id`) when creating.
-    let (template_id, template) = match (&resource.template_id, existing) {
-        (Some(tid), None) => (Some(tid.clone()), None),
-        _ => (None, Some(template(name, resource, ctx, None))),
+    // A manifest may bind a template of its own (Python Flash's `template_id`): it stays bound,
+    // and is never replaced by one of ours.
+    let (template_id, template) = match &resource.template_id {
+        Some(tid) => (Some(tid.clone()), None),
+        None => (None, Some(template(name, resource, ctx, None))),
     };
     // GPU fields only on GPU endpoints: "the RunPod GraphQL API rejects CPU endpoints with
     // GPU-specific fields" (runpod-flash 1.21 serverless_cpu.py).
@@ -338,6 +361,24 @@ mod tests {
         let mut fingerprint = ctx(Some(&one));
         fingerprint.source_fingerprint = Some("fp2".to_owned());
         assert_ne!(a, template_identity("w", &r, &fingerprint));
+    }
+
+    #[test]
+    fn template_names_are_new_each_time_and_the_identity_is_not() {
+        let r = ResourceConfig::default();
+        let (a, b) = (
+            template("w", &r, &ctx(None), None),
+            template("w", &r, &ctx(None), None),
+        );
+        assert_ne!(a.name, b.name);
+        assert!(
+            a.name.starts_with("flash-demo-dev-w-")
+                && a.name.len() == "flash-demo-dev-w-".len() + 8
+        );
+        assert_eq!(
+            template_identity("w", &r, &ctx(None)),
+            template_identity("w", &r, &ctx(None))
+        );
     }
 
     #[test]
