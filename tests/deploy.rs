@@ -383,19 +383,7 @@ async fn deployed_endpoints_serve_and_undeploy_all_leaves_nothing() {
         "GREETING",
         "RUNPOD_API_KEY",
     ];
-    let response: Value = http()
-        .post(format!("{}/runsync", worker.url))
-        .bearer_auth(KEY)
-        .json(&json!({"input": {"op": "env", "names": names}}))
-        .timeout(Duration::from_secs(60))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(response["status"], "COMPLETED", "{response}");
-    let out = &response["output"];
+    let out = &worker_env(&worker.url, &names).await;
     assert_eq!(out["FLASH_RESOURCE_NAME"], "worker");
     assert_eq!(out["FLASH_APP"], "demo");
     assert_eq!(out["FLASH_ENV"], "dev");
@@ -741,9 +729,8 @@ async fn a_deploy_failing_part_way_keeps_every_url() {
     s.emu.shutdown().await;
 }
 
-/// What the `worker` endpoint's worker reports about the build it runs.
-async fn worker_build(url: &str) -> Value {
-    let names = ["FLASH_MANIFEST_PATH", "_FLASH_SOURCE_FINGERPRINT"];
+/// The env vars `names` as the worker of the queue endpoint at `url` sees them.
+async fn worker_env(url: &str, names: &[&str]) -> Value {
     let response: Value = http()
         .post(format!("{url}/runsync"))
         .bearer_auth(KEY)
@@ -757,6 +744,11 @@ async fn worker_build(url: &str) -> Value {
         .unwrap();
     assert_eq!(response["status"], "COMPLETED", "{response}");
     response["output"].clone()
+}
+
+/// What the worker of the queue endpoint at `url` reports about the build it runs.
+async fn worker_build(url: &str) -> Value {
+    worker_env(url, &["FLASH_MANIFEST_PATH", "_FLASH_SOURCE_FINGERPRINT"]).await
 }
 
 /// A code-only change (a new source fingerprint, nothing else) reaches the running endpoint:

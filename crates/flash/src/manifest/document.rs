@@ -84,18 +84,20 @@ impl ManifestDocument {
 
     /// The endpoint id a deploy recorded for `resource`.
     pub fn endpoint_id(&self, resource: &str) -> Option<String> {
-        self.resources()
-            .get(resource)?
-            .get(ENDPOINT_ID)?
-            .as_str()
-            .map(str::to_owned)
+        self.output(resource, ENDPOINT_ID)
     }
 
     /// The deploy hash a deploy recorded for `resource`.
     pub fn deploy_hash(&self, resource: &str) -> Option<String> {
-        self.resources()
+        self.output(resource, DEPLOY_HASH)
+    }
+
+    /// A string field of `resources[resource]`, read in place.
+    fn output(&self, resource: &str, key: &str) -> Option<String> {
+        self.root
+            .get(RESOURCES)?
             .get(resource)?
-            .get(DEPLOY_HASH)?
+            .get(key)?
             .as_str()
             .map(str::to_owned)
     }
