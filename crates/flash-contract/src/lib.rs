@@ -8,6 +8,7 @@
 //! - [`http`]: the HTTP methods a load-balanced function may use and the paths none may claim;
 //! - [`artifact`] (feature `archive`): the build artifact's layout, and its one reproducible
 //!   tar.gz writer and one checked reader;
+//! - [`images`]: the default worker image names, and which kind of worker an image runs;
 //! - [`runpod`]: the GPU pools, CPU instances and datacenters Runpod's API knows;
 //! - [`time`]: RFC 3339 timestamps without a date crate.
 //!
@@ -19,5 +20,6 @@ pub mod artifact;
 pub mod env;
 pub mod files;
 pub mod http;
+pub mod images;
 pub mod runpod;
 pub mod time;
