@@ -28,6 +28,7 @@ async fn start(example: &str) -> LocalApp {
         app: Some(format!("test-{example}")),
         env: "test".into(),
         port: 0,
+        boot: None,
     };
     match LocalApp::start(&Project::at(root), &options).await {
         Ok(app) => app,

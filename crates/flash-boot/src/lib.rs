@@ -227,3 +227,23 @@ pub fn exec(unpacked: &Unpacked) -> BootError {
         source,
     }
 }
+
+/// The whole boot step, as the image's entrypoint runs it (`flash-boot`, or `flash boot`):
+/// [`BootConfig::from_env`], [`prepare`], [`exec`]. Returns only on failure, after printing one
+/// `flash-boot: ...` line per retry and one for the failure on stderr.
+pub fn run() -> std::process::ExitCode {
+    let config = BootConfig::from_env();
+    let mut log = |line: &str| eprint_line(&format!("flash-boot: {line}"));
+    let error = match prepare(&config, &mut log) {
+        Ok(unpacked) => exec(&unpacked),
+        Err(error) => error,
+    };
+    eprint_line(&format!("flash-boot: {error}"));
+    std::process::ExitCode::FAILURE
+}
+
+/// One line on stderr; a closed stderr is not a reason to panic (the boot step's only channel).
+fn eprint_line(line: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}

@@ -135,6 +135,11 @@ pub(crate) enum Command {
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
     },
+    /// The worker image's boot step (what `flash-boot` does): unpack FLASH_BUILD_ARTIFACT_PATH
+    /// into FLASH_APP_DIR and exec the resource's entrypoint. The emulator starts Flash-for-Rust
+    /// workers with it.
+    #[command(hide = true)]
+    Boot,
 }
 
 /// Which app and environment a command works on.

@@ -41,5 +41,6 @@ fn main() -> ExitCode {
         } => commands::undeploy::run(name, &target, yes, json),
         cli::Command::Env { command, app, json } => commands::env::run(command, app, json),
         cli::Command::App { command, json } => commands::app::run(command, json),
+        cli::Command::Boot => flash_boot::run(),
     }
 }

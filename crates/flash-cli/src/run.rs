@@ -27,6 +27,10 @@ pub struct RunOptions {
     pub env: String,
     /// Emulator port on 127.0.0.1 (0: any free port).
     pub port: u16,
+    /// What runs the Flash-for-Rust images' boot step; `None` lets the emulator find
+    /// `flash-boot` ([`flash_emulator::EmulatorBuilder::boot_command`]). The `flash` command
+    /// passes itself (`flash boot`).
+    pub boot: Option<flash_emulator::BootCommand>,
 }
 
 /// Why `flash run` stopped.
@@ -81,10 +85,11 @@ impl LocalApp {
                 .await
                 .map_err(|error| RunError::Join(error.to_string()))??
         };
-        let emulator = Emulator::builder()
-            .bind(format!("127.0.0.1:{}", options.port))
-            .start()
-            .await?;
+        let mut emulator = Emulator::builder().bind(format!("127.0.0.1:{}", options.port));
+        if let Some(boot) = &options.boot {
+            emulator = emulator.boot_command(boot.clone());
+        }
+        let emulator = emulator.start().await?;
         let deploy_options = DeployOptions {
             app: options
                 .app

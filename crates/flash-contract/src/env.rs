@@ -46,6 +46,11 @@ pub const RUNPOD_SKIP_GPU_CHECK: &str = "RUNPOD_SKIP_GPU_CHECK";
 pub const PORT: &str = "PORT";
 /// The port a load-balanced worker answers `/ping` on.
 pub const PORT_HEALTH: &str = "PORT_HEALTH";
+/// The address a worker's listeners bind (load-balanced routes, `/ping`, the local test API).
+/// Unset on Runpod, where a load-balanced worker listens on all interfaces (`0.0.0.0`) so the
+/// platform's router reaches it; the emulator sets `127.0.0.1`, so that a worker's routes are
+/// never reachable from the network without the endpoint's key.
+pub const FLASH_BIND_ADDRESS: &str = "FLASH_BIND_ADDRESS";
 
 // --- Set by Flash on deployed workers ---
 

@@ -29,6 +29,8 @@ pub(crate) struct Settings {
     pub(crate) lb_wait: Duration,
     /// `http://127.0.0.1:PORT`, no trailing slash.
     pub(crate) base_url: String,
+    /// What starts Flash-for-Rust images (`None`: not found; such endpoints report it).
+    pub(crate) boot: Option<crate::launch::BootCommand>,
 }
 
 /// Lock a mutex, recovering from poisoning (a panicked holder cannot leave these structures in a
@@ -86,6 +88,8 @@ pub(crate) struct EpState {
     pub(crate) workers: IndexMap<String, Worker>,
     pub(crate) lb: LbState,
     pub(crate) last_crash: Option<Instant>,
+    /// Workers in a row that exited before they were ready.
+    pub(crate) boot_failures: u32,
     pub(crate) provision_error: Option<String>,
     /// After a failed worker start, none is tried again before this (cleared by a change that
     /// may fix it: `saveEndpoint`, `deployBuildToEnvironment`).
@@ -108,6 +112,26 @@ pub(crate) struct EndpointRt {
     pub(crate) healthy: Notify,
 }
 
+impl EpState {
+    /// A change that may fix a failing start (`saveEndpoint`, `deployBuildToEnvironment`): the
+    /// next start is tried at once, with the boot back-off reset.
+    pub(crate) fn retry_start_now(&mut self) {
+        self.launch_retry_at = None;
+        if self.boot_failures > 0 {
+            self.boot_failures = 0;
+            self.last_crash = None;
+        }
+    }
+
+    /// A worker became ready: whatever stopped workers from booting is over.
+    pub(crate) fn worker_ready(&mut self) {
+        if self.boot_failures > 0 {
+            self.boot_failures = 0;
+            self.provision_error = None;
+        }
+    }
+}
+
 impl EndpointRt {
     pub(crate) fn new(cfg: Endpoint) -> Self {
         Self {
@@ -124,6 +148,7 @@ impl EndpointRt {
                     stop: None,
                 },
                 last_crash: None,
+                boot_failures: 0,
                 provision_error: None,
                 launch_retry_at: None,
                 deleted: false,

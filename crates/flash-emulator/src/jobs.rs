@@ -339,6 +339,28 @@ impl JobBook {
         requeued
     }
 
+    /// Ends every queued job as FAILED with `reason` (no worker can start to run them).
+    /// Returns the ids.
+    pub(crate) fn fail_queued(&mut self, reason: &str) -> Vec<String> {
+        let now = Instant::now();
+        let ids: Vec<String> = self.queue.drain(..).collect();
+        let mut failed = Vec::with_capacity(ids.len());
+        for id in ids {
+            let Some(job) = self.jobs.get_mut(&id) else {
+                continue;
+            };
+            if job.status != JobStatus::InQueue {
+                continue;
+            }
+            job.status = JobStatus::Failed;
+            job.finished = Some(now);
+            job.error = Some(json!(format!("job {id}: {reason}")));
+            self.counters.failed += 1;
+            failed.push(id);
+        }
+        failed
+    }
+
     /// Ends every in-progress job past its execution timeout as TIMED_OUT and asks its worker to
     /// stop it. Returns the ids.
     pub(crate) fn expire(&mut self) -> Vec<String> {

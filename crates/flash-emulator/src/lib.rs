@@ -38,6 +38,7 @@ mod http;
 mod ids;
 pub mod introspection;
 pub mod jobs;
+pub mod launch;
 pub mod lb_proxy;
 mod rest;
 mod state_store;
@@ -61,6 +62,7 @@ pub use error::EmulatorError;
 pub use graphql::sdl;
 pub use introspection::{EndpointSnapshot, JobSnapshot, Snapshot, WorkerSnapshot};
 pub use jobs::JobStatus;
+pub use launch::BootCommand;
 
 use crate::core::{Core, EndpointRt, Settings, lock};
 
@@ -120,6 +122,7 @@ pub struct EmulatorBuilder {
     tick: Duration,
     ping_interval: Duration,
     lb_wait: Duration,
+    boot: Option<BootCommand>,
 }
 
 impl Default for EmulatorBuilder {
@@ -132,6 +135,7 @@ impl Default for EmulatorBuilder {
             tick: Duration::from_millis(100),
             ping_interval: Duration::from_secs(10),
             lb_wait: Duration::from_secs(120),
+            boot: None,
         }
     }
 }
@@ -177,6 +181,14 @@ impl EmulatorBuilder {
     /// How long an LB request waits for a healthy worker. Default 120 s.
     pub fn lb_wait(mut self, d: Duration) -> Self {
         self.lb_wait = d;
+        self
+    }
+
+    /// What runs a Flash-for-Rust image's boot step (see [`launch`]). Default: the program named
+    /// by `FLASH_BOOT`, else a `flash-boot` beside the running executable (or in its parent
+    /// directory), else on `PATH`; the `flash` CLI passes itself (`flash boot`).
+    pub fn boot_command(mut self, boot: BootCommand) -> Self {
+        self.boot = Some(boot);
         self
     }
 
@@ -247,6 +259,7 @@ impl EmulatorBuilder {
                 ping_interval_ms: u64::try_from(self.ping_interval.as_millis()).unwrap_or(u64::MAX),
                 lb_wait: self.lb_wait,
                 base_url,
+                boot: self.boot.or_else(BootCommand::discover),
             },
             store: Mutex::new(store),
             endpoints: Mutex::new(Default::default()),

@@ -2,10 +2,12 @@
 //!
 //! # The worker environment
 //!
-//! A worker is the build's entrypoint (see [`crate::artifacts`]) run with the unpacked build as
-//! its working directory and a **cleared** environment holding only `PATH`, `HOME`, `TMPDIR`,
-//! `LANG`, `RUST_LOG` and `RUST_BACKTRACE` from the emulator's own, then the template's `env`,
-//! then these (which win over the template's, except `FLASH_RESOURCE_NAME`):
+//! A worker is started the way its image starts it (see [`crate::launch`]): for a
+//! Flash-for-Rust image, the boot step, which unpacks the worker's own mounted copy of the
+//! active build and execs the manifest's `entrypoint`. Its environment is **cleared** and holds
+//! only `PATH`, `HOME`, `TMPDIR`, `LANG`, `RUST_LOG` and `RUST_BACKTRACE` from the emulator's
+//! own, then the template's `env`, then these (which win over the template's, except
+//! `FLASH_RESOURCE_NAME`):
 //!
 //! | Variable | Value |
 //! |---|---|
@@ -19,7 +21,9 @@
 //! | `RUNPOD_AI_API_KEY` | the endpoint's `aiKey` |
 //! | `RUNPOD_PING_INTERVAL` | heartbeat period in ms (builder setting, default 10000) |
 //! | `FLASH_ENVIRONMENT_ID`, `FLASH_APP`, `FLASH_ENV` | the environment id, app name, environment name |
-//! | `FLASH_MANIFEST_PATH` | `{unpacked}/flash_manifest.json` |
+//! | `FLASH_BUILD_ARTIFACT_PATH` | the worker's mounted artifact, `{state_dir}/workers/{worker id}/artifact.tar.gz` |
+//! | `FLASH_APP_DIR` | `{state_dir}/workers/{worker id}/app` (the boot step then sets `FLASH_MANIFEST_PATH`) |
+//! | `FLASH_BIND_ADDRESS` | `127.0.0.1`: a worker's listeners are never reachable from the network |
 //! | `RUNPOD_API_BASE_URL` | `{base}` (GraphQL at `{base}/graphql`) |
 //! | `RUNPOD_ENDPOINT_BASE_URL` | `{base}/v2` |
 //! | `PORT`, `PORT_HEALTH` | LB endpoints only: a free loopback port (both the same) |
@@ -34,19 +38,26 @@
 //! demand is queued + in-progress jobs (queue endpoints) or in-flight requests (LB endpoints). A
 //! worker idle for `idleTimeout` seconds is stopped while there are more than wanted. A worker
 //! that exits unasked is a crash: its jobs go back to the front of the queue and a new worker is
-//! started on a later tick (at least 500 ms after the crash). Jobs past their execution timeout
+//! started on a later tick (at least 500 ms after the crash). A worker that exits before it is
+//! ready (before its first job-take or ping, or its first healthy `/ping` for LB endpoints)
+//! failed to boot: the endpoint's `provisionError` carries its exit status and last stderr
+//! line, the next start waits twice as long each time (500 ms up to 30 s), and after
+//! [`BOOT_GIVE_UP`] boot failures in a row the endpoint's queued jobs end `FAILED` with that
+//! reason (callers get an answer instead of waiting forever); jobs submitted later wait for the
+//! next start and fail the same way if it fails too. A worker that becomes ready resets the
+//! count. Jobs past their execution timeout
 //! (`policy.executionTimeout`, else the endpoint's `executionTimeoutMs`, else 600 s) end as
 //! `TIMED_OUT` and are sent to the worker's job-stop.
 //!
 //! # Builds and rolling releases
 //!
-//! A worker runs the build that is its environment's active build when it starts: the build is
-//! unpacked then (once per build), not when it is activated. `deployBuildToEnvironment` does not
+//! A worker runs the build that is its environment's active build when it starts: its boot step
+//! unpacks it then, not when it is activated. `deployBuildToEnvironment` does not
 //! restart workers, as on Runpod; a version-triggering change of the endpoint (its template, or
 //! what and where its workers run) replaces them: idle workers of an older version are stopped
 //! at once, busy ones when their job is done, and new ones start from the active build. When a
-//! worker cannot be started (no build, an artifact that breaks the contract, a missing
-//! entrypoint), the endpoint's `provisionError` says why, the failure is logged once (a
+//! worker cannot be started (no build, an image this machine cannot run, no boot step), the
+//! endpoint's `provisionError` says why, the failure is logged once (a
 //! `tracing` warning and a stderr log line with worker id `supervisor`), and the start is retried
 //! a second later or after the next `saveEndpoint` / `deployBuildToEnvironment`.
 
@@ -54,12 +65,12 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use flash_contract::artifact::Unpacked;
 use flash_contract::env;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::artifacts;
 use crate::core::{Core, EndpointRt, Worker, WorkerPhase};
+use crate::launch::{self, Launcher, WorkerDir};
 use crate::state_store::Endpoint;
 use crate::{LogLine, LogStream, ids};
 
@@ -74,6 +85,12 @@ const PASSTHROUGH_ENV: [&str; 6] = [
 ];
 /// Minimum delay between a crash and the replacement worker.
 const CRASH_BACKOFF: Duration = Duration::from_millis(500);
+/// Longest delay between boot failures (the delay doubles from [`CRASH_BACKOFF`]).
+const MAX_BOOT_BACKOFF: Duration = Duration::from_secs(30);
+/// Boot failures in a row after which an endpoint's queued jobs fail.
+pub const BOOT_GIVE_UP: u32 = 5;
+/// Longest worker log line kept; the rest of a longer line is cut (and counted).
+pub const MAX_LOG_LINE: usize = 64 * 1024;
 /// Minimum delay between a failed worker start (e.g. a broken artifact) and the next attempt.
 const LAUNCH_RETRY: Duration = Duration::from_secs(1);
 /// `LogLine::worker_id` of the lines the supervisor itself emits (worker start failures).
@@ -82,18 +99,24 @@ pub const SUPERVISOR_LOG_ID: &str = "supervisor";
 /// What a worker of an endpoint is started from.
 #[derive(Debug, Clone)]
 pub(crate) struct LaunchSpec {
-    pub(crate) unpacked: Unpacked,
+    pub(crate) launcher: Launcher,
+    /// The active build's uploaded artifact, mounted into each worker.
+    pub(crate) artifact: std::path::PathBuf,
     pub(crate) env: Vec<(String, String)>,
     pub(crate) endpoint_name: String,
     pub(crate) version: i32,
     pub(crate) load_balanced: bool,
 }
 
-/// Resolves endpoint → environment → active build → unpacked artifact, and the env vars common
-/// to all its workers.
+/// Resolves endpoint → image → launcher, and endpoint → environment → active build → artifact,
+/// and the env vars common to all its workers.
 pub(crate) fn launch_spec(core: &Core, ep: &Endpoint) -> Result<LaunchSpec, String> {
-    let (object_key, build_id, mut env, env_id) = {
+    let (object_key, build_id, mut env, env_id, launcher) = {
         let store = core.store();
+        let template = ep.template_id.as_ref().and_then(|t| store.templates.get(t));
+        let image = template.and_then(|t| t.image_name.as_deref());
+        let launcher = launch::launcher(image, core.settings.boot.as_ref())
+            .map_err(|e| format!("endpoint {}: {e}", ep.name))?;
         let env_id = ep.flash_environment_id.clone().ok_or_else(|| {
             format!(
                 "endpoint {} ({}) has no flashEnvironmentId, so no build to run",
@@ -121,12 +144,7 @@ pub(crate) fn launch_spec(core: &Core, ep: &Endpoint) -> Result<LaunchSpec, Stri
             .get(&environment.app_id)
             .map(|a| a.name.clone())
             .unwrap_or_default();
-        let template_env = ep
-            .template_id
-            .as_ref()
-            .and_then(|t| store.templates.get(t))
-            .map(|t| t.env.clone())
-            .unwrap_or_default();
+        let template_env = template.map(|t| t.env.clone()).unwrap_or_default();
         let mut env: Vec<(String, String)> = template_env;
         let resource_name = env
             .iter()
@@ -136,11 +154,16 @@ pub(crate) fn launch_spec(core: &Core, ep: &Endpoint) -> Result<LaunchSpec, Stri
         set(&mut env, env::FLASH_RESOURCE_NAME, resource_name);
         set(&mut env, env::FLASH_APP, app_name);
         set(&mut env, env::FLASH_ENV, environment.name.clone());
-        (build.object_key.clone(), build_id, env, env_id)
+        (build.object_key.clone(), build_id, env, env_id, launcher)
     };
-    let dest = artifacts::build_dir(&core.settings.state_dir, &build_id);
-    let unpacked = artifacts::unpack(&core.settings.state_dir, &object_key, &dest)
-        .map_err(|e| format!("endpoint {}: build {build_id}: {e}", ep.name))?;
+    let artifact = artifacts::upload_path(&core.settings.state_dir, &object_key);
+    if !artifact.is_file() {
+        return Err(format!(
+            "endpoint {}: build {build_id}: its artifact {} is missing",
+            ep.name,
+            artifact.display()
+        ));
+    }
     let base = &core.settings.base_url;
     let epid = &ep.id;
     let vars = [
@@ -167,10 +190,7 @@ pub(crate) fn launch_spec(core: &Core, ep: &Endpoint) -> Result<LaunchSpec, Stri
             core.settings.ping_interval_ms.to_string(),
         ),
         (env::FLASH_ENVIRONMENT_ID, env_id),
-        (
-            env::FLASH_MANIFEST_PATH,
-            unpacked.manifest_path.display().to_string(),
-        ),
+        (env::FLASH_BIND_ADDRESS, "127.0.0.1".to_owned()),
         (env::RUNPOD_API_BASE_URL, base.clone()),
         (env::RUNPOD_ENDPOINT_BASE_URL, format!("{base}/v2")),
         (env::RUNPOD_SKIP_AUTO_SYSTEM_CHECKS, "true".to_owned()),
@@ -186,7 +206,8 @@ pub(crate) fn launch_spec(core: &Core, ep: &Endpoint) -> Result<LaunchSpec, Stri
         set(&mut env, env::FLASH_VOLUME_PATH, dir.display().to_string());
     }
     Ok(LaunchSpec {
-        unpacked,
+        launcher,
+        artifact,
         env,
         endpoint_name: ep.name.clone(),
         version: ep.version,
@@ -212,8 +233,12 @@ pub(crate) fn spawn_worker(
     spec: &LaunchSpec,
 ) -> Result<(), String> {
     let pod = ids::short(14);
-    let mut cmd = tokio::process::Command::new(&spec.unpacked.entrypoint);
-    cmd.current_dir(&spec.unpacked.dir)
+    let fail = |e: String| format!("endpoint {}: worker {pod}: {e}", spec.endpoint_name);
+    let dir = WorkerDir::mount(&core.settings.state_dir, &pod, &spec.artifact).map_err(fail)?;
+    let Launcher::Boot(boot) = &spec.launcher;
+    let mut cmd = tokio::process::Command::new(&boot.program);
+    cmd.args(&boot.args)
+        .current_dir(&dir.root)
         .env_clear()
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -225,24 +250,27 @@ pub(crate) fn spawn_worker(
         }
     }
     cmd.envs(spec.env.iter().map(|(k, v)| (k, v)));
+    cmd.envs(dir.env());
     cmd.env(env::RUNPOD_POD_ID, &pod)
         .env(env::RUNPOD_POD_HOSTNAME, &pod);
     let port = if spec.load_balanced {
-        let p = free_port()
-            .map_err(|e| format!("endpoint {}: no free port: {e}", spec.endpoint_name))?;
+        let p = free_port().map_err(|e| fail(format!("no free port: {e}")))?;
         cmd.env(env::PORT, p.to_string())
             .env(env::PORT_HEALTH, p.to_string());
         Some(p)
     } else {
         None
     };
-    let mut child = cmd.spawn().map_err(|e| {
-        format!(
-            "endpoint {}: cannot start {}: {e}",
-            spec.endpoint_name,
-            spec.unpacked.entrypoint.display()
-        )
-    })?;
+    let mut child = match cmd.spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            launch::remove_worker_dir(&dir.root);
+            return Err(fail(format!(
+                "cannot start {}: {e}",
+                boot.program.display()
+            )));
+        }
+    };
     let pid = child.id();
     let (kill_tx, kill_rx) = tokio::sync::oneshot::channel::<()>();
     {
@@ -266,6 +294,8 @@ pub(crate) fn spawn_worker(
         );
     }
     tracing::info!(endpoint = %spec.endpoint_name, worker = %pod, pid = ?pid, "worker started");
+    let last_stderr = Arc::new(std::sync::Mutex::new(None::<String>));
+    let mut readers = Vec::new();
     for (stream, reader) in [
         (
             LogStream::Stdout,
@@ -283,21 +313,15 @@ pub(crate) fn spawn_worker(
         ),
     ] {
         let Some(reader) = reader else { continue };
-        let core2 = Arc::clone(core);
-        let (ep_id, ep_name, pod2) = (rt.id.clone(), spec.endpoint_name.clone(), pod.clone());
-        core.track(tokio::spawn(async move {
-            let mut lines = BufReader::new(reader).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                tracing::info!(target: "flash_emulator::worker", "[{ep_name}/{pod2}] {line}");
-                let _ = core2.logs.send(LogLine {
-                    endpoint_id: ep_id.clone(),
-                    endpoint_name: ep_name.clone(),
-                    worker_id: pod2.clone(),
-                    stream,
-                    line,
-                });
-            }
-        }));
+        let source = LogSource {
+            core: Arc::clone(core),
+            endpoint_id: rt.id.clone(),
+            endpoint_name: spec.endpoint_name.clone(),
+            worker_id: pod.clone(),
+            stream,
+            last: (stream == LogStream::Stderr).then(|| Arc::clone(&last_stderr)),
+        };
+        readers.push(tokio::spawn(source.read(reader)));
     }
     let (core2, rt2, pod2, name) = (
         Arc::clone(core),
@@ -306,14 +330,22 @@ pub(crate) fn spawn_worker(
         spec.endpoint_name.clone(),
     );
     let mut shutdown = core.shutdown.subscribe();
+    let root = dir.root;
     core.track(tokio::spawn(async move {
         let (status, asked) = tokio::select! {
             s = child.wait() => (s, false),
             _ = kill_rx => { let _ = child.start_kill(); (child.wait().await, true) }
             () = crate::core::stopped(&mut shutdown) => { let _ = child.start_kill(); (child.wait().await, true) }
         };
+        // The last lines explain an exit; a grandchild holding the pipes open must not hold
+        // this up for long.
+        for reader in readers {
+            let _ = tokio::time::timeout(Duration::from_secs(1), reader).await;
+        }
         let status = status.map_or_else(|e| format!("unknown ({e})"), |s| s.to_string());
-        on_exit(&core2, &rt2, &pod2, &name, &status, asked);
+        let last = crate::core::lock(&last_stderr).take();
+        on_exit(&core2, &rt2, &pod2, &name, &status, asked, last);
+        let _ = tokio::task::spawn_blocking(move || launch::remove_worker_dir(&root)).await;
     }));
     if let Some(port) = port {
         let (core2, rt2, pod2) = (Arc::clone(core), Arc::clone(rt), pod);
@@ -324,27 +356,157 @@ pub(crate) fn spawn_worker(
     Ok(())
 }
 
-fn on_exit(core: &Core, rt: &EndpointRt, pod: &str, name: &str, status: &str, asked: bool) {
-    let requeued = {
+/// One output pipe of a worker, read into [`LogLine`]s.
+struct LogSource {
+    core: Arc<Core>,
+    endpoint_id: String,
+    endpoint_name: String,
+    worker_id: String,
+    stream: LogStream,
+    /// Keeps the last non-empty line (stderr: what explains an exit).
+    last: Option<Arc<std::sync::Mutex<Option<String>>>>,
+}
+
+impl LogSource {
+    /// Reads to the end of the pipe, whatever it carries: bytes that are not UTF-8 are replaced
+    /// (never a reason to stop reading: a closed pipe makes the worker's next write fail), and a
+    /// line is cut at [`MAX_LOG_LINE`] bytes.
+    async fn read(self, reader: impl tokio::io::AsyncRead + Unpin) {
+        let mut reader = BufReader::new(reader);
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            let mut cut = 0usize;
+            let done = loop {
+                let chunk = match reader.fill_buf().await {
+                    Ok([]) | Err(_) => break true,
+                    Ok(chunk) => chunk,
+                };
+                let (take, end) = match chunk.iter().position(|&b| b == b'\n') {
+                    Some(i) => (i + 1, true),
+                    None => (chunk.len(), false),
+                };
+                let room = MAX_LOG_LINE.saturating_sub(buf.len());
+                let keep = take.min(room);
+                buf.extend_from_slice(&chunk[..keep]);
+                cut += take - keep;
+                reader.consume(take);
+                if end {
+                    break false;
+                }
+            };
+            if buf.is_empty() && cut == 0 {
+                if done {
+                    return;
+                }
+                continue;
+            }
+            while buf.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+                buf.pop();
+            }
+            let mut line = String::from_utf8_lossy(&buf).into_owned();
+            if cut > 0 {
+                line.push_str(&format!(" [... {cut} more bytes cut]"));
+            }
+            self.emit(line);
+            if done {
+                return;
+            }
+        }
+    }
+
+    fn emit(&self, line: String) {
+        let (ep_name, pod) = (&self.endpoint_name, &self.worker_id);
+        tracing::info!(target: "flash_emulator::worker", "[{ep_name}/{pod}] {line}");
+        if let Some(last) = &self.last
+            && !line.trim().is_empty()
+        {
+            *crate::core::lock(last) = Some(line.clone());
+        }
+        let _ = self.core.logs.send(LogLine {
+            endpoint_id: self.endpoint_id.clone(),
+            endpoint_name: self.endpoint_name.clone(),
+            worker_id: self.worker_id.clone(),
+            stream: self.stream,
+            line,
+        });
+    }
+}
+
+fn on_exit(
+    core: &Core,
+    rt: &EndpointRt,
+    pod: &str,
+    name: &str,
+    status: &str,
+    asked: bool,
+    last_stderr: Option<String>,
+) {
+    let (requeued, boot_failure) = {
         let mut st = rt.lock();
-        st.workers.shift_remove(pod);
+        let booting = st
+            .workers
+            .shift_remove(pod)
+            .is_some_and(|w| w.state == WorkerPhase::Initializing);
         let reason = if asked {
             format!("worker {pod} was stopped")
         } else {
             format!("worker {pod} exited ({status})")
         };
-        if !asked {
+        let mut boot_failure = None;
+        if !asked && !core.is_shutting_down() {
             st.last_crash = Some(Instant::now());
+            if booting {
+                st.boot_failures += 1;
+                let message = match &last_stderr {
+                    Some(line) => {
+                        format!("endpoint {name}: worker {pod} exited during boot ({status}): {line}")
+                    }
+                    None => format!("endpoint {name}: worker {pod} exited during boot ({status})"),
+                };
+                let failures = st.boot_failures;
+                let failed = if failures >= BOOT_GIVE_UP {
+                    st.jobs.fail_queued(&format!(
+                        "{message}; gave up after {failures} boot failures in a row"
+                    ))
+                } else {
+                    Vec::new()
+                };
+                st.provision_error = Some(message.clone());
+                boot_failure = Some((message, st.boot_failures, failed));
+            }
         }
-        st.jobs.requeue_worker(pod, &reason)
+        (st.jobs.requeue_worker(pod, &reason), boot_failure)
     };
     if asked || core.is_shutting_down() {
         tracing::info!(endpoint = %name, worker = %pod, %status, "worker stopped");
+    } else if let Some((message, failures, failed)) = boot_failure {
+        tracing::warn!(endpoint = %name, worker = %pod, failures, failed_jobs = failed.len(), "{message}");
+        supervisor_line(core, rt, name, format!("worker boot failed ({failures} in a row): {message}"));
+        if !failed.is_empty() {
+            supervisor_line(
+                core,
+                rt,
+                name,
+                format!("{} queued jobs failed: no worker could start", failed.len()),
+            );
+        }
     } else {
         tracing::warn!(endpoint = %name, worker = %pod, %status, requeued = requeued.len(), "worker crashed; its jobs were requeued");
     }
     rt.job_ready.notify_waiters();
     rt.changed.notify_waiters();
+}
+
+/// A line of the supervisor's own to log subscribers (worker id [`SUPERVISOR_LOG_ID`]).
+fn supervisor_line(core: &Core, rt: &EndpointRt, endpoint_name: &str, line: String) {
+    let _ = core.logs.send(LogLine {
+        endpoint_id: rt.id.clone(),
+        endpoint_name: endpoint_name.to_owned(),
+        worker_id: SUPERVISOR_LOG_ID.to_owned(),
+        stream: LogStream::Stderr,
+        line,
+    });
 }
 
 async fn health_loop(core: Arc<Core>, rt: Arc<EndpointRt>, pod: String, port: u16) {
@@ -377,7 +539,11 @@ async fn health_loop(core: Arc<Core>, rt: Arc<EndpointRt>, pod: String, port: u1
                 }
                 (false, _) => WorkerPhase::Initializing,
             };
-            healthy && before == WorkerPhase::Initializing
+            let ready = healthy && before == WorkerPhase::Initializing;
+            if ready {
+                st.worker_ready();
+            }
+            ready
         };
         if became_ready {
             rt.healthy.notify_waiters();
@@ -435,7 +601,9 @@ pub(crate) async fn tick(core: &Arc<Core>) {
         };
         {
             let mut st = rt.lock();
-            st.provision_error = None;
+            if st.boot_failures == 0 {
+                st.provision_error = None;
+            }
             st.launch_retry_at = None;
         }
         for _ in 0..spawn {
@@ -461,13 +629,7 @@ fn start_failed(core: &Core, rt: &EndpointRt, message: String) {
     };
     if let Some(line) = line {
         tracing::warn!(endpoint = %endpoint_name, "{line}");
-        let _ = core.logs.send(LogLine {
-            endpoint_id: rt.id.clone(),
-            endpoint_name,
-            worker_id: SUPERVISOR_LOG_ID.to_owned(),
-            stream: LogStream::Stderr,
-            line,
-        });
+        supervisor_line(core, rt, &endpoint_name, line);
     }
 }
 
@@ -570,9 +732,13 @@ fn plan(rt: &EndpointRt) -> (Vec<String>, usize, Vec<Kill>, Endpoint) {
             }
         }
     }
-    let backoff = st
-        .last_crash
-        .is_some_and(|t| now.duration_since(t) < CRASH_BACKOFF);
+    let pause = match st.boot_failures {
+        0 => CRASH_BACKOFF,
+        n => CRASH_BACKOFF
+            .saturating_mul(1 << (n - 1).min(16))
+            .min(MAX_BOOT_BACKOFF),
+    };
+    let backoff = st.last_crash.is_some_and(|t| now.duration_since(t) < pause);
     let spawn = if backoff {
         0
     } else {

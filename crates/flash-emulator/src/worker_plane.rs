@@ -80,10 +80,15 @@ fn seen(rt: &EndpointRt, pod: &str) -> bool {
             kill: None,
         }
     });
-    if w.state == WorkerPhase::Initializing && !lb {
+    let ready = w.state == WorkerPhase::Initializing && !lb;
+    if ready {
         w.state = WorkerPhase::Idle;
     }
-    w.state != WorkerPhase::Stopping
+    let serving = w.state != WorkerPhase::Stopping;
+    if ready {
+        st.worker_ready();
+    }
+    serving
 }
 
 async fn take_n(core: &Core, rt: &EndpointRt, pod: &str, n: usize) -> Option<Vec<Value>> {

@@ -370,9 +370,24 @@ async fn load_balanced_endpoint_proxies_to_healthy_workers() {
 
 /// The build worker process `pid` runs: its working directory is the unpacked build,
 /// `{state}/builds/{build_id}`.
-fn build_of(pid: u32) -> String {
-    let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap();
-    cwd.file_name().unwrap().to_string_lossy().into_owned()
+/// Whether worker `pid` runs the build uploaded as `key`: its mounted artifact
+/// (`FLASH_BUILD_ARTIFACT_PATH`) is a link of that upload.
+fn runs_build(emu: &flash_emulator::EmulatorHandle, pid: u32, key: &str) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    // A worker that exited meanwhile runs nothing.
+    let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
+        return false;
+    };
+    let Some(mounted) = environ
+        .split(|b| *b == 0)
+        .find_map(|kv| kv.strip_prefix(b"FLASH_BUILD_ARTIFACT_PATH="))
+        .map(|p| std::path::PathBuf::from(String::from_utf8_lossy(p).into_owned()))
+    else {
+        return false;
+    };
+    let upload = flash_emulator::artifacts::upload_path(emu.state_dir(), key);
+    let inode = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.ino()).ok();
+    inode(&mounted).is_some() && inode(&mounted) == inode(&upload)
 }
 
 fn endpoint_pids(emu: &flash_emulator::EmulatorHandle, id: &str) -> Vec<u32> {
@@ -420,7 +435,9 @@ async fn one_worker(emu: &flash_emulator::EmulatorHandle, id: &str, not: Option<
 #[tokio::test]
 async fn build_activation_does_not_restart_running_workers() {
     let emu = start().await;
-    let (app_id, env_id, first_build) = deploy(&emu, "keep").await;
+    let (app_id, env_id) = create_app_env(&emu, "keep").await;
+    let (first_build, first_key) = upload_build(&emu, &app_id, artifact()).await;
+    activate(&emu, &env_id, &first_build).await;
     let ep = save_endpoint(
         &emu,
         json!({"name": "keep", "workersMin": 1, "workersMax": 1, "idleTimeout": 60,
@@ -429,7 +446,7 @@ async fn build_activation_does_not_restart_running_workers() {
     .await;
     let id = ep["id"].as_str().unwrap().to_owned();
     let pid = one_worker(&emu, &id, None).await;
-    assert_eq!(build_of(pid), first_build);
+    assert!(runs_build(&emu, pid, &first_key));
 
     let (second_build, _) = upload_build(&emu, &app_id, artifact()).await;
     let env = activate(&emu, &env_id, &second_build).await;
@@ -438,7 +455,7 @@ async fn build_activation_does_not_restart_running_workers() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(endpoint_pids(&emu, &id), [pid]);
     assert!(pid_alive(pid));
-    assert_eq!(build_of(pid), first_build);
+    assert!(runs_build(&emu, pid, &first_key));
     assert_eq!(endpoint_version(&emu, &id).await, 0, "no rolling release");
     let (_, r) = dp_post(
         &emu,
@@ -484,7 +501,7 @@ async fn template_env_change_replaces_the_worker() {
 
     // saveTemplate does too.
     gql(&emu, "mutation saveTemplate($input: SaveTemplateInput) { saveTemplate(input: $input) { id } }",
-        json!({"input": {"id": ep["templateId"], "name": "roll", "imageName": "runpod/flash-rs:latest",
+        json!({"input": {"id": ep["templateId"], "name": "roll", "imageName": common::image(),
                "containerDiskInGb": 10, "dockerArgs": "", "env": [{"key": "V", "value": "3"}], "volumeInGb": 0}}))
     .await;
     let third = one_worker(&emu, &id, Some(second)).await;
@@ -496,7 +513,9 @@ async fn template_env_change_replaces_the_worker() {
 #[tokio::test]
 async fn a_worker_started_after_activation_runs_the_new_build() {
     let emu = start().await;
-    let (app_id, env_id, first_build) = deploy(&emu, "fresh").await;
+    let (app_id, env_id) = create_app_env(&emu, "fresh").await;
+    let (first_build, first_key) = upload_build(&emu, &app_id, artifact()).await;
+    activate(&emu, &env_id, &first_build).await;
     let ep = save_endpoint(
         &emu,
         json!({"name": "fresh", "workersMin": 1, "workersMax": 2, "idleTimeout": 60,
@@ -505,7 +524,7 @@ async fn a_worker_started_after_activation_runs_the_new_build() {
     .await;
     let id = ep["id"].as_str().unwrap().to_owned();
     let old = one_worker(&emu, &id, None).await;
-    let (second_build, _) = upload_build(&emu, &app_id, artifact()).await;
+    let (second_build, second_key) = upload_build(&emu, &app_id, artifact()).await;
     activate(&emu, &env_id, &second_build).await;
 
     // One more worker wanted: it starts from the active build, next to the old one.
@@ -514,10 +533,9 @@ async fn a_worker_started_after_activation_runs_the_new_build() {
         endpoint_pids(&emu, &id).into_iter().find(|p| *p != old)
     })
     .await;
-    assert_eq!(build_of(new), second_build);
-    assert_eq!(
-        build_of(old),
-        first_build,
+    assert!(runs_build(&emu, new, &second_key));
+    assert!(
+        runs_build(&emu, old, &first_key),
         "the running worker was left alone"
     );
     assert!(pid_alive(old));
@@ -547,36 +565,36 @@ async fn a_broken_artifact_is_a_clear_worker_start_failure() {
     )
     .await;
     let id = ep["id"].as_str().unwrap().to_owned();
-    let error = eventually(30, "a start failure", || {
+    // The worker's boot step refuses the artifact: a boot failure, with the boot step's line.
+    let error = eventually(30, "a boot failure", || {
         endpoint_snapshot(&emu.snapshot(), &id)?.provision_error
     })
     .await;
-    for part in ["endpoint broken", &build, "entrypoint"] {
+    for part in ["endpoint broken", "exited during boot", "flash-boot:", "entrypoint"] {
         assert!(error.contains(part), "{part:?} not in {error:?}");
     }
     let line = tokio::time::timeout(Duration::from_secs(10), async {
         loop {
             let l = logs.recv().await.unwrap();
-            if l.endpoint_id == id {
+            if l.endpoint_id == id && l.worker_id == flash_emulator::supervisor::SUPERVISOR_LOG_ID {
                 return l;
             }
         }
     })
     .await
     .expect("a log line about the failure");
-    assert_eq!(
-        line.worker_id,
-        flash_emulator::supervisor::SUPERVISOR_LOG_ID
-    );
     assert_eq!(line.stream, flash_emulator::LogStream::Stderr);
-    assert!(line.line.starts_with("worker start failed: "), "{line:?}");
-    assert!(line.line.contains(&build), "{line:?}");
-    assert!(endpoint_pids(&emu, &id).is_empty());
+    assert!(line.line.starts_with("worker boot failed (1 in a row): "), "{line:?}");
+    assert!(line.line.contains("entrypoint"), "{line:?}");
     // The control plane still answers, and a good build starts the worker.
-    let (good, _) = upload_build(&emu, &app_id, artifact()).await;
+    let (good, good_key) = upload_build(&emu, &app_id, artifact()).await;
     activate(&emu, &env_id, &good).await;
-    let pid = one_worker(&emu, &id, None).await;
-    assert_eq!(build_of(pid), good);
+    let pid = eventually(30, "a worker of the good build", || {
+        endpoint_pids(&emu, &id)
+            .into_iter()
+            .find(|p| runs_build(&emu, *p, &good_key))
+    })
+    .await;
     eventually(10, "the failure cleared", || {
         endpoint_snapshot(&emu.snapshot(), &id)?
             .provision_error

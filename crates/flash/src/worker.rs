@@ -24,6 +24,10 @@
 //! - a load-balanced resource (manifest `is_load_balanced`, or `FLASH_ENDPOINT_TYPE=lb`) serves
 //!   its functions as HTTP routes on `PORT` and `/ping` on `PORT_HEALTH`.
 //!
+//! Listeners bind `FLASH_BIND_ADDRESS` when it is set (the emulator sets `127.0.0.1`); otherwise
+//! the load-balanced server binds all interfaces (Runpod's router reaches it from outside the
+//! container) and the local test API binds `127.0.0.1`.
+//!
 //! Before serving, the worker checks that the manifest and the compiled functions agree for its
 //! resource and exits non-zero listing every difference. SIGTERM or Ctrl-C stops taking work,
 //! lets running jobs finish (failing, not dropping, those still running after a grace period)
@@ -39,7 +43,7 @@ mod lb;
 mod local_api;
 mod queue;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 
 use tokio::sync::watch;
@@ -115,6 +119,12 @@ pub enum WorkerError {
         #[source]
         source: std::io::Error,
     },
+    /// `FLASH_BIND_ADDRESS` is not an IP address.
+    #[error("{}={value} is not an IP address", env::FLASH_BIND_ADDRESS)]
+    BadBindAddress {
+        /// Its value.
+        value: String,
+    },
     /// A port variable is not a port number.
     #[error("{name}={value} is not a port number")]
     BadPort {
@@ -160,7 +170,7 @@ pub async fn serve(resource: &str) -> Result<(), WorkerError> {
         }
         None => {
             let port = port_var(env::FLASH_WORKER_PORT, 8000)?;
-            let addr = SocketAddr::from(([127, 0, 0, 1], port));
+            let addr = SocketAddr::new(bind_ip(Ipv4Addr::LOCALHOST)?, port);
             let listener = bind("local test API", addr).await?;
             tracing::info!(
                 "queue worker `{resource}` (local mode): POST http://{addr}/runsync with {{\"input\": {{...}}}}"
@@ -201,12 +211,14 @@ async fn serve_load_balanced(
     let health_port = port_var("PORT_HEALTH", port)?;
     let readiness = Readiness::default();
     let app = lb_router(table);
-    let addr = SocketAddr::from(([0, 0, 0, 0], port));
+    // All interfaces by default: Runpod's router reaches the worker from outside its container.
+    let ip = bind_ip(Ipv4Addr::UNSPECIFIED)?;
+    let addr = SocketAddr::new(ip, port);
     let listener = bind("load-balanced server", addr).await?;
     let health = if health_port == port {
         None
     } else {
-        let health_addr = SocketAddr::from(([0, 0, 0, 0], health_port));
+        let health_addr = SocketAddr::new(ip, health_port);
         let listener = bind("health server", health_addr).await?;
         Some(tokio::spawn(
             axum::serve(listener, health_router(readiness.clone()))
@@ -258,6 +270,17 @@ async fn bind(
     tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| WorkerError::Listen { what, addr, source })
+}
+
+/// `FLASH_BIND_ADDRESS` when set (the emulator sets `127.0.0.1`), else `default`.
+fn bind_ip(default: Ipv4Addr) -> Result<IpAddr, WorkerError> {
+    match std::env::var(env::FLASH_BIND_ADDRESS) {
+        Ok(value) if !value.trim().is_empty() => value
+            .trim()
+            .parse()
+            .map_err(|_| WorkerError::BadBindAddress { value }),
+        _ => Ok(IpAddr::V4(default)),
+    }
 }
 
 fn port_var(name: &'static str, default: u16) -> Result<u16, WorkerError> {

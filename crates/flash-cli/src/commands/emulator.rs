@@ -28,6 +28,9 @@ pub(crate) fn run(port: u16, api_key: Option<String>, state_dir: Option<PathBuf>
     };
     runtime.block_on(async move {
         let mut builder = Emulator::builder().bind(format!("127.0.0.1:{port}"));
+        if let Some(boot) = boot_command() {
+            builder = builder.boot_command(boot);
+        }
         if let Some(key) = api_key.and_then(ApiKey::new) {
             builder = builder.api_key(key);
         }
@@ -60,4 +63,12 @@ pub(crate) fn run(port: u16, api_key: Option<String>, state_dir: Option<PathBuf>
         emulator.shutdown().await;
         ExitCode::SUCCESS
     })
+}
+
+/// This `flash` as the boot step of the Flash-for-Rust images (`flash boot`), so an installed
+/// CLI needs no separate `flash-boot`.
+pub(crate) fn boot_command() -> Option<flash_emulator::BootCommand> {
+    std::env::current_exe()
+        .ok()
+        .map(|exe| flash_emulator::BootCommand::new(exe).arg("boot"))
 }

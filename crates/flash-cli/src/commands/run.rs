@@ -34,6 +34,7 @@ pub(crate) fn run(
             app,
             env,
             port,
+            boot: super::emulator::boot_command(),
         };
         Ok(runtime()?.block_on(run_app(&project, &options, command, logs))?)
     };

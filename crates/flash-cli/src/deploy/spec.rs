@@ -11,8 +11,9 @@ use super::hash;
 use flash_contract::env::FLASH_SOURCE_FINGERPRINT as SOURCE_FINGERPRINT_ENV;
 use serde_json::{Value, json};
 
-/// Container image of workers whose resource names none. The emulator ignores it.
-pub const DEFAULT_WORKER_IMAGE: &str = "runpod/flash-rs:latest";
+/// Container image of CPU workers whose resource names none (`docker/Dockerfile.cpu`).
+pub const DEFAULT_WORKER_IMAGE: &str =
+    concat!("flash-rs-worker-cpu:", env!("CARGO_PKG_VERSION"));
 
 /// What every endpoint of one deploy shares.
 pub(crate) struct Context {
@@ -103,7 +104,10 @@ pub(crate) fn template(
             resource
                 .image_name
                 .clone()
-                .unwrap_or_else(|| DEFAULT_WORKER_IMAGE.to_owned()),
+                .unwrap_or_else(|| {
+                    let cpu = resource.instance_ids.as_ref().is_some_and(|i| !i.is_empty());
+                    flash_contract::images::default_image(!cpu, None)
+                }),
         ),
         container_disk_in_gb: Some(
             tpl.and_then(|t| t.container_disk_in_gb)

@@ -248,7 +248,7 @@ impl Mutation {
         // Workers that could not start before (no build yet, or a broken one) may start now.
         for id in &endpoint_ids {
             if let Some(rt) = core.endpoint(id) {
-                rt.lock().launch_retry_at = None;
+                rt.lock().retry_start_now();
             }
         }
         core.persist();
@@ -363,7 +363,7 @@ impl Mutation {
                 .clone();
             let mut st = rt.lock();
             st.cfg = record.clone();
-            st.launch_retry_at = None;
+            st.retry_start_now();
             drop(st);
             rt
         };

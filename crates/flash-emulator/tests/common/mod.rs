@@ -18,11 +18,40 @@ pub async fn start() -> EmulatorHandle {
 pub async fn start_with(b: flash_emulator::EmulatorBuilder) -> EmulatorHandle {
     let _ = tracing_subscriber::fmt().with_test_writer().try_init();
     b.api_key(ApiKey::new(KEY).unwrap())
+        .boot_command(flash_emulator::BootCommand::new(boot_binary()))
         .take_timeout(Duration::from_secs(1))
         .lb_wait(Duration::from_secs(20))
         .start()
         .await
         .expect("emulator starts")
+}
+
+/// The worker image's boot step, `flash-boot` (built once when `cargo test` did not build it).
+pub fn boot_binary() -> &'static std::path::Path {
+    static BIN: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().expect("test executable path");
+        // target/<profile>/deps/<test> -> target/<profile>/flash-boot
+        let path = exe
+            .parent()
+            .and_then(std::path::Path::parent)
+            .expect("target directory")
+            .join("flash-boot");
+        if !path.exists() {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+            let status = std::process::Command::new(cargo)
+                .args(["build", "-p", "flash-boot", "--bin", "flash-boot"])
+                .status()
+                .expect("cargo build runs");
+            assert!(status.success(), "building flash-boot failed");
+        }
+        path
+    })
+}
+
+/// The default CPU image (`docker/Dockerfile.cpu`), which the emulator runs through the boot step.
+pub fn image() -> String {
+    flash_contract::images::default_image(false, None)
 }
 
 pub fn http() -> reqwest::Client {
@@ -149,7 +178,7 @@ pub fn template(name: &str, env: &[(&str, &str)]) -> Value {
         .iter()
         .map(|(k, v)| json!({"key": k, "value": v}))
         .collect();
-    json!({"name": name, "imageName": "runpod/flash-rs:latest", "containerDiskInGb": 10,
+    json!({"name": name, "imageName": image(), "containerDiskInGb": 10,
            "dockerArgs": "", "env": env})
 }
 
