@@ -77,8 +77,40 @@ pub(crate) enum Launcher {
     Boot(BootCommand),
 }
 
+impl Launcher {
+    /// The command that starts a worker in `dir` (its environment is set by the caller, then
+    /// extended with [`Launcher::env`]).
+    pub(crate) fn command(&self, dir: &WorkerDir) -> tokio::process::Command {
+        match self {
+            Self::Boot(boot) => {
+                let mut cmd = tokio::process::Command::new(&boot.program);
+                cmd.args(&boot.args).current_dir(&dir.root);
+                cmd
+            }
+        }
+    }
+
+    /// The env vars this kind of worker gets on top of the worker contract's.
+    pub(crate) fn env(&self, dir: &WorkerDir) -> Vec<(&'static str, OsString)> {
+        match self {
+            Self::Boot(_) => dir.env().into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Launcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Boot(boot) => write!(f, "the boot step {}", boot.program.display()),
+        }
+    }
+}
+
 /// The launcher for `image`, or why this machine cannot run it.
-pub(crate) fn launcher(image: Option<&str>, boot: Option<&BootCommand>) -> Result<Launcher, String> {
+pub(crate) fn launcher(
+    image: Option<&str>,
+    boot: Option<&BootCommand>,
+) -> Result<Launcher, String> {
     let image = image.unwrap_or_default();
     match ImageKind::of(image) {
         ImageKind::FlashRust => boot.cloned().map(Launcher::Boot).ok_or_else(|| {

@@ -235,11 +235,8 @@ pub(crate) fn spawn_worker(
     let pod = ids::short(14);
     let fail = |e: String| format!("endpoint {}: worker {pod}: {e}", spec.endpoint_name);
     let dir = WorkerDir::mount(&core.settings.state_dir, &pod, &spec.artifact).map_err(fail)?;
-    let Launcher::Boot(boot) = &spec.launcher;
-    let mut cmd = tokio::process::Command::new(&boot.program);
-    cmd.args(&boot.args)
-        .current_dir(&dir.root)
-        .env_clear()
+    let mut cmd = spec.launcher.command(&dir);
+    cmd.env_clear()
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -250,7 +247,7 @@ pub(crate) fn spawn_worker(
         }
     }
     cmd.envs(spec.env.iter().map(|(k, v)| (k, v)));
-    cmd.envs(dir.env());
+    cmd.envs(spec.launcher.env(&dir));
     cmd.env(env::RUNPOD_POD_ID, &pod)
         .env(env::RUNPOD_POD_HOSTNAME, &pod);
     let port = if spec.load_balanced {
@@ -265,10 +262,7 @@ pub(crate) fn spawn_worker(
         Ok(child) => child,
         Err(e) => {
             launch::remove_worker_dir(&dir.root);
-            return Err(fail(format!(
-                "cannot start {}: {e}",
-                boot.program.display()
-            )));
+            return Err(fail(format!("cannot start {}: {e}", spec.launcher)));
         }
     };
     let pid = child.id();
@@ -460,7 +454,9 @@ fn on_exit(
                 st.boot_failures += 1;
                 let message = match &last_stderr {
                     Some(line) => {
-                        format!("endpoint {name}: worker {pod} exited during boot ({status}): {line}")
+                        format!(
+                            "endpoint {name}: worker {pod} exited during boot ({status}): {line}"
+                        )
                     }
                     None => format!("endpoint {name}: worker {pod} exited during boot ({status})"),
                 };
@@ -482,7 +478,12 @@ fn on_exit(
         tracing::info!(endpoint = %name, worker = %pod, %status, "worker stopped");
     } else if let Some((message, failures, failed)) = boot_failure {
         tracing::warn!(endpoint = %name, worker = %pod, failures, failed_jobs = failed.len(), "{message}");
-        supervisor_line(core, rt, name, format!("worker boot failed ({failures} in a row): {message}"));
+        supervisor_line(
+            core,
+            rt,
+            name,
+            format!("worker boot failed ({failures} in a row): {message}"),
+        );
         if !failed.is_empty() {
             supervisor_line(
                 core,

@@ -570,7 +570,12 @@ async fn a_broken_artifact_is_a_clear_worker_start_failure() {
         endpoint_snapshot(&emu.snapshot(), &id)?.provision_error
     })
     .await;
-    for part in ["endpoint broken", "exited during boot", "flash-boot:", "entrypoint"] {
+    for part in [
+        "endpoint broken",
+        "exited during boot",
+        "flash-boot:",
+        "entrypoint",
+    ] {
         assert!(error.contains(part), "{part:?} not in {error:?}");
     }
     let line = tokio::time::timeout(Duration::from_secs(10), async {
@@ -584,7 +589,10 @@ async fn a_broken_artifact_is_a_clear_worker_start_failure() {
     .await
     .expect("a log line about the failure");
     assert_eq!(line.stream, flash_emulator::LogStream::Stderr);
-    assert!(line.line.starts_with("worker boot failed (1 in a row): "), "{line:?}");
+    assert!(
+        line.line.starts_with("worker boot failed (1 in a row): "),
+        "{line:?}"
+    );
     assert!(line.line.contains("entrypoint"), "{line:?}");
     // The control plane still answers, and a good build starts the worker.
     let (good, good_key) = upload_build(&emu, &app_id, artifact()).await;

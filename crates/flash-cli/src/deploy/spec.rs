@@ -12,8 +12,7 @@ use flash_contract::env::FLASH_SOURCE_FINGERPRINT as SOURCE_FINGERPRINT_ENV;
 use serde_json::{Value, json};
 
 /// Container image of CPU workers whose resource names none (`docker/Dockerfile.cpu`).
-pub const DEFAULT_WORKER_IMAGE: &str =
-    concat!("flash-rs-worker-cpu:", env!("CARGO_PKG_VERSION"));
+pub const DEFAULT_WORKER_IMAGE: &str = concat!("flash-rs-worker-cpu:", env!("CARGO_PKG_VERSION"));
 
 /// What every endpoint of one deploy shares.
 pub(crate) struct Context {
@@ -100,15 +99,13 @@ pub(crate) fn template(
     TemplateSpec {
         id,
         name: format!("{}-{}", template_base_name(name, ctx), unique_suffix()),
-        image_name: Some(
-            resource
-                .image_name
-                .clone()
-                .unwrap_or_else(|| {
-                    let cpu = resource.instance_ids.as_ref().is_some_and(|i| !i.is_empty());
-                    flash_contract::images::default_image(!cpu, None)
-                }),
-        ),
+        image_name: Some(resource.image_name.clone().unwrap_or_else(|| {
+            let cpu = resource
+                .instance_ids
+                .as_ref()
+                .is_some_and(|i| !i.is_empty());
+            flash_contract::images::default_image(!cpu, None)
+        })),
         container_disk_in_gb: Some(
             tpl.and_then(|t| t.container_disk_in_gb)
                 .unwrap_or_else(|| default_container_disk(resource)),

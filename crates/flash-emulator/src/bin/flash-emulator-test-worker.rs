@@ -5,7 +5,11 @@
 //! Inputs: `{"op": "echo", "value": v}`, `{"op": "sleep", "ms": n}`, `{"op": "fail", "message": m}`,
 //! `{"op": "crash", "marker": path}` (exits 3 unless the marker file exists, creating it first),
 //! `{"op": "env", "names": [..]}`, `{"op": "write"|"read", "file": name, "content": c}` (in
-//! `FLASH_VOLUME_PATH`), `{"op": "stream", "chunks": [..]}`.
+//! `FLASH_VOLUME_PATH`), `{"op": "stream", "chunks": [..]}`, `{"op": "noise", "bytes": n}` (prints
+//! a line holding a 0xFF byte, then one of `n` bytes, on stdout and stderr, and echoes `value`).
+//!
+//! With `TEST_WORKER_BOOT_FAIL` set it prints that value on stderr and exits 4 at once (a worker
+//! that cannot boot).
 
 // Printing is this worker's job: the emulator captures its output as worker logs.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -29,6 +33,10 @@ fn with_query(url: &str, q: &str) -> String {
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let pod = var("RUNPOD_POD_ID");
+    if let Ok(message) = std::env::var("TEST_WORKER_BOOT_FAIL") {
+        eprintln!("{message}");
+        std::process::exit(4);
+    }
     println!("worker {pod} starting for {}", var("FLASH_RESOURCE_NAME"));
     if let Ok(port) = std::env::var("PORT") {
         serve_lb(&port).await;
@@ -114,6 +122,22 @@ async fn main() {
                         Err(e) => json!({"error": e.to_string()}),
                     }
                 }
+            }
+            "noise" => {
+                use std::io::Write as _;
+                let n = input.get("bytes").and_then(Value::as_u64).unwrap_or(0);
+                let long = vec![b'x'; usize::try_from(n).unwrap_or(0)];
+                for mut out in [
+                    Box::new(std::io::stdout()) as Box<dyn std::io::Write>,
+                    Box::new(std::io::stderr()),
+                ] {
+                    // A panic here (EPIPE) is what the test looks for.
+                    out.write_all(b"invalid \xff utf-8\n").unwrap();
+                    out.write_all(&long).unwrap();
+                    out.write_all(b"\nafter the long line\n").unwrap();
+                    out.flush().unwrap();
+                }
+                json!({"output": input.get("value").cloned().unwrap_or(Value::Null)})
             }
             "stream" => {
                 let chunks = input
