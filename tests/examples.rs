@@ -250,7 +250,49 @@ async fn load_balancer_serves_every_method_and_rejects_bad_input() {
     assert_eq!(bad.status(), 400);
     let unauthorized = client.get(format!("{base}/health")).send().await.unwrap();
     assert_eq!(unauthorized.status(), 401);
+    workers_listen_on_loopback_only(&app);
     app.stop().await;
+}
+
+/// Under the emulator a load-balanced worker binds 127.0.0.1 (`FLASH_BIND_ADDRESS`): its routes
+/// answer without the endpoint's key, so they must not be reachable from the network.
+fn workers_listen_on_loopback_only(app: &LocalApp) {
+    let ports: Vec<u16> = app
+        .emulator
+        .snapshot()
+        .endpoints
+        .iter()
+        .flat_map(|e| e.workers.iter().filter_map(|w| w.port))
+        .collect();
+    assert!(!ports.is_empty(), "no load-balanced worker port");
+    // The address this machine would use towards the network; connecting a UDP socket sends
+    // nothing.
+    let outward = std::net::UdpSocket::bind("0.0.0.0:0")
+        .and_then(|s| s.connect("192.0.2.1:9").map(|()| s))
+        .and_then(|s| s.local_addr())
+        .map(|a| a.ip());
+    let ip = match outward {
+        Ok(ip) if !ip.is_loopback() && !ip.is_unspecified() => ip,
+        other => {
+            println!(
+                "skipped the non-loopback check: this machine has no outward address ({other:?})"
+            );
+            return;
+        }
+    };
+    let timeout = std::time::Duration::from_secs(2);
+    for port in ports {
+        let local = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        assert!(
+            std::net::TcpStream::connect_timeout(&local, timeout).is_ok(),
+            "the worker answers on {local}"
+        );
+        let outside = std::net::SocketAddr::new(ip, port);
+        assert!(
+            std::net::TcpStream::connect_timeout(&outside, timeout).is_err(),
+            "a load-balanced worker is reachable on {outside}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -29,6 +29,15 @@ pub(crate) async fn add(a: u64, b: u64) -> Result<u64, FlashError> {
     Ok(a.wrapping_add(b))
 }
 
+/// First argument that makes this binary the worker image's boot step (`flash-boot`).
+pub(crate) const BOOT_ARG: &str = "__boot";
+
+/// This binary as the boot step, for emulators and the boot-step cold start.
+pub(crate) fn boot_command() -> Result<flash_emulator::BootCommand, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    Ok(flash_emulator::BootCommand::new(exe).arg(BOOT_ARG))
+}
+
 /// One row of the report.
 pub(crate) struct Row {
     pub(crate) number: u32,
@@ -50,6 +59,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // The boot-step rows run this very binary as the worker image's boot step.
+    if std::env::args().nth(1).as_deref() == Some(BOOT_ARG) {
+        return flash_boot::run();
+    }
     // The cold-start row spawns this very binary as a queue worker.
     if let Some(exit) = runtime.block_on(runpod_flash::worker::serve_if_worker()) {
         return exit;

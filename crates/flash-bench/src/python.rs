@@ -84,6 +84,7 @@ pub(crate) async fn deploy_python_worker(
     std::fs::write(flash.join("artifact.tar.gz"), artifact).map_err(|e| e.to_string())?;
     let emulator = Emulator::builder()
         .bind("127.0.0.1:0")
+        .boot_command(crate::boot_command()?)
         .start()
         .await
         .map_err(|e| e.to_string())?;

@@ -80,7 +80,7 @@ async fn rust_side() -> Result<Vec<Stats>, String> {
         app: Some("bench".into()),
         env: "bench".into(),
         port: 0,
-        boot: None,
+        boot: Some(crate::boot_command()?),
     };
     let app = LocalApp::start(&Project::at(root), &options)
         .await
