@@ -9,4 +9,5 @@ pub mod init;
 pub mod manage;
 pub mod project;
 pub mod run;
+pub mod signals;
 pub mod undeploy;

@@ -198,10 +198,23 @@ pub async fn run(
     app.print_endpoints();
     let outcome = if command.is_empty() {
         say("serving; press Ctrl-C to stop");
-        let _ = tokio::signal::ctrl_c().await;
+        crate::signals::stop_requested().await;
         Ok(ExitCode::SUCCESS)
     } else {
-        match app.caller(command).status().await {
+        let mut caller = app.caller(command);
+        caller.kill_on_drop(true);
+        let status = match caller.spawn() {
+            Ok(mut child) => tokio::select! {
+                status = child.wait() => status,
+                () = crate::signals::stop_requested() => {
+                    say("stopping");
+                    let _ = child.kill().await;
+                    child.wait().await
+                }
+            },
+            Err(source) => Err(source),
+        };
+        match status {
             Ok(status) => Ok(match status.code() {
                 Some(0) => ExitCode::SUCCESS,
                 Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),

@@ -458,6 +458,11 @@ impl Drop for EmulatorHandle {
         }
         if let Some(t) = self.ticker.take() {
             t.abort();
+            // Dropped without `shutdown` (a panicking test, say): the temporary state goes
+            // anyway, best effort, as workers die with their tasks.
+            if self.core.settings.temp_dir {
+                let _ = std::fs::remove_dir_all(&self.core.settings.state_dir);
+            }
         }
     }
 }

@@ -236,6 +236,10 @@ pub(crate) fn spawn_worker(
     let fail = |e: String| format!("endpoint {}: worker {pod}: {e}", spec.endpoint_name);
     let dir = WorkerDir::mount(&core.settings.state_dir, &pod, &spec.artifact).map_err(fail)?;
     let mut cmd = spec.launcher.command(&dir);
+    // Its own process group: a stop reaches whatever the worker started, and the terminal's
+    // Ctrl-C reaches the emulator only, which then stops workers in order.
+    #[cfg(unix)]
+    cmd.process_group(0);
     cmd.env_clear()
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -328,9 +332,11 @@ pub(crate) fn spawn_worker(
     core.track(tokio::spawn(async move {
         let (status, asked) = tokio::select! {
             s = child.wait() => (s, false),
-            _ = kill_rx => { let _ = child.start_kill(); (child.wait().await, true) }
-            () = crate::core::stopped(&mut shutdown) => { let _ = child.start_kill(); (child.wait().await, true) }
+            _ = kill_rx => (stop(&mut child, pid).await, true),
+            () = crate::core::stopped(&mut shutdown) => (stop(&mut child, pid).await, true),
         };
+        // Whatever the worker left running in its group goes with it.
+        signal_group(pid, Signal::Kill);
         // The last lines explain an exit; a grandchild holding the pipes open must not hold
         // this up for long.
         for reader in readers {
@@ -348,6 +354,52 @@ pub(crate) fn spawn_worker(
         }));
     }
     Ok(())
+}
+
+/// How long a worker has between SIGTERM and SIGKILL (Docker's `stop` gives 10 s; the worker
+/// runtime finishes or fails its jobs within its own grace period).
+pub const STOP_GRACE: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone, Copy)]
+enum Signal {
+    Term,
+    Kill,
+}
+
+/// Sends `signal` to the process group the worker `pid` leads; a group already gone is fine.
+fn signal_group(pid: Option<u32>, signal: Signal) {
+    #[cfg(unix)]
+    if let Some(pid) = pid
+        .and_then(|p| i32::try_from(p).ok())
+        .and_then(rustix::process::Pid::from_raw)
+    {
+        let signal = match signal {
+            Signal::Term => rustix::process::Signal::TERM,
+            Signal::Kill => rustix::process::Signal::KILL,
+        };
+        let _ = rustix::process::kill_process_group(pid, signal);
+    }
+    #[cfg(not(unix))]
+    let _ = (pid, signal);
+}
+
+/// Stops a worker as a container is stopped: SIGTERM to its group, then SIGKILL after
+/// [`STOP_GRACE`].
+async fn stop(
+    child: &mut tokio::process::Child,
+    pid: Option<u32>,
+) -> std::io::Result<std::process::ExitStatus> {
+    signal_group(pid, Signal::Term);
+    #[cfg(not(unix))]
+    let _ = child.start_kill();
+    match tokio::time::timeout(STOP_GRACE, child.wait()).await {
+        Ok(status) => status,
+        Err(_) => {
+            signal_group(pid, Signal::Kill);
+            let _ = child.start_kill();
+            child.wait().await
+        }
+    }
 }
 
 /// One output pipe of a worker, read into [`LogLine`]s.

@@ -58,7 +58,7 @@ pub(crate) fn run(port: u16, api_key: Option<String>, state_dir: Option<PathBuf>
         let _ = writeln!(out, "State:      {}", emulator.state_dir().display());
         let _ = out.flush();
         drop(out);
-        let _ = tokio::signal::ctrl_c().await;
+        flash_cli::signals::stop_requested().await;
         tracing::info!("stopping the emulator");
         emulator.shutdown().await;
         ExitCode::SUCCESS

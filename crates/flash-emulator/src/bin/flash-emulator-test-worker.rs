@@ -5,7 +5,8 @@
 //! Inputs: `{"op": "echo", "value": v}`, `{"op": "sleep", "ms": n}`, `{"op": "fail", "message": m}`,
 //! `{"op": "crash", "marker": path}` (exits 3 unless the marker file exists, creating it first),
 //! `{"op": "env", "names": [..]}`, `{"op": "write"|"read", "file": name, "content": c}` (in
-//! `FLASH_VOLUME_PATH`), `{"op": "stream", "chunks": [..]}`, `{"op": "noise", "bytes": n}` (prints
+//! `FLASH_VOLUME_PATH`), `{"op": "stream", "chunks": [..]}`, `{"op": "manifest"}` (the manifest at
+//! `FLASH_MANIFEST_PATH`), `{"op": "noise", "bytes": n}` (prints
 //! a line holding a 0xFF byte, then one of `n` bytes, on stdout and stderr, and echoes `value`).
 //!
 //! With `TEST_WORKER_BOOT_FAIL` set it prints that value on stderr and exits 4 at once (a worker
@@ -105,6 +106,13 @@ async fn main() {
                     })
                     .collect();
                 json!({"output": map})
+            }
+            "manifest" => {
+                let manifest = std::fs::read_to_string(var("FLASH_MANIFEST_PATH"))
+                    .ok()
+                    .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+                    .unwrap_or(Value::Null);
+                json!({"output": manifest})
             }
             "write" | "read" => {
                 let dir = var("FLASH_VOLUME_PATH");

@@ -1,0 +1,243 @@
+//! Faults over real processes on 127.0.0.1: what happens to workers, jobs and temporary state
+//! when the local platform is stopped the way process managers stop things.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use flash_cli::deploy::{self, DeployOptions};
+use flash_cli::project::Project;
+use runpod_flash::ApiKey;
+use serde_json::{Value, json};
+
+fn pid_alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| s.split_whitespace().nth(2).is_none_or(|st| st != "Z"))
+        .unwrap_or(false)
+}
+
+fn sigterm(pid: u32) {
+    let status = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+}
+
+/// Waits for `child` to exit, up to `secs`; kills it and fails otherwise.
+fn wait_exit(child: &mut Child, secs: u64, what: &str) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not exit within {secs} s of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Worker pids and the emulator state dir they live in, from `GET /emulator/state`.
+async fn workers(base: &str, key: &str) -> Vec<u32> {
+    let state: Value = reqwest::Client::new()
+        .get(format!("{base}/emulator/state"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    state["endpoints"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|e| e["workers"].as_array().cloned().unwrap_or_default())
+        .filter_map(|w| w["pid"].as_u64().and_then(|p| u32::try_from(p).ok()))
+        .collect()
+}
+
+/// The state directory a worker's mounted artifact lives in:
+/// `{state_dir}/workers/{id}/artifact.tar.gz`.
+fn state_dir_of(pid: u32) -> PathBuf {
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+    let artifact = environ
+        .split(|b| *b == 0)
+        .find_map(|kv| kv.strip_prefix(b"FLASH_BUILD_ARTIFACT_PATH="))
+        .map(|p| PathBuf::from(String::from_utf8_lossy(p).into_owned()))
+        .expect("a worker started through the boot step");
+    artifact
+        .ancestors()
+        .nth(3)
+        .expect("{state_dir}/workers/{id}/artifact.tar.gz")
+        .to_owned()
+}
+
+/// The processes whose parent is `pid`.
+fn children(pid: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|stat| {
+                // pid (comm) state ppid ...; comm may hold spaces, so split after the ')'.
+                stat.rsplit_once(')')
+                    .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok())
+                    == Some(pid)
+            })
+        })
+        .collect()
+}
+
+async fn eventually<T>(secs: u64, what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_flash_emulator_its_workers_and_its_temporary_state() {
+    let mut emulator = Command::new(support::flash_binary())
+        .args(["emulator", "--port", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut base = None;
+    let mut key = None;
+    for line in BufReader::new(emulator.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if let Some(v) = line.strip_prefix("RUNPOD_API_BASE_URL=") {
+            base = Some(v.to_owned());
+        }
+        if let Some(v) = line.strip_prefix("RUNPOD_API_KEY=") {
+            key = Some(v.to_owned());
+            break;
+        }
+    }
+    let (base, key) = (base.unwrap(), key.unwrap());
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("Cargo.toml"),
+        "[package]\nname = \"demo\"\n",
+    )
+    .unwrap();
+    support::write_build(
+        dir.path(),
+        &json!({
+            "version": "1.0", "project_name": "demo", "entrypoint": "bin/app",
+            "resources": {"worker": {
+                "resource_type": "LiveServerless",
+                "functions": [{"name": "work", "module": "app", "is_async": true, "is_class": false}],
+                "is_load_balanced": false, "makes_remote_calls": false,
+                "workersMin": 2, "workersMax": 2, "idleTimeout": 60,
+            }},
+            "function_registry": {"work": "worker"},
+        }),
+    );
+    let options = DeployOptions {
+        app: "demo".to_owned(),
+        env: "dev".to_owned(),
+        api_base_url: base.clone(),
+        endpoint_base_url: format!("{base}/v2"),
+        lb_url_template: format!("{base}/lb/{{endpoint_id}}"),
+        rest_api_url: format!("{base}/rest/v1"),
+        api_key: ApiKey::new(key.clone()),
+    };
+    deploy::deploy(&Project::at(dir.path()), &options)
+        .await
+        .unwrap();
+    let pids = eventually(30, "two workers", async || {
+        let p = workers(&base, &key).await;
+        (p.len() == 2).then_some(p)
+    })
+    .await;
+    let state_dir = state_dir_of(pids[0]);
+    assert!(
+        state_dir.starts_with(std::env::temp_dir()),
+        "{}",
+        state_dir.display()
+    );
+
+    sigterm(emulator.id());
+    let status = wait_exit(&mut emulator, 20, "flash emulator");
+    assert!(status.success(), "{status}");
+    for pid in pids {
+        assert!(!pid_alive(pid), "worker {pid} outlived the emulator");
+    }
+    assert!(
+        !state_dir.exists(),
+        "{} was left behind",
+        state_dir.display()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_flash_run_its_workers_and_its_temporary_state() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/03_mixed_workers");
+    let mut run = Command::new(support::flash_binary())
+        .args(["run", "--project"])
+        .arg(&example)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(run.stderr.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        if stderr.read_line(&mut line).unwrap() == 0 {
+            panic!("flash run ended before serving:\n{seen}");
+        }
+        seen.push_str(&line);
+        if line.contains("serving; press Ctrl-C to stop") {
+            break;
+        }
+    }
+    // Keep reading stderr so the run never blocks on a full pipe.
+    let drain = std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut rest);
+        rest
+    });
+    // 03_mixed_workers keeps one load-balanced worker warm (workers(1, 3)).
+    let pid = eventually(60, "the warm worker", async || {
+        children(run.id()).into_iter().find(|p| {
+            std::fs::read(format!("/proc/{p}/environ"))
+                .is_ok_and(|e| e.windows(26).any(|w| w == b"FLASH_BUILD_ARTIFACT_PATH="))
+        })
+    })
+    .await;
+    // Past the boot step: the entrypoint runs.
+    let pid = eventually(30, "the worker past its boot step", async || {
+        let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
+        (!exe.ends_with("flash")).then_some(pid)
+    })
+    .await;
+    let state_dir = state_dir_of(pid);
+
+    sigterm(run.id());
+    let status = wait_exit(&mut run, 30, "flash run");
+    let rest = drain.join().unwrap();
+    assert!(status.success(), "{status}\n{seen}{rest}");
+    assert!(!pid_alive(pid), "worker {pid} outlived flash run");
+    assert!(
+        !state_dir.exists(),
+        "{} was left behind",
+        state_dir.display()
+    );
+}
