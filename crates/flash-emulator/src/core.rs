@@ -179,6 +179,8 @@ pub(crate) struct Core {
     pub(crate) graphql_log: Mutex<Vec<crate::GraphqlCall>>,
     /// Network volumes created through the REST API.
     pub(crate) volumes: Mutex<Vec<serde_json::Value>>,
+    /// Held while `state.json` is written.
+    pub(crate) persist_turn: Mutex<()>,
 }
 
 impl Core {
@@ -200,6 +202,9 @@ impl Core {
         if !self.settings.persist {
             return;
         }
+        // One save at a time, each of the state as it is when its turn comes: a save never
+        // overwrites a newer one (concurrent saveEndpoint calls of a parallel deploy).
+        let _turn = lock(&self.persist_turn);
         let snapshot = self.store().clone();
         if let Err(e) = snapshot.save(&self.settings.state_dir) {
             tracing::warn!(error = %e, "cannot persist emulator state");

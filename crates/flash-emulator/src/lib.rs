@@ -269,6 +269,7 @@ impl EmulatorBuilder {
             tasks: Mutex::new(Vec::new()),
             graphql_log: Mutex::new(Vec::new()),
             volumes: Mutex::new(Vec::new()),
+            persist_turn: Mutex::new(()),
         });
         for ep in endpoints {
             let rt = Arc::new(EndpointRt::new(ep.clone()));

@@ -165,29 +165,64 @@ pub(crate) struct Store {
 }
 
 impl Store {
-    /// Reads `state.json` from `dir`, or an empty store when the file does not exist.
+    /// Reads `state.json` from `dir`, or an empty store when the file does not exist. A file
+    /// that is not a valid state (torn by a crash of an older version, edited by hand) is kept
+    /// as `state.json.corrupt-{unix seconds}` and the emulator starts empty, saying so: it must
+    /// start, and nothing is deleted.
     pub(crate) fn load(dir: &Path) -> Result<Self, EmulatorError> {
         let path = dir.join(STATE_FILE);
         match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| EmulatorError::StateFile {
-                path,
-                message: e.to_string(),
-            }),
+            Ok(bytes) => match serde_json::from_slice(&bytes) {
+                Ok(store) => Ok(store),
+                Err(error) => {
+                    let stamp = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs());
+                    let aside = dir.join(format!("{STATE_FILE}.corrupt-{stamp}"));
+                    std::fs::rename(&path, &aside)
+                        .map_err(|e| EmulatorError::io("move aside", &path, e))?;
+                    tracing::warn!(
+                        file = %path.display(),
+                        kept_as = %aside.display(),
+                        %error,
+                        "the emulator's state file is invalid; starting empty"
+                    );
+                    Ok(Self::default())
+                }
+            },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
             Err(e) => Err(EmulatorError::io("read", path, e)),
         }
     }
 
-    /// Writes `state.json` into `dir` atomically (temporary file, then rename).
+    /// Writes `state.json` into `dir` atomically and durably: a temporary file of this process
+    /// (owner-only: it holds endpoint keys and template env), fsync'd, renamed over the old one,
+    /// and the directory fsync'd. Callers serialize saves (see `Core::persist`).
     pub(crate) fn save(&self, dir: &Path) -> Result<(), EmulatorError> {
+        use std::io::Write as _;
         let path = dir.join(STATE_FILE);
-        let tmp = dir.join(format!("{STATE_FILE}.tmp"));
+        let tmp = dir.join(format!("{STATE_FILE}.{}.tmp", std::process::id()));
         let bytes = serde_json::to_vec_pretty(self).map_err(|e| EmulatorError::StateFile {
             path: path.clone(),
             message: e.to_string(),
         })?;
-        std::fs::write(&tmp, bytes).map_err(|e| EmulatorError::io("write", &tmp, e))?;
-        std::fs::rename(&tmp, &path).map_err(|e| EmulatorError::io("rename", &path, e))
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options
+            .open(&tmp)
+            .map_err(|e| EmulatorError::io("create", &tmp, e))?;
+        file.write_all(&bytes)
+            .and_then(|()| file.sync_all())
+            .map_err(|e| EmulatorError::io("write", &tmp, e))?;
+        drop(file);
+        std::fs::rename(&tmp, &path).map_err(|e| EmulatorError::io("rename", &path, e))?;
+        // The rename itself must survive a crash too.
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
     }
 
     /// Endpoint ids saved in environment `env_id`.
@@ -196,5 +231,57 @@ impl Store {
             .values()
             .filter(|e| e.flash_environment_id.as_deref() == Some(env_id))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_corrupt_state_file_is_kept_aside_and_the_emulator_starts_empty() {
+        let dir = tempfile_dir("corrupt");
+        std::fs::write(dir.join(STATE_FILE), b"{\"apps\": {\"a\": ").unwrap();
+        let store = Store::load(&dir).unwrap();
+        assert!(store.apps.is_empty());
+        let kept: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.starts_with("state.json.corrupt-"))
+            .collect();
+        assert_eq!(kept.len(), 1, "{kept:?}");
+        assert!(!dir.join(STATE_FILE).exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_state_file_is_owner_only_and_round_trips() {
+        let dir = tempfile_dir("perm");
+        let mut store = Store::default();
+        store.apps.insert(
+            "a1".into(),
+            serde_json::from_value(serde_json::json!({"id": "a1", "name": "demo", "created_at": "2026-12-01T00:00:00Z"})).unwrap(),
+        );
+        store.save(&dir).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.join(STATE_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        assert_eq!(Store::load(&dir).unwrap().apps.len(), 1);
+        let leftovers = std::fs::read_dir(&dir).unwrap().count();
+        assert_eq!(leftovers, 1, "no temporary file left");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn tempfile_dir(what: &str) -> std::path::PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("flash-emu-state-{what}-{}", crate::ids::short(8)));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
     }
 }
