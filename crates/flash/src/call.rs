@@ -25,7 +25,7 @@ pub(crate) mod function;
 mod global;
 mod http;
 pub(crate) mod stub;
-mod transport;
+pub(crate) mod transport;
 
 pub use args::{ArgumentError, reserved};
 pub use context::{CallContext, TraceParent, current, remaining, with_context, with_deadline};

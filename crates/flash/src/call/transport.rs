@@ -497,7 +497,7 @@ fn excerpt(text: &str) -> String {
 }
 
 /// A reqwest error with its causes, without the URL (which the error message already names).
-fn describe(error: &reqwest::Error) -> String {
+pub(crate) fn describe(error: &reqwest::Error) -> String {
     let kind = if error.is_timeout() {
         "timed out"
     } else if error.is_connect() {
