@@ -46,6 +46,16 @@ pub const POLL_INITIAL: Duration = Duration::from_millis(250);
 pub const POLL_MAX: Duration = Duration::from_secs(5);
 /// Consecutive network errors tolerated while polling a job's status.
 pub const POLL_ERROR_BUDGET: u32 = 5;
+/// Relative jitter of each pause between status polls (±20 %, as Python Flash's
+/// `get_backoff_delay` polls `/status`).
+pub const POLL_JITTER: f64 = 0.2;
+/// Overall deadline of a queue call made without one (no [`with_deadline`] around it): the
+/// platform's default execution timeout (600 s) plus 300 s of queueing and cold start. When it
+/// passes, the caller stops polling, posts `/cancel/{id}` and fails with the call's timeout error.
+/// `FLASH_CALL_TIMEOUT_SECS` overrides it.
+///
+/// [`with_deadline`]: crate::call::with_deadline
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(900);
 
 /// HTTP header carrying the caller's remaining time budget in milliseconds.
 pub const DEADLINE_HEADER: &str = "x-flash-deadline-ms";
