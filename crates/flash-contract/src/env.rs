@@ -92,6 +92,12 @@ pub const FLASH_WORKER_PORT: &str = "FLASH_WORKER_PORT";
 pub const FLASH_LB_URL_TEMPLATE: &str = "FLASH_LB_URL_TEMPLATE";
 /// `1`: print the compiled functions as JSON and exit (used by `flash build`).
 pub const FLASH_DESCRIBE: &str = "FLASH_DESCRIBE";
+/// Seconds (decimals allowed) a queue worker keeps retrying a job's result post after
+/// transport errors, 5xx and 429 before it gives the result up (default 120).
+pub const FLASH_RESULT_RETRY_SECS: &str = "FLASH_RESULT_RETRY_SECS";
+/// Seconds (decimals allowed) a queue call made without a deadline waits for its job before it
+/// cancels the job and fails with a timeout (default 900).
+pub const FLASH_CALL_TIMEOUT_SECS: &str = "FLASH_CALL_TIMEOUT_SECS";
 
 // --- Build ---
 

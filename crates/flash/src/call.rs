@@ -6,8 +6,9 @@
 //! arguments as a JSON object keyed by parameter name:
 //!
 //! - queue endpoints: `POST {url}/runsync` with `{"input": {...}}`, then `GET {url}/status/{id}`
-//!   with capped backoff while the job runs, `POST {url}/cancel/{id}` when the caller gives up
-//!   (deadline passed or future dropped);
+//!   with capped, jittered backoff while the job runs, `POST {url}/cancel/{id}` when the caller
+//!   gives up (its deadline, or [`PeerConfig::call_timeout`] without one, passed, or its future
+//!   was dropped);
 //! - load-balanced endpoints: `{METHOD} {url}{path}` with `{param}` segments filled in, the other
 //!   arguments as a JSON body (as a query string for GET).
 //!
@@ -25,7 +26,7 @@ pub(crate) mod function;
 mod global;
 mod http;
 pub(crate) mod stub;
-mod transport;
+pub(crate) mod transport;
 
 pub use args::{ArgumentError, reserved};
 pub use context::{CallContext, TraceParent, current, remaining, with_context, with_deadline};

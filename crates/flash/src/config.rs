@@ -46,12 +46,70 @@ pub const POLL_INITIAL: Duration = Duration::from_millis(250);
 pub const POLL_MAX: Duration = Duration::from_secs(5);
 /// Consecutive network errors tolerated while polling a job's status.
 pub const POLL_ERROR_BUDGET: u32 = 5;
+/// Relative jitter of each pause between status polls (±20 %, as Python Flash's
+/// `get_backoff_delay` polls `/status`).
+pub const POLL_JITTER: f64 = 0.2;
+/// Overall deadline of a queue call made without one (no [`with_deadline`] around it): the
+/// platform's default execution timeout (600 s) plus 300 s of queueing and cold start. When it
+/// passes, the caller stops polling, posts `/cancel/{id}` and fails with the call's timeout error.
+/// `FLASH_CALL_TIMEOUT_SECS` overrides it.
+///
+/// [`with_deadline`]: crate::call::with_deadline
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(900);
 
 /// HTTP header carrying the caller's remaining time budget in milliseconds.
 pub const DEADLINE_HEADER: &str = "x-flash-deadline-ms";
 
 /// Largest request payload a peer call may send (Runpod's `/run` and `/runsync` limit is 10 MB).
 pub const MAX_PAYLOAD_BYTES: usize = 10 * 1024 * 1024;
+
+/// Largest job-done body a queue worker posts: 20 MB, the return-body limit that Runpod's worker
+/// SDK warns about (`runpod/serverless/modules/rp_tips.py`, `check_return_size`: "exceeds the 20
+/// MB limit", MB = 1,000,000 bytes). A bigger result is replaced by an `OutputTooLarge` error, so
+/// the job ends FAILED saying why instead of being refused (the emulator answers 413 over 20 MiB).
+pub const MAX_RESULT_BYTES: usize = 20_000_000;
+/// How long a queue worker keeps retrying a job's result post (transport errors, 5xx, 429)
+/// before it gives the result up and logs the loss; `FLASH_RESULT_RETRY_SECS` overrides it.
+/// No attempt runs past it.
+pub const RESULT_RETRY_BUDGET: Duration = Duration::from_secs(120);
+/// Delay before the first retry of a result post; doubles on each retry.
+pub const RESULT_RETRY_INITIAL: Duration = Duration::from_millis(500);
+/// Upper bound of one delay between result-post retries.
+pub const RESULT_RETRY_MAX: Duration = Duration::from_secs(15);
+/// Timeout of one result post.
+pub const RESULT_POST_TIMEOUT: Duration = Duration::from_secs(60);
+/// Shortest time from the start of one job-take to the next when the platform answered it with
+/// no job (204, 400): 1 s, the floor Runpod's worker SDK puts on its empty job-stop polls "so the
+/// loop can't busy-spin when the server returns immediately instead of holding the poll open"
+/// (`rp_scale.py`, `monitor_stop_signals`). A long poll the platform held longer is not delayed.
+pub const EMPTY_TAKE_MIN_INTERVAL: Duration = Duration::from_secs(1);
+/// First pause after a job-take that failed to connect or was cut off; doubles per failure.
+pub const TAKE_BACKOFF_INITIAL: Duration = Duration::from_millis(100);
+/// Upper bound of the pause after failed job-takes.
+pub const TAKE_BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// Pause after a job-take answered 429 or another error status (the SDK's 5 s debounce on 429).
+pub const TAKE_SLOW_DOWN: Duration = Duration::from_secs(5);
+/// Relative jitter of a worker's pauses and retry delays (±20 %).
+pub const WORKER_JITTER: f64 = 0.2;
+
+/// Reads a duration in seconds (decimals allowed, more than 0) from `value`, the text of the
+/// environment variable `name`; a malformed value is reported as a warning and `default` used.
+pub(crate) fn seconds(name: &str, value: Option<&str>, default: Duration) -> Duration {
+    let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return default;
+    };
+    match value.parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs > 0.0 && secs < 1e9 => Duration::from_secs_f64(secs),
+        _ => {
+            tracing::warn!(
+                value,
+                "{name} is not a positive number of seconds; using {} s",
+                default.as_secs_f64()
+            );
+            default
+        }
+    }
+}
 
 /// The `User-Agent` this crate sends.
 pub const USER_AGENT: &str = concat!("runpod-flash-rs/", env!("CARGO_PKG_VERSION"));

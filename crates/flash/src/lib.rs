@@ -20,6 +20,7 @@
 
 #[doc(hidden)]
 pub mod __private;
+mod backoff;
 pub mod call;
 pub mod config;
 pub mod error;

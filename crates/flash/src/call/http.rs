@@ -17,12 +17,19 @@ pub struct PeerConfig {
     pub runsync_wait: Duration,
     /// Timeout of one status, cancel or load-balanced request.
     pub request_timeout: Duration,
-    /// First delay between status polls; grows by half each poll.
+    /// First delay between status polls; grows by half each poll. Each pause is jittered by
+    /// ±20 % ([`config::POLL_JITTER`]).
     pub poll_initial: Duration,
-    /// Largest delay between status polls.
+    /// Largest delay between status polls (before jitter).
     pub poll_max: Duration,
     /// Network errors in a row tolerated while polling.
     pub poll_error_budget: u32,
+    /// How long a queue call made without a deadline ([`with_deadline`](super::with_deadline))
+    /// waits for its job: then it stops polling, posts `/cancel/{id}` and fails with the call's
+    /// timeout error. An explicit deadline replaces it, longer or shorter; it does not travel to
+    /// the worker. Default [`config::DEFAULT_CALL_TIMEOUT`]; `FLASH_CALL_TIMEOUT_SECS` in
+    /// [`PeerConfig::from_env`].
+    pub call_timeout: Duration,
 }
 
 impl Default for PeerConfig {
@@ -34,15 +41,24 @@ impl Default for PeerConfig {
             poll_initial: config::POLL_INITIAL,
             poll_max: config::POLL_MAX,
             poll_error_budget: config::POLL_ERROR_BUDGET,
+            call_timeout: config::DEFAULT_CALL_TIMEOUT,
         }
     }
 }
 
 impl PeerConfig {
-    /// Defaults, with the key from `RUNPOD_API_KEY`.
+    /// Defaults, with the key from `RUNPOD_API_KEY` and the call timeout from
+    /// `FLASH_CALL_TIMEOUT_SECS` (seconds, decimals allowed; a malformed value is a warning and
+    /// the default).
     pub fn from_env() -> Self {
+        let call_timeout = std::env::var(flash_contract::env::FLASH_CALL_TIMEOUT_SECS).ok();
         Self {
             api_key: ApiKey::from_env(),
+            call_timeout: config::seconds(
+                flash_contract::env::FLASH_CALL_TIMEOUT_SECS,
+                call_timeout.as_deref(),
+                config::DEFAULT_CALL_TIMEOUT,
+            ),
             ..Self::default()
         }
     }

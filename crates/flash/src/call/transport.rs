@@ -40,6 +40,7 @@ pub(crate) async fn call(
         .and_then(|c| c.trace)
         .map_or_else(TraceParent::new_root, |t| t.child());
     let deadline = parent.and_then(|c| c.deadline);
+    let give_up_at = deadline.unwrap_or_else(|| Instant::now() + peer.config.call_timeout);
     let span = tracing::info_span!(
         "flash.remote_call",
         function,
@@ -56,6 +57,7 @@ pub(crate) async fn call(
         function,
         trace,
         deadline,
+        give_up_at,
     };
     async move {
         match &route.kind {
@@ -74,7 +76,11 @@ struct Call<'a> {
     route: &'a RemoteRoute,
     function: &'static str,
     trace: TraceParent,
+    /// The caller's deadline, which travels with the call.
     deadline: Option<Instant>,
+    /// When the caller gives up on a queue job: its deadline, else
+    /// [`PeerConfig::call_timeout`](super::PeerConfig::call_timeout) from the start of the call.
+    give_up_at: Instant,
 }
 
 /// A Runpod job status object.
@@ -139,6 +145,11 @@ impl Call<'_> {
             .map(|deadline| deadline.saturating_duration_since(Instant::now()))
     }
 
+    /// Time left before the caller gives up on a queue job.
+    fn patience(&self) -> Duration {
+        self.give_up_at.saturating_duration_since(Instant::now())
+    }
+
     fn authorized(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         let request = request.header("traceparent", self.trace.to_string());
         match &self.peer.config.api_key {
@@ -171,9 +182,20 @@ impl Call<'_> {
     }
 
     fn timed_out(&self, job_id: Option<&str>) -> FlashError {
+        if self.deadline.is_some() {
+            return self.failure(
+                job_id,
+                "the call's deadline passed before the job finished; it was cancelled",
+            );
+        }
         self.failure(
             job_id,
-            "the call's deadline passed before the job finished; it was cancelled",
+            format!(
+                "no result within the default call timeout of {} s (set {} or wrap the call in \
+                 with_deadline); the job was cancelled",
+                self.peer.config.call_timeout.as_secs_f64(),
+                flash_contract::env::FLASH_CALL_TIMEOUT_SECS,
+            ),
         )
     }
 
@@ -204,9 +226,7 @@ impl Call<'_> {
         body.insert("input".to_owned(), Value::Object(input));
         let body = self.encode(&Value::Object(body))?;
 
-        let wait = remaining.map_or(self.peer.config.runsync_wait, |r| {
-            r.min(self.peer.config.runsync_wait)
-        });
+        let wait = self.patience().min(self.peer.config.runsync_wait);
         // Runpod accepts waits of 1..=300 s.
         let wait_ms = wait.as_millis().clamp(1_000, 300_000);
         let request = self
@@ -247,18 +267,17 @@ impl Call<'_> {
                     format!("runsync answered {} without a job id", status.status),
                 ));
             };
-            let pause = match self.remaining() {
-                Some(left) if left.is_zero() => return Err(self.timed_out(Some(id))),
-                Some(left) => delay.min(left),
-                None => delay,
-            };
-            tokio::time::sleep(pause).await;
+            let left = self.patience();
+            if left.is_zero() {
+                return Err(self.timed_out(Some(id)));
+            }
+            tokio::time::sleep(poll_pause(delay).min(left)).await;
             delay = (delay + delay / 2).min(self.peer.config.poll_max);
-            let timeout = self
-                .remaining()
-                .map_or(self.peer.config.request_timeout, |left| {
-                    left.min(self.peer.config.request_timeout)
-                });
+            let left = self.patience();
+            if left.is_zero() {
+                return Err(self.timed_out(Some(id)));
+            }
+            let timeout = left.min(self.peer.config.request_timeout);
             let request = self
                 .authorized(self.peer.http.get(self.url(&format!("status/{id}"))))
                 .timeout(timeout);
@@ -444,6 +463,12 @@ impl Call<'_> {
     }
 }
 
+/// The pause before the next status poll: `delay`, jittered by [`config::POLL_JITTER`] so that
+/// callers polling together spread out.
+fn poll_pause(delay: Duration) -> Duration {
+    crate::backoff::jittered(delay, config::POLL_JITTER)
+}
+
 enum PollError {
     /// Worth another poll: a network error, a 5xx or a 429.
     Transient(FlashError),
@@ -497,7 +522,7 @@ fn excerpt(text: &str) -> String {
 }
 
 /// A reqwest error with its causes, without the URL (which the error message already names).
-fn describe(error: &reqwest::Error) -> String {
+pub(crate) fn describe(error: &reqwest::Error) -> String {
     let kind = if error.is_timeout() {
         "timed out"
     } else if error.is_connect() {
@@ -527,6 +552,22 @@ mod tests {
         assert!(python_error(&json!({"success": false, "error": "bad"})).is_some());
         assert!(python_error(&json!({"error": "a field of the user's result"})).is_none());
         assert!(python_error(&json!([1, 2])).is_none());
+    }
+
+    #[test]
+    fn status_poll_pauses_are_jittered_by_twenty_percent() {
+        let delay = Duration::from_secs(5);
+        let pauses: Vec<Duration> = (0..100).map(|_| poll_pause(delay)).collect();
+        assert!(
+            pauses
+                .iter()
+                .all(|p| (Duration::from_secs(4)..=Duration::from_secs(6)).contains(p)),
+            "{pauses:?}"
+        );
+        assert!(
+            pauses.iter().any(|p| *p != delay),
+            "100 pauses were all exactly {delay:?}: the polls are not jittered"
+        );
     }
 
     #[test]

@@ -2,8 +2,6 @@
 
 use std::time::Duration;
 
-use rand::Rng;
-
 use crate::config;
 
 /// GraphQL error texts (matched case-insensitively) that Runpod uses for transient failures.
@@ -59,17 +57,7 @@ impl RetryBackoff {
 
     /// The delay before retry number `retry`, with jitter applied.
     pub fn delay(&self, retry: u32) -> Duration {
-        let jitter = if self.jitter.is_finite() {
-            self.jitter.clamp(0.0, 1.0)
-        } else {
-            0.0
-        };
-        let scale = if jitter > 0.0 {
-            rand::rng().random_range(1.0 - jitter..=1.0 + jitter)
-        } else {
-            1.0
-        };
-        self.nominal_delay(retry).mul_f64(scale)
+        crate::backoff::jittered(self.nominal_delay(retry), self.jitter)
     }
 }
 

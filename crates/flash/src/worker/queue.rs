@@ -11,7 +11,10 @@ use tokio::sync::{Notify, watch};
 use tokio::task::{AbortHandle, JoinSet};
 
 use super::dispatch::FunctionTable;
+use crate::backoff::{doubling, jittered};
 use crate::call::WireError;
+use crate::call::transport::describe;
+use crate::config;
 
 /// The worker side of the platform, from the environment Runpod gives a worker.
 #[derive(Debug, Clone)]
@@ -32,12 +35,15 @@ pub struct JobPlane {
     pub hostname: String,
     /// Heartbeat period.
     pub ping_interval: Duration,
+    /// How long a job's result post is retried after transport errors, 5xx and 429
+    /// (`FLASH_RESULT_RETRY_SECS`, default [`config::RESULT_RETRY_BUDGET`]).
+    pub result_retry_budget: Duration,
 }
 
 impl JobPlane {
-    /// Reads `RUNPOD_WEBHOOK_*`, `RUNPOD_AI_API_KEY`, `RUNPOD_POD_ID`, `RUNPOD_PING_INTERVAL` and
-    /// `RUNPOD_POD_HOSTNAME` through `var`. `None` when `RUNPOD_WEBHOOK_GET_JOB` is unset (local
-    /// mode).
+    /// Reads `RUNPOD_WEBHOOK_*`, `RUNPOD_AI_API_KEY`, `RUNPOD_POD_ID`, `RUNPOD_PING_INTERVAL`,
+    /// `RUNPOD_POD_HOSTNAME` and `FLASH_RESULT_RETRY_SECS` through `var`. `None` when
+    /// `RUNPOD_WEBHOOK_GET_JOB` is unset (local mode).
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Option<Self> {
         let take = var(env::RUNPOD_WEBHOOK_GET_JOB)?;
         let worker_id =
@@ -66,6 +72,11 @@ impl JobPlane {
             hostname: var(env::RUNPOD_POD_HOSTNAME).unwrap_or_else(|| "unknown".into()),
             worker_id,
             ping_interval,
+            result_retry_budget: config::seconds(
+                env::FLASH_RESULT_RETRY_SECS,
+                var(env::FLASH_RESULT_RETRY_SECS).as_deref(),
+                config::RESULT_RETRY_BUDGET,
+            ),
         })
     }
 
@@ -100,6 +111,8 @@ struct Worker {
 
 /// How long a shutting-down worker waits for its jobs before failing them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
+/// How long a shutting-down worker retries the failure posts of the jobs it gave up on.
+const SHUTDOWN_RESULT_BUDGET: Duration = Duration::from_secs(5);
 /// Client-side timeout of one long poll.
 const LONG_POLL_TIMEOUT: Duration = Duration::from_secs(90);
 
@@ -113,7 +126,7 @@ pub async fn run(
 ) {
     let worker = Arc::new(Worker {
         http: reqwest::Client::builder()
-            .user_agent(crate::config::USER_AGENT)
+            .user_agent(config::USER_AGENT)
             .build()
             .unwrap_or_default(),
         plane,
@@ -131,7 +144,7 @@ pub async fn run(
     let heartbeat = tokio::spawn(Arc::clone(&worker).heartbeat());
     let stops = tokio::spawn(Arc::clone(&worker).stop_channel());
     let mut jobs = JoinSet::new();
-    let mut backoff = Duration::from_millis(100);
+    let mut failed_takes = 0u32;
     loop {
         while jobs.try_join_next().is_some() {}
         let held = worker.held();
@@ -142,31 +155,35 @@ pub async fn run(
                 _ = shutdown.changed() => break,
             }
         }
+        let started = tokio::time::Instant::now();
         let taken = tokio::select! {
             taken = worker.take(wanted, held > 0) => taken,
             _ = shutdown.changed() => break,
         };
-        match taken {
-            Ok(Taken::Jobs(list)) => {
-                backoff = Duration::from_millis(100);
+        let pause = match taken {
+            Ok(Taken::Jobs(list)) if !list.is_empty() => {
+                failed_takes = 0;
                 for job in list {
                     worker.start(job, &mut jobs);
                 }
+                Duration::ZERO
             }
-            Ok(Taken::Nothing) => backoff = Duration::from_millis(100),
-            Ok(Taken::SlowDown) => {
-                tokio::select! {
-                    () = tokio::time::sleep(Duration::from_secs(5)) => {}
-                    _ = shutdown.changed() => break,
-                }
+            Ok(Taken::Jobs(_) | Taken::Nothing) => {
+                failed_takes = 0;
+                empty_take_pause(started.elapsed())
             }
+            Ok(Taken::SlowDown) => jittered(config::TAKE_SLOW_DOWN, config::WORKER_JITTER),
             Err(error) => {
-                tracing::warn!("taking a job failed: {error}; retrying in {backoff:?}");
-                tokio::select! {
-                    () = tokio::time::sleep(backoff) => {}
-                    _ = shutdown.changed() => break,
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(5));
+                let pause = take_backoff(failed_takes);
+                failed_takes = failed_takes.saturating_add(1);
+                tracing::warn!("taking a job failed: {error}; retrying in {pause:?}");
+                pause
+            }
+        };
+        if !pause.is_zero() {
+            tokio::select! {
+                () = tokio::time::sleep(pause) => {}
+                _ = shutdown.changed() => break,
             }
         }
     }
@@ -186,14 +203,19 @@ pub async fn run(
             .unwrap_or_else(|p| p.into_inner())
             .drain()
             .collect();
+        let mut failures = JoinSet::new();
         for (id, handle) in stuck {
             handle.abort();
             let error = WireError::new(
                 "WorkerShutdown",
                 "the worker was stopped before the job finished",
             );
-            worker.finish(&id, Err(error)).await;
+            let worker = Arc::clone(&worker);
+            failures.spawn(async move {
+                worker.finish(&id, Err(error), SHUTDOWN_RESULT_BUDGET).await;
+            });
         }
+        while failures.join_next().await.is_some() {}
     }
     heartbeat.abort();
     stops.abort();
@@ -203,6 +225,83 @@ enum Taken {
     Jobs(Vec<Map<String, Value>>),
     Nothing,
     SlowDown,
+}
+
+/// The pause after a job-take that came back empty after `took`: what is left of
+/// [`config::EMPTY_TAKE_MIN_INTERVAL`], so a platform that answers at once is not polled in a
+/// hot loop and a held long poll is not delayed.
+fn empty_take_pause(took: Duration) -> Duration {
+    config::EMPTY_TAKE_MIN_INTERVAL.saturating_sub(took)
+}
+
+/// The pause after the `failed`-th job-take in a row (0 for the first) that failed to connect or
+/// was cut off: doubling from [`config::TAKE_BACKOFF_INITIAL`] to [`config::TAKE_BACKOFF_MAX`],
+/// jittered.
+fn take_backoff(failed: u32) -> Duration {
+    jittered(
+        doubling(
+            config::TAKE_BACKOFF_INITIAL,
+            failed,
+            config::TAKE_BACKOFF_MAX,
+        ),
+        config::WORKER_JITTER,
+    )
+}
+
+/// What one job-done post came to.
+enum Posted {
+    Delivered,
+    /// Worth retrying: a transport error, a 5xx or a 429 (with its `Retry-After`, if any).
+    Transient {
+        why: String,
+        retry_after: Option<Duration>,
+    },
+    /// 413: the body is larger than the platform accepts.
+    TooLarge,
+    /// Any other status: retrying would get the same answer.
+    Refused(u16),
+}
+
+/// The job-done body of a result.
+fn result_body(result: Result<Value, WireError>, plane: &JobPlane) -> String {
+    let body = match result {
+        Ok(output) => json!({ "output": output }),
+        Err(mut error) => {
+            error.hostname = Some(plane.hostname.clone());
+            error.worker_id = Some(plane.worker_id.clone());
+            let text =
+                serde_json::to_string(&error).unwrap_or_else(|_| error.error_message.clone());
+            json!({ "error": text })
+        }
+    };
+    body.to_string()
+}
+
+/// The failure posted instead of a result of `size` bytes that is over the limit, or that the
+/// platform refused with 413 (`refused`): `{"error": ...}`, as the SDK posts a handler error.
+fn too_large_body(size: usize, refused: bool, plane: &JobPlane) -> String {
+    let limit = config::MAX_RESULT_BYTES;
+    let message = if refused {
+        format!(
+            "the job's result is {size} bytes of JSON and the platform refused it as too large \
+             (HTTP 413; Flash's own limit is {limit} bytes); return large data through a network \
+             volume and return its path"
+        )
+    } else {
+        format!(
+            "the job's result is {size} bytes of JSON, over the {limit}-byte limit of a job \
+             result, so it was not sent; return large data through a network volume and return \
+             its path"
+        )
+    };
+    result_body(Err(WireError::new("OutputTooLarge", message)), plane)
+}
+
+/// The seconds of a `Retry-After` header, if it has that form.
+fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+    let value = response.headers().get(reqwest::header::RETRY_AFTER)?;
+    let secs = value.to_str().ok()?.trim().parse::<u64>().ok()?;
+    Some(Duration::from_secs(secs))
 }
 
 impl Worker {
@@ -293,71 +392,149 @@ impl Worker {
                 .unwrap_or_else(|p| p.into_inner())
                 .contains_key(&job_id);
             if still_ours {
-                worker.finish(&job_id, result).await;
+                let budget = worker.plane.result_retry_budget;
+                worker.finish(&job_id, result, budget).await;
             }
         });
         in_flight.insert(id, handle);
     }
 
-    /// Posts a job's result (retrying on 5xx), then frees its slot.
-    async fn finish(&self, job_id: &str, result: Result<Value, WireError>) {
-        let body = match result {
-            Ok(output) => json!({ "output": output }),
-            Err(mut error) => {
-                error.hostname = Some(self.plane.hostname.clone());
-                error.worker_id = Some(self.plane.worker_id.clone());
-                let text =
-                    serde_json::to_string(&error).unwrap_or_else(|_| error.error_message.clone());
-                json!({ "error": text })
-            }
-        };
+    /// Posts a job's result, then frees its slot. Transport errors, 5xx and 429 are retried with
+    /// jittered exponential back-off for at most `budget`; a result over
+    /// [`config::MAX_RESULT_BYTES`], or refused with 413, is replaced by an `OutputTooLarge`
+    /// error; any other refusal is final. A result given up is logged once, with the job id.
+    async fn finish(&self, job_id: &str, result: Result<Value, WireError>, budget: Duration) {
+        let mut body = result_body(result, &self.plane);
+        let mut replaced = false;
+        if body.len() > config::MAX_RESULT_BYTES {
+            tracing::error!(
+                job_id,
+                bytes = body.len(),
+                limit = config::MAX_RESULT_BYTES,
+                "the job's result is too large to post; failing the job instead"
+            );
+            body = too_large_body(body.len(), false, &self.plane);
+            replaced = true;
+        }
         let url = with_param(
             &self.plane.done_url.replace("$ID", job_id),
             "isStream",
             "false",
         );
-        let body = body.to_string();
-        let mut delays = [Duration::from_secs(2), Duration::from_secs(3)].into_iter();
+        let started = tokio::time::Instant::now();
+        let mut attempts = 0u32;
         loop {
-            let response = self
-                .authorized(self.http.post(&url))
-                // The official SDK's headers, verbatim: the body is JSON despite the type.
-                .header("content-type", "application/x-www-form-urlencoded")
-                .header("charset", "utf-8")
-                .header("x-request-id", job_id)
-                .timeout(Duration::from_secs(60))
-                .body(body.clone())
-                .send()
+            let left = budget.saturating_sub(started.elapsed());
+            attempts += 1;
+            let posted = self
+                .post_result(&url, job_id, &body, config::RESULT_POST_TIMEOUT.min(left))
                 .await;
-            let retry = match &response {
-                Ok(response) if response.status().is_success() => break,
-                Ok(response) if response.status().is_server_error() => true,
-                Ok(response) => {
+            let (why, retry_after) = match posted {
+                Posted::Delivered => break,
+                Posted::TooLarge if !replaced => {
                     tracing::error!(
                         job_id,
-                        status = response.status().as_u16(),
-                        "the platform refused the job's result"
+                        bytes = body.len(),
+                        "the platform refused the job's result as too large (HTTP 413); failing \
+                         the job instead"
                     );
-                    false
+                    body = too_large_body(body.len(), true, &self.plane);
+                    replaced = true;
+                    continue;
                 }
-                Err(error) => {
-                    tracing::error!(job_id, "posting the job's result failed: {error}");
-                    false
-                }
-            };
-            match delays.next() {
-                Some(delay) if retry => tokio::time::sleep(delay).await,
-                _ => {
-                    tracing::error!(job_id, "the job's result could not be delivered");
+                Posted::TooLarge => {
+                    tracing::error!(
+                        job_id,
+                        status = 413,
+                        "the platform refused the job's result; it is lost and the job will end \
+                         TIMED_OUT"
+                    );
                     break;
                 }
+                Posted::Refused(status) => {
+                    tracing::error!(
+                        job_id,
+                        status,
+                        "the platform refused the job's result; it is lost and the job will end \
+                         TIMED_OUT"
+                    );
+                    break;
+                }
+                Posted::Transient { why, retry_after } => (why, retry_after),
+            };
+            let delay = jittered(
+                doubling(
+                    config::RESULT_RETRY_INITIAL,
+                    attempts - 1,
+                    config::RESULT_RETRY_MAX,
+                ),
+                config::WORKER_JITTER,
+            )
+            .max(retry_after.unwrap_or_default());
+            let elapsed = started.elapsed();
+            // Give up when the next attempt could not start (with a second to run) in budget.
+            if elapsed + delay + Duration::from_secs(1) > budget {
+                tracing::error!(
+                    job_id,
+                    attempts,
+                    secs = elapsed.as_secs(),
+                    "the job's result could not be delivered ({why}); giving it up, the job will \
+                     end TIMED_OUT"
+                );
+                break;
             }
+            if attempts == 1 {
+                tracing::warn!(
+                    job_id,
+                    "posting the job's result failed ({why}); retrying for up to {budget:?}"
+                );
+            } else {
+                tracing::debug!(job_id, attempts, "posting the job's result failed ({why})");
+            }
+            tokio::time::sleep(delay).await;
         }
         self.in_flight
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(job_id);
         self.slot_freed.notify_one();
+    }
+
+    /// One job-done post.
+    async fn post_result(&self, url: &str, job_id: &str, body: &str, timeout: Duration) -> Posted {
+        let response = self
+            .authorized(self.http.post(url))
+            // The official SDK's headers, verbatim: the body is JSON despite the type.
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("charset", "utf-8")
+            .header("x-request-id", job_id)
+            .timeout(timeout)
+            .body(body.to_owned())
+            .send()
+            .await;
+        let response = match response {
+            Ok(response) => response,
+            Err(error) => {
+                return Posted::Transient {
+                    why: describe(&error),
+                    retry_after: None,
+                };
+            }
+        };
+        let status = response.status();
+        match status.as_u16() {
+            _ if status.is_success() => Posted::Delivered,
+            413 => Posted::TooLarge,
+            429 => Posted::Transient {
+                why: "HTTP 429".to_owned(),
+                retry_after: retry_after(&response),
+            },
+            code if status.is_server_error() => Posted::Transient {
+                why: format!("HTTP {code}"),
+                retry_after: retry_after(&response),
+            },
+            code => Posted::Refused(code),
+        }
     }
 
     async fn heartbeat(self: Arc<Self>) {
@@ -375,7 +552,7 @@ impl Worker {
                 .cloned()
                 .collect();
             ids.sort();
-            let mut url = with_param(&ping, "runpod_version", crate::config::USER_AGENT);
+            let mut url = with_param(&ping, "runpod_version", config::USER_AGENT);
             if !ids.is_empty() {
                 url = with_param(&url, "job_id", &ids.join("%2C"));
             }
@@ -474,6 +651,7 @@ mod tests {
             "https://api.runpod.ai/v2/EP/job-take-batch/pod1?gpu=X"
         );
         assert_eq!(plane.ping_interval, Duration::from_millis(2500));
+        assert_eq!(plane.result_retry_budget, config::RESULT_RETRY_BUDGET);
         assert_eq!(with_param("http://x/a", "b", "1"), "http://x/a?b=1");
         assert_eq!(with_param("http://x/a?c=2", "b", "1"), "http://x/a?c=2&b=1");
     }
@@ -490,5 +668,76 @@ mod tests {
         assert!(plane.ping_url.is_none());
         assert_eq!(plane.worker_id.len(), 32);
         assert!(plane.take_url.ends_with(&plane.worker_id));
+    }
+
+    #[test]
+    fn the_result_retry_budget_comes_from_flash_result_retry_secs() {
+        let plane = |budget: &'static str| {
+            JobPlane::from_vars(|name| match name {
+                "RUNPOD_WEBHOOK_GET_JOB" => Some("http://x/job-take/$ID".into()),
+                "FLASH_RESULT_RETRY_SECS" => Some(budget.into()),
+                _ => None,
+            })
+            .unwrap()
+            .result_retry_budget
+        };
+        assert_eq!(plane("30"), Duration::from_secs(30));
+        assert_eq!(plane("1.5"), Duration::from_millis(1500));
+        assert_eq!(plane("soon"), config::RESULT_RETRY_BUDGET);
+        assert_eq!(plane("-3"), config::RESULT_RETRY_BUDGET);
+    }
+
+    #[test]
+    fn take_backoff_doubles_to_five_seconds_with_jitter() {
+        for (failed, nominal_ms) in [
+            (0, 100.0),
+            (1, 200.0),
+            (3, 800.0),
+            (6, 5000.0),
+            (40, 5000.0),
+        ] {
+            let pauses: Vec<f64> = (0..50)
+                .map(|_| take_backoff(failed).as_secs_f64() * 1000.0)
+                .collect();
+            assert!(
+                pauses
+                    .iter()
+                    .all(|ms| (nominal_ms * 0.8 - 1e-6..=nominal_ms * 1.2 + 1e-6).contains(ms)),
+                "failure {failed}: {pauses:?}"
+            );
+            assert!(
+                pauses.iter().any(|ms| (ms - nominal_ms).abs() > 1e-6),
+                "failure {failed}: 50 pauses of exactly {nominal_ms} ms, no jitter"
+            );
+        }
+    }
+
+    #[test]
+    fn an_empty_take_waits_out_the_minimum_interval() {
+        assert_eq!(
+            empty_take_pause(Duration::from_millis(10)),
+            Duration::from_millis(990)
+        );
+        assert_eq!(empty_take_pause(Duration::from_secs(30)), Duration::ZERO);
+    }
+
+    #[test]
+    fn results_too_large_become_errors_naming_size_and_limit() {
+        let plane = JobPlane::from_vars(|name| match name {
+            "RUNPOD_WEBHOOK_GET_JOB" => Some("http://x/job-take/$ID".into()),
+            "RUNPOD_POD_ID" => Some("pod-1".into()),
+            _ => None,
+        })
+        .unwrap();
+        for refused in [false, true] {
+            let body: Value =
+                serde_json::from_str(&too_large_body(25_000_000, refused, &plane)).unwrap();
+            assert_eq!(body.as_object().unwrap().len(), 1, "{body}");
+            let error = WireError::parse(body["error"].as_str().unwrap());
+            assert_eq!(error.error_type, "OutputTooLarge");
+            assert!(error.error_message.contains("25000000 bytes"), "{error:?}");
+            assert!(error.error_message.contains("20000000"), "{error:?}");
+            assert_eq!(error.worker_id.as_deref(), Some("pod-1"));
+        }
     }
 }
