@@ -33,6 +33,14 @@ pub(crate) struct Settings {
     pub(crate) boot: Option<crate::launch::BootCommand>,
 }
 
+impl Settings {
+    /// How long a queue worker may go unheard before it is taken for gone: three heartbeat
+    /// periods (Runpod's workers ping every `RUNPOD_PING_INTERVAL`), at least 3 s.
+    pub(crate) fn silence(&self) -> Duration {
+        Duration::from_millis(self.ping_interval_ms.saturating_mul(3)).max(Duration::from_secs(3))
+    }
+}
+
 /// Lock a mutex, recovering from poisoning (a panicked holder cannot leave these structures in a
 /// state worse than stale).
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -62,7 +70,10 @@ pub(crate) struct Worker {
     pub(crate) state: WorkerPhase,
     pub(crate) started: Instant,
     pub(crate) last_active: Instant,
+    /// When the worker was last heard from (job-take, ping, job-done, job-stream).
     pub(crate) last_ping: Option<Instant>,
+    /// Job-take long polls of this worker in flight (it is alive while one is held).
+    pub(crate) polls: usize,
     pub(crate) port: Option<u16>,
     pub(crate) managed: bool,
     pub(crate) lb_inflight: usize,

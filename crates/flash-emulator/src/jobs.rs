@@ -294,6 +294,8 @@ impl JobBook {
         job.delay_ms = None;
         job.stream.clear();
         job.stream_read = 0;
+        // A retried job starts over: the crashes of its earlier run are not held against it.
+        job.requeues = 0;
         self.counters.retried += 1;
         self.queue.push_back(job.id.clone());
         Some(Ok(json!({"id": job.id, "status": "IN_QUEUE"})))
@@ -426,5 +428,23 @@ mod tests {
         assert_eq!(b.jobs["j2"].status, JobStatus::Failed);
         assert!(b.retry("j2").unwrap().is_ok());
         assert!(b.retry("j1").unwrap().is_err());
+    }
+
+    #[test]
+    fn a_retried_job_gets_its_full_requeue_allowance_again() {
+        let mut b = JobBook::default();
+        b.submit("j".into(), json!(1), None, Duration::from_secs(5));
+        for _ in 0..=MAX_REQUEUES {
+            assert_eq!(b.take("w", 1).len(), 1);
+            b.requeue_worker("w", "crashed");
+        }
+        assert_eq!(b.jobs["j"].status, JobStatus::Failed);
+        assert!(b.retry("j").unwrap().is_ok());
+        assert_eq!(b.take("w", 1).len(), 1);
+        assert_eq!(
+            b.requeue_worker("w", "crashed"),
+            vec!["j".to_owned()],
+            "requeued, not failed"
+        );
     }
 }

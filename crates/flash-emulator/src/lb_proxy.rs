@@ -139,19 +139,36 @@ pub(crate) async fn path_proxy_root(
     Path(endpoint_id): Path<String>,
     req: Request,
 ) -> Response {
-    route_by_path(core, &endpoint_id, "", req).await
+    route_by_path(core, &endpoint_id, req).await
 }
 
 /// `{base}/lb/{endpoint_id}/{*rest}`: path `/{rest}` of an LB endpoint.
 pub(crate) async fn path_proxy(
     State(core): State<Arc<Core>>,
-    Path((endpoint_id, rest)): Path<(String, String)>,
+    Path((endpoint_id, _rest)): Path<(String, String)>,
     req: Request,
 ) -> Response {
-    route_by_path(core, &endpoint_id, &rest, req).await
+    route_by_path(core, &endpoint_id, req).await
 }
 
-async fn route_by_path(core: Arc<Core>, endpoint_id: &str, rest: &str, req: Request) -> Response {
+/// The worker's path of a request to `/lb/{endpoint_id}{rest}`: `rest` exactly as the client
+/// sent it, still percent-encoded, so `%2F`, `%3F` or `%23` stay inside one path segment (as a
+/// worker behind Runpod's load balancer sees them) and never add a route, a query or a
+/// fragment.
+fn worker_path(uri: &Uri) -> String {
+    let raw = uri.path();
+    // "/lb/{id}" then the rest: skip the first two segments of the raw path.
+    let rest = raw
+        .strip_prefix("/lb/")
+        .and_then(|after| after.find('/').map(|i| &after[i..]))
+        .unwrap_or("/");
+    match uri.query() {
+        Some(q) => format!("{rest}?{q}"),
+        None => rest.to_owned(),
+    }
+}
+
+async fn route_by_path(core: Arc<Core>, endpoint_id: &str, req: Request) -> Response {
     if !bearer_ok(req.headers(), &core.settings.api_key) {
         return unauthorized();
     }
@@ -165,10 +182,7 @@ async fn route_by_path(core: Arc<Core>, endpoint_id: &str, rest: &str, req: Requ
         }
     };
     let (mut parts, body) = req.into_parts();
-    let path = match parts.uri.query() {
-        Some(q) => format!("/{rest}?{q}"),
-        None => format!("/{rest}"),
-    };
+    let path = worker_path(&parts.uri);
     match path.parse::<Uri>() {
         Ok(uri) => parts.uri = uri,
         Err(e) => {
@@ -264,4 +278,21 @@ async fn proxy(State((core, rt)): State<(Arc<Core>, Arc<EndpointRt>)>, req: Requ
     }
     drop(guard);
     response.into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_worker_gets_the_path_as_the_client_encoded_it() {
+        let path = |u: &str| worker_path(&u.parse::<Uri>().unwrap());
+        assert_eq!(path("/lb/ep1"), "/");
+        assert_eq!(path("/lb/ep1/"), "/");
+        assert_eq!(path("/lb/ep1/echo?q=1"), "/echo?q=1");
+        assert_eq!(path("/lb/ep1/notes/a%20b"), "/notes/a%20b");
+        assert_eq!(path("/lb/ep1/files/a%2Fb"), "/files/a%2Fb");
+        assert_eq!(path("/lb/ep1/echo%3Fx=1"), "/echo%3Fx=1");
+        assert_eq!(path("/lb/ep1/echo%23frag?y=2"), "/echo%23frag?y=2");
+    }
 }

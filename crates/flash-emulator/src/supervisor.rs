@@ -284,6 +284,7 @@ pub(crate) fn spawn_worker(
                 started: now,
                 last_active: now,
                 last_ping: None,
+                polls: 0,
                 port,
                 managed: true,
                 lb_inflight: 0,
@@ -616,7 +617,7 @@ async fn health_loop(core: Arc<Core>, rt: Arc<EndpointRt>, pod: String, port: u1
 /// One supervision pass over every endpoint.
 pub(crate) async fn tick(core: &Arc<Core>) {
     for rt in core.all_endpoints() {
-        let (expired, spawn, kills, cfg) = plan(&rt);
+        let (expired, spawn, kills, cfg) = plan(&rt, core.settings.silence());
         if !expired.is_empty() {
             tracing::info!(endpoint = %rt.id, jobs = ?expired, "jobs timed out");
             rt.changed.notify_waiters();
@@ -688,11 +689,50 @@ fn start_failed(core: &Core, rt: &EndpointRt, message: String) {
 
 type Kill = tokio::sync::oneshot::Sender<()>;
 
+/// Queue workers that have not been heard from (no job-take in flight, and no take, ping,
+/// job-done or job-stream) for `silence` are gone, as a vanished or hung pod is to Runpod:
+/// their jobs go back to the queue (charged as a crash), a managed worker's process is
+/// stopped, and an external worker is forgotten (it no longer counts in `/health`).
+fn evict_silent(rt: &EndpointRt, st: &mut crate::core::EpState, silence: Duration) {
+    let now = Instant::now();
+    let silent: Vec<String> = st
+        .workers
+        .values()
+        .filter(|w| {
+            w.state != WorkerPhase::Initializing
+                && w.state != WorkerPhase::Stopping
+                && w.polls == 0
+                && now.duration_since(w.last_ping.unwrap_or(w.started)) > silence
+        })
+        .map(|w| w.id.clone())
+        .collect();
+    for id in silent {
+        let reason = format!("worker {id} was not heard from for {} s", silence.as_secs());
+        let requeued = st.jobs.requeue_worker(&id, &reason);
+        tracing::warn!(endpoint = %rt.id, worker = %id, requeued = requeued.len(), "{reason}; its jobs were requeued");
+        let managed = st.workers.get(&id).is_some_and(|w| w.managed);
+        if managed {
+            if let Some(w) = st.workers.get_mut(&id) {
+                w.state = WorkerPhase::Stopping;
+                if let Some(kill) = w.kill.take() {
+                    let _ = kill.send(());
+                }
+            }
+        } else {
+            st.workers.shift_remove(&id);
+        }
+        rt.job_ready.notify_waiters();
+    }
+}
+
 /// Decides, under the endpoint lock, what to expire, start and stop.
-fn plan(rt: &EndpointRt) -> (Vec<String>, usize, Vec<Kill>, Endpoint) {
+fn plan(rt: &EndpointRt, silence: Duration) -> (Vec<String>, usize, Vec<Kill>, Endpoint) {
     let mut st = rt.lock();
     let expired = st.jobs.expire();
     let cfg = st.cfg.clone();
+    if !cfg.load_balanced() {
+        evict_silent(rt, &mut st, silence);
+    }
     if st.deleted {
         let kills = st.workers.values_mut().filter_map(|w| {
             w.state = WorkerPhase::Stopping;

@@ -74,12 +74,14 @@ fn seen(rt: &EndpointRt, pod: &str) -> bool {
             started: now,
             last_active: now,
             last_ping: None,
+            polls: 0,
             port: None,
             managed: false,
             lb_inflight: 0,
             kill: None,
         }
     });
+    w.last_ping = Some(Instant::now());
     let ready = w.state == WorkerPhase::Initializing && !lb;
     if ready {
         w.state = WorkerPhase::Idle;
@@ -91,7 +93,35 @@ fn seen(rt: &EndpointRt, pod: &str) -> bool {
     serving
 }
 
+/// Counts a job-take long poll in flight for its worker (alive while it is held).
+struct Polling<'a> {
+    rt: &'a EndpointRt,
+    pod: &'a str,
+}
+
+impl<'a> Polling<'a> {
+    fn start(rt: &'a EndpointRt, pod: &'a str) -> Self {
+        if let Some(w) = rt.lock().workers.get_mut(pod) {
+            w.polls += 1;
+        }
+        Self { rt, pod }
+    }
+}
+
+impl Drop for Polling<'_> {
+    fn drop(&mut self) {
+        if let Some(w) = self.rt.lock().workers.get_mut(self.pod) {
+            w.polls = w.polls.saturating_sub(1);
+            w.last_ping = Some(Instant::now());
+        }
+    }
+}
+
 async fn take_n(core: &Core, rt: &EndpointRt, pod: &str, n: usize) -> Option<Vec<Value>> {
+    if !seen(rt, pod) {
+        return None;
+    }
+    let _polling = Polling::start(rt, pod);
     let deadline = tokio::time::Instant::now() + core.settings.take_timeout;
     let got = wait_for(&rt.job_ready, deadline, || {
         if core.is_shutting_down() || !seen(rt, pod) {
@@ -176,6 +206,7 @@ async fn done(
         match st.workers.get_mut(&pod) {
             Some(w) => {
                 w.last_active = Instant::now();
+                w.last_ping = Some(w.last_active);
                 if w.state == WorkerPhase::Running && !still_holding {
                     w.state = WorkerPhase::Idle;
                 }
@@ -204,7 +235,13 @@ async fn stream(
 ) -> Reply {
     let rt = endpoint(&core, &headers, &ep)?;
     let body = parse(&body, "job-stream", &job)?;
-    rt.lock().jobs.stream(&pod, &job, &body);
+    {
+        let mut st = rt.lock();
+        st.jobs.stream(&pod, &job, &body);
+        if let Some(w) = st.workers.get_mut(&pod) {
+            w.last_ping = Some(Instant::now());
+        }
+    }
     rt.changed.notify_waiters();
     Ok(axum::Json(json!({})).into_response())
 }
@@ -216,9 +253,6 @@ async fn ping(
 ) -> Reply {
     let rt = endpoint(&core, &headers, &ep)?;
     seen(&rt, &pod);
-    if let Some(w) = rt.lock().workers.get_mut(&pod) {
-        w.last_ping = Some(Instant::now());
-    }
     Ok(axum::Json(json!({})).into_response())
 }
 

@@ -322,3 +322,68 @@ async fn batch_stream_cancel_stop_and_runsync() {
     assert_eq!(r["status"], "IN_QUEUE");
     emu.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_worker_that_goes_silent_loses_its_jobs_to_a_live_one() {
+    // Heartbeat 300 ms: a worker unheard for 3 s (the floor) is gone.
+    let emu =
+        start_with(flash_emulator::Emulator::builder().ping_interval(Duration::from_millis(300)))
+            .await;
+    let ep = save_endpoint(
+        &emu,
+        json!({"name": "silent", "workersMin": 0, "workersMax": 1, "template": template("silent", &[])}),
+    )
+    .await;
+    let id = ep["id"].as_str().unwrap().to_owned();
+    let w = Worker {
+        base: format!("{}/{id}", emu.endpoint_base_url()),
+        key: ep["aiKey"].as_str().unwrap().to_owned(),
+    };
+    let (_, r) = dp_post(&emu, &id, "run", json!({"input": {"n": 1}})).await;
+    let job = r["id"].as_str().unwrap().to_owned();
+    // The first worker takes the job, then is never heard from again.
+    let (code, taken) = w.get("job-take/gone-pod?gpu=x").await;
+    assert_eq!((code, taken["id"].as_str()), (200, Some(job.as_str())));
+    let (_, health) = dp_get(&emu, &id, "health").await;
+    assert_eq!(health["workers"]["running"], 1, "{health}");
+    let started = Instant::now();
+    // Long polls of 1 s (the tests' take timeout) until the job comes back to the queue.
+    let taken = loop {
+        let (code, taken) = w.get("job-take/live-pod?gpu=x").await;
+        if code == 200 {
+            break taken;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the job never came back"
+        );
+    };
+    assert_eq!(taken["id"].as_str(), Some(job.as_str()));
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        w.post(&format!("job-done/live-pod/{job}"), json!({"output": 7}))
+            .await,
+        200
+    );
+    // The silent worker's late result is discarded: the job ends once.
+    assert_eq!(
+        w.post(&format!("job-done/gone-pod/{job}"), json!({"output": 8}))
+            .await,
+        200
+    );
+    let (_, status) = dp_get(&emu, &id, &format!("status/{job}")).await;
+    assert_eq!(
+        (status["status"].as_str(), &status["output"]),
+        (Some("COMPLETED"), &json!(7))
+    );
+    let snap = endpoint_snapshot(&emu.snapshot(), &id).unwrap();
+    assert!(
+        snap.workers.iter().all(|w| w.id != "gone-pod"),
+        "the silent worker is forgotten"
+    );
+    emu.shutdown().await;
+}

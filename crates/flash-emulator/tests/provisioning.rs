@@ -337,6 +337,22 @@ async fn load_balanced_endpoint_proxies_to_healthy_workers() {
     assert_eq!(r.status(), 200);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["body"], "via path");
+    // An encoded '?' stays in the path: the worker has no such route (it is not /echo with a
+    // query), and the emulator forwards it rather than refusing or re-parsing it.
+    for odd in ["echo%3Fq=1", "echo%20x", "echo%2Fx"] {
+        let r = http()
+            .post(format!("{path_url}/{odd}"))
+            .bearer_auth(KEY)
+            .body("x")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{odd}");
+        assert!(
+            r.headers().contains_key("x-runpod-worker-id"),
+            "{odd}: proxied"
+        );
+    }
     let r = http()
         .get(format!(
             "{}/ping",
