@@ -51,6 +51,18 @@ pub(crate) struct Upload {
     pub(crate) app_id: String,
     pub(crate) token: String,
     pub(crate) uploaded: bool,
+    /// Unix seconds after which the upload URL no longer accepts a PUT (0: never, for state
+    /// files written before uploads expired).
+    #[serde(default)]
+    pub(crate) expires_at: u64,
+    /// A build was made of it: the artifact is immutable from then on.
+    #[serde(default)]
+    pub(crate) finalized: bool,
+}
+
+impl Upload {
+    /// How long an upload URL is valid (a presigned URL's lifetime).
+    pub(crate) const VALID_FOR: std::time::Duration = std::time::Duration::from_secs(3600);
 }
 
 /// A pod template: what `saveTemplate` or an inline `saveEndpoint` template saved.

@@ -46,10 +46,29 @@ async fn upload(
                 format!("no upload slot for objectKey {key}"),
             ));
         };
-        if q.token.as_deref() != Some(up.token.as_str()) {
+        if !q
+            .token
+            .as_deref()
+            .is_some_and(|t| same_secret(t.as_bytes(), up.token.as_bytes()))
+        {
             return Err(error(
                 StatusCode::FORBIDDEN,
                 format!("bad upload token for objectKey {key}"),
+            ));
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        if up.expires_at != 0 && now > up.expires_at {
+            return Err(error(
+                StatusCode::FORBIDDEN,
+                format!("the upload URL for objectKey {key} has expired; prepare a new upload"),
+            ));
+        }
+        if up.finalized {
+            return Err(error(
+                StatusCode::CONFLICT,
+                format!("objectKey {key} is already a build; its artifact cannot be replaced"),
             ));
         }
     }
@@ -60,13 +79,18 @@ async fn upload(
         ));
     }
     let path = upload_path(&core.settings.state_dir, &key);
+    // A new file renamed into place: workers hold links to earlier uploads' files, which must
+    // never change under them.
+    let tmp = path.with_extension(format!("upload-{}", crate::ids::short(8)));
     let write = async {
         if let Some(parent) = path.parent() {
             tokio::fs::create_dir_all(parent).await?;
         }
-        tokio::fs::write(&path, &body).await
+        tokio::fs::write(&tmp, &body).await?;
+        tokio::fs::rename(&tmp, &path).await
     };
     write.await.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
         error(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("cannot store artifact {key}: {e}"),
@@ -77,6 +101,11 @@ async fn upload(
     }
     core.persist();
     Ok(StatusCode::OK.into_response())
+}
+
+/// Compares two secrets in time independent of where they differ.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 async fn download(

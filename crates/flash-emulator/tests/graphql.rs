@@ -247,3 +247,49 @@ async fn state_dir_persists_apps_and_endpoints() {
     emu.shutdown().await;
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test]
+async fn an_upload_url_serves_one_artifact_until_its_build_exists() {
+    let emu = start().await;
+    let (app_id, _) = create_app_env(&emu, "once").await;
+    let tar = artifact();
+    let d = gql(
+        &emu,
+        "mutation PrepareArtifactUpload($input: PrepareFlashArtifactUploadInput!) { prepareFlashArtifactUpload(input: $input) { uploadUrl objectKey expiresAt } }",
+        json!({"input": {"flashAppId": app_id, "tarballSize": tar.len()}}),
+    )
+    .await["prepareFlashArtifactUpload"]
+        .clone();
+    let url = d["uploadUrl"].as_str().unwrap().to_owned();
+    let key = d["objectKey"].as_str().unwrap().to_owned();
+    assert!(
+        d["expiresAt"].as_str().is_some_and(|t| t.ends_with('Z')),
+        "{d}"
+    );
+    let put = |url: String, body: Vec<u8>| async move {
+        http()
+            .put(url)
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    let wrong = url.replace("token=", "token=x");
+    assert_eq!(put(wrong, tar.clone()).await, 403, "a wrong token");
+    assert_eq!(put(url.clone(), tar.clone()).await, 200);
+    assert_eq!(
+        put(url.clone(), tar.clone()).await,
+        200,
+        "replaced before finalize"
+    );
+    gql(
+        &emu,
+        "mutation FinalizeArtifactUpload($input: FinalizeFlashArtifactUploadInput!) { finalizeFlashArtifactUpload(input: $input) { id } }",
+        json!({"input": {"flashAppId": app_id, "objectKey": key, "manifest": {}}}),
+    )
+    .await;
+    assert_eq!(put(url, tar).await, 409, "a build's artifact is immutable");
+    emu.shutdown().await;
+}

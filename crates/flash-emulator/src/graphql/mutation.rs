@@ -129,6 +129,10 @@ impl Mutation {
             }
             let object_key = format!("{}-{}", input.flash_app_id, ids::short(16));
             let token = ids::short(32);
+            let expires = std::time::SystemTime::now() + state_store::Upload::VALID_FOR;
+            let expires_at = expires
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
             store.uploads.insert(
                 object_key.clone(),
                 state_store::Upload {
@@ -136,6 +140,8 @@ impl Mutation {
                     app_id: input.flash_app_id,
                     token: token.clone(),
                     uploaded: false,
+                    expires_at,
+                    finalized: false,
                 },
             );
             FlashArtifactUpload {
@@ -144,7 +150,7 @@ impl Mutation {
                     core.settings.base_url
                 ),
                 object_key,
-                expires_at: None,
+                expires_at: Some(flash_contract::time::rfc3339(expires)),
             }
         };
         core.persist();
@@ -180,6 +186,9 @@ impl Mutation {
                     input.object_key
                 )
                 .into());
+            }
+            if let Some(upload) = store.uploads.get_mut(&input.object_key) {
+                upload.finalized = true;
             }
             let build = state_store::Build {
                 id: format!("build_{}", ids::short(12)),
