@@ -336,7 +336,6 @@ impl EmulatorBuilder {
 
 /// A running emulator. Dropping it stops every worker process; [`EmulatorHandle::shutdown`]
 /// does so and also waits for them to exit.
-#[derive(Debug)]
 pub struct EmulatorHandle {
     core: Arc<Core>,
     addr: SocketAddr,
@@ -446,6 +445,17 @@ impl EmulatorHandle {
         if self.core.settings.temp_dir {
             let _ = std::fs::remove_dir_all(&self.core.settings.state_dir);
         }
+    }
+}
+
+/// Only where it listens and keeps state: the records behind it hold endpoint keys, upload
+/// tokens and template env (a user's `RUNPOD_API_KEY`), which `Debug` output must never show.
+impl std::fmt::Debug for EmulatorHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmulatorHandle")
+            .field("addr", &self.addr)
+            .field("state_dir", &self.core.settings.state_dir)
+            .finish_non_exhaustive()
     }
 }
 

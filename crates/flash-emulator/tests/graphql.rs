@@ -293,3 +293,20 @@ async fn an_upload_url_serves_one_artifact_until_its_build_exists() {
     assert_eq!(put(url, tar).await, 409, "a build's artifact is immutable");
     emu.shutdown().await;
 }
+
+#[tokio::test]
+async fn debug_output_shows_no_secret() {
+    let emu = start().await;
+    let (_, env_id) = create_app_env(&emu, "secrets").await;
+    let ep = save_endpoint(
+        &emu,
+        json!({"name": "s", "workersMin": 0, "workersMax": 1, "flashEnvironmentId": env_id,
+               "template": template("s", &[("RUNPOD_API_KEY", "rpa_user_secret_123")])}),
+    )
+    .await;
+    let debug = format!("{emu:?}");
+    for secret in [KEY, ep["aiKey"].as_str().unwrap(), "rpa_user_secret_123"] {
+        assert!(!debug.contains(secret), "{debug}");
+    }
+    emu.shutdown().await;
+}
