@@ -219,7 +219,7 @@ async fn health(
     let rt = endpoint(&core, &headers, &ep)?;
     let st = rt.lock();
     let count = |s: WorkerPhase| st.workers.values().filter(|w| w.state == s).count();
-    let held = |id: &str| !st.jobs.held_by(id).is_empty();
+    let held = |id: &str| st.jobs.holds(id) > 0;
     let running = st
         .workers
         .values()

@@ -124,6 +124,10 @@ pub(crate) struct JobBook {
     /// Job ids each worker should stop (served by job-stop).
     pub(crate) stops: HashMap<String, Vec<String>>,
     pub(crate) counters: Counters,
+    /// The in-progress jobs of each worker: every per-worker and per-tick question is answered
+    /// from here, never by a scan of all jobs under the endpoint lock.
+    held: HashMap<String, indexmap::IndexSet<String>>,
+    in_progress: usize,
 }
 
 impl JobBook {
@@ -176,8 +180,27 @@ impl JobBook {
             job.delay_ms = Some(now.duration_since(job.created).as_millis());
             job.worker_id = Some(worker.to_owned());
             out.push(job.take_object());
+            self.held.entry(worker.to_owned()).or_default().insert(id);
+            self.in_progress += 1;
         }
         out
+    }
+
+    /// `job_id` is no longer in progress on `worker`.
+    fn release(&mut self, worker: &str, job_id: &str) {
+        if let Some(set) = self.held.get_mut(worker)
+            && set.shift_remove(job_id)
+        {
+            self.in_progress = self.in_progress.saturating_sub(1);
+            if set.is_empty() {
+                self.held.remove(worker);
+            }
+        }
+    }
+
+    /// How many jobs `worker` holds.
+    pub(crate) fn holds(&self, worker: &str) -> usize {
+        self.held.get(worker).map_or(0, indexmap::IndexSet::len)
     }
 
     /// Number of queued jobs.
@@ -187,19 +210,15 @@ impl JobBook {
 
     /// Number of jobs in progress.
     pub(crate) fn in_progress(&self) -> usize {
-        self.jobs
-            .values()
-            .filter(|j| j.status == JobStatus::InProgress)
-            .count()
+        self.in_progress
     }
 
     /// Ids of the jobs `worker` holds.
     pub(crate) fn held_by(&self, worker: &str) -> Vec<String> {
-        self.jobs
-            .values()
-            .filter(|j| j.status == JobStatus::InProgress && j.worker_id.as_deref() == Some(worker))
-            .map(|j| j.id.clone())
-            .collect()
+        self.held
+            .get(worker)
+            .map(|set| set.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Records a job-done body. Returns whether the job changed (a result for a job that is no
@@ -215,6 +234,7 @@ impl JobBook {
             job.output = body.get("output").cloned();
             return true;
         }
+        let id = job.id.clone();
         let error = body
             .get("error")
             .filter(|e| !e.is_null() && *e != &json!(false) && *e != &json!(""));
@@ -229,6 +249,7 @@ impl JobBook {
             job.output = Some(body.get("output").cloned().unwrap_or(Value::Null));
             self.counters.completed += 1;
         }
+        self.release(worker, &id);
         true
     }
 
@@ -273,9 +294,14 @@ impl JobBook {
             }
             _ => return Some(json!({"id": job.id, "status": job.status.as_str()})),
         }
+        let was_in_progress = job.status == JobStatus::InProgress;
         job.status = JobStatus::Cancelled;
         job.finished = Some(Instant::now());
-        Some(json!({"id": job.id, "status": "CANCELLED"}))
+        let (id, worker) = (job.id.clone(), job.worker_id.clone());
+        if was_in_progress && let Some(worker) = worker {
+            self.release(&worker, &id);
+        }
+        Some(json!({"id": id, "status": "CANCELLED"}))
     }
 
     /// Puts a FAILED or TIMED_OUT job back in the queue. `Err` carries the current status.
@@ -314,7 +340,9 @@ impl JobBook {
     /// fail after [`MAX_REQUEUES`]). Returns the requeued ids.
     pub(crate) fn requeue_worker(&mut self, worker: &str, reason: &str) -> Vec<String> {
         let mut requeued = Vec::new();
-        for id in self.held_by(worker) {
+        let held = self.held.remove(worker).unwrap_or_default();
+        self.in_progress = self.in_progress.saturating_sub(held.len());
+        for id in held {
             let Some(job) = self.jobs.get_mut(&id) else {
                 continue;
             };
@@ -368,7 +396,11 @@ impl JobBook {
     pub(crate) fn expire(&mut self) -> Vec<String> {
         let now = Instant::now();
         let mut expired = Vec::new();
-        for job in self.jobs.values_mut() {
+        let held: Vec<String> = self.held.values().flatten().cloned().collect();
+        for id in held {
+            let Some(job) = self.jobs.get_mut(&id) else {
+                continue;
+            };
             let Some(started) = job.started else { continue };
             if job.status == JobStatus::InProgress
                 && now.duration_since(started) > job.execution_timeout
@@ -381,25 +413,32 @@ impl JobBook {
                     job.execution_timeout.as_millis()
                 )));
                 self.counters.failed += 1;
-                if let Some(w) = &job.worker_id {
-                    self.stops
-                        .entry(w.clone())
-                        .or_default()
-                        .push(job.id.clone());
+                if let Some(w) = job.worker_id.clone() {
+                    self.stops.entry(w.clone()).or_default().push(id.clone());
+                    self.release(&w, &id);
                 }
-                expired.push(job.id.clone());
+                expired.push(id);
             }
         }
         expired
     }
 
+    /// Forgets the oldest finished jobs beyond [`KEEP_FINISHED`] jobs, in batches (a quarter
+    /// of the limit at a time), so that a submit costs O(1) amortized instead of shifting the
+    /// whole book.
     fn trim(&mut self) {
-        while self.jobs.len() > KEEP_FINISHED {
-            let Some(pos) = self.jobs.values().position(|j| j.status.is_final()) else {
-                break;
-            };
-            self.jobs.shift_remove_index(pos);
+        if self.jobs.len() <= KEEP_FINISHED + KEEP_FINISHED / 4 {
+            return;
         }
+        let mut excess = self.jobs.len() - KEEP_FINISHED;
+        self.jobs.retain(|_, j| {
+            if excess > 0 && j.status.is_final() {
+                excess -= 1;
+                false
+            } else {
+                true
+            }
+        });
     }
 }
 
@@ -428,6 +467,55 @@ mod tests {
         assert_eq!(b.jobs["j2"].status, JobStatus::Failed);
         assert!(b.retry("j2").unwrap().is_ok());
         assert!(b.retry("j1").unwrap().is_err());
+    }
+
+    /// The per-worker index agrees with a scan of every job after every kind of transition.
+    #[test]
+    fn the_in_progress_index_matches_the_jobs() {
+        let check = |b: &JobBook| {
+            let scan = |w: &str| {
+                b.jobs
+                    .values()
+                    .filter(|j| {
+                        j.status == JobStatus::InProgress && j.worker_id.as_deref() == Some(w)
+                    })
+                    .count()
+            };
+            let total = b
+                .jobs
+                .values()
+                .filter(|j| j.status == JobStatus::InProgress)
+                .count();
+            assert_eq!(b.in_progress(), total);
+            for w in ["w1", "w2"] {
+                assert_eq!(b.holds(w), scan(w), "{w}");
+            }
+        };
+        let mut b = JobBook::default();
+        for i in 0..10 {
+            b.submit(
+                format!("j{i}"),
+                json!(i),
+                None,
+                Duration::from_millis(if i == 9 { 0 } else { 60_000 }),
+            );
+        }
+        b.take("w1", 4);
+        b.take("w2", 6);
+        check(&b);
+        assert!(b.done("w1", "j0", &json!({"output": 1})));
+        assert!(b.done("w1", "j1", &json!({"error": "x"})));
+        assert!(b.done("w1", "j2", &json!({"status": "IN_PROGRESS", "output": 1})));
+        check(&b);
+        b.cancel("j4");
+        check(&b);
+        std::thread::sleep(Duration::from_millis(2));
+        assert_eq!(b.expire(), vec!["j9".to_owned()]);
+        check(&b);
+        b.requeue_worker("w1", "gone");
+        check(&b);
+        assert_eq!(b.holds("w1"), 0);
+        assert_eq!(b.queued(), 2, "j2 and j3 back in the queue");
     }
 
     #[test]

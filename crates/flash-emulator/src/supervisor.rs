@@ -746,7 +746,7 @@ fn plan(rt: &EndpointRt, silence: Duration) -> (Vec<String>, usize, Vec<Kill>, E
     let held: Vec<(String, usize)> = st
         .workers
         .keys()
-        .map(|id| (id.clone(), st.jobs.held_by(id).len()))
+        .map(|id| (id.clone(), st.jobs.holds(id)))
         .collect();
     let lb = cfg.load_balanced();
     if !lb {

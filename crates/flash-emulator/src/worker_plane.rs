@@ -202,7 +202,7 @@ async fn done(
         if !changed {
             tracing::debug!(endpoint = %ep, worker = %pod, job = %job, "result discarded: job not held by this worker");
         }
-        let still_holding = !st.jobs.held_by(&pod).is_empty();
+        let still_holding = st.jobs.holds(&pod) > 0;
         match st.workers.get_mut(&pod) {
             Some(w) => {
                 w.last_active = Instant::now();
