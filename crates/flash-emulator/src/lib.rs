@@ -212,7 +212,7 @@ impl EmulatorBuilder {
         let state_dir = state_dir
             .canonicalize()
             .map_err(|e| EmulatorError::io("resolve", &state_dir, e))?;
-        let store = state_store::Store::load(&state_dir)?;
+        let mut store = state_store::Store::load(&state_dir)?;
         let listener = tokio::net::TcpListener::bind(&self.bind)
             .await
             .map_err(|source| EmulatorError::Bind {
@@ -231,8 +231,16 @@ impl EmulatorBuilder {
             addr.ip().to_string()
         };
         let base_url = format!("http://{host}:{}", addr.port());
+        // A persisted state keeps its key unless another is given: the records (templates'
+        // RUNPOD_API_KEY, callers' config) were written with it.
+        let persisted_key = store
+            .emulator
+            .as_ref()
+            .filter(|_| persist)
+            .and_then(|id| ApiKey::new(id.api_key.clone()));
         let api_key = self
             .api_key
+            .or(persisted_key)
             .or_else(|| ApiKey::new(format!("emu_{}", ids::short(32))))
             .ok_or(EmulatorError::Config {
                 field: "api_key",
@@ -246,6 +254,18 @@ impl EmulatorBuilder {
                     field: "http client",
                     message: e.to_string(),
                 })?;
+        if persist {
+            if let Some(old) = store.emulator.as_ref().map(|id| id.base_url.clone())
+                && old != base_url
+            {
+                let changed = store.rebase_urls(&old, &base_url);
+                tracing::info!(%old, new = %base_url, changed, "the emulator moved: URLs in its records rewritten");
+            }
+            store.emulator = Some(state_store::Identity {
+                base_url: base_url.clone(),
+                api_key: api_key.expose().to_owned(),
+            });
+        }
         let (shutdown, _) = watch::channel(false);
         let endpoints: Vec<state_store::Endpoint> = store.endpoints.values().cloned().collect();
         let core = Arc::new(Core {
@@ -280,6 +300,8 @@ impl EmulatorBuilder {
                 tracing::warn!(endpoint = %ep.name, "{message}");
             }
         }
+        // The identity (and any rewritten URL) is on disk before anyone is served.
+        core.persist();
         let schema = graphql::schema(Some(Arc::clone(&core)));
         let gql = Router::new()
             .route("/graphql", post(graphql::handler))

@@ -174,6 +174,25 @@ pub(crate) struct Store {
     pub(crate) uploads: IndexMap<String, Upload>,
     pub(crate) templates: IndexMap<String, Template>,
     pub(crate) endpoints: IndexMap<String, Endpoint>,
+    /// The emulator's own base URL and key when this state was saved: a restart on another
+    /// port rewrites the URLs the records hold, and keeps the key the records' env holds.
+    #[serde(default)]
+    pub(crate) emulator: Option<Identity>,
+}
+
+/// Where the emulator that saved a state listened, and its key.
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) struct Identity {
+    pub(crate) base_url: String,
+    pub(crate) api_key: String,
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Identity")
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Store {
@@ -235,6 +254,36 @@ impl Store {
             let _ = d.sync_all();
         }
         Ok(())
+    }
+
+    /// Replaces the emulator base URL `old` with `new` in every URL the records hold (build
+    /// manifests' `resources_endpoints`, template env such as `RUNPOD_API_BASE_URL`). Returns
+    /// how many strings changed.
+    pub(crate) fn rebase_urls(&mut self, old: &str, new: &str) -> usize {
+        fn rebase(value: &mut Value, old: &str, new: &str) -> usize {
+            match value {
+                Value::String(s) if s.starts_with(old) => {
+                    *s = format!("{new}{}", &s[old.len()..]);
+                    1
+                }
+                Value::Array(items) => items.iter_mut().map(|v| rebase(v, old, new)).sum(),
+                Value::Object(map) => map.values_mut().map(|v| rebase(v, old, new)).sum(),
+                _ => 0,
+            }
+        }
+        let mut changed = 0;
+        for build in self.builds.values_mut() {
+            changed += rebase(&mut build.manifest, old, new);
+        }
+        for template in self.templates.values_mut() {
+            for (_, value) in &mut template.env {
+                if value.starts_with(old) {
+                    *value = format!("{new}{}", &value[old.len()..]);
+                    changed += 1;
+                }
+            }
+        }
+        changed
     }
 
     /// Endpoint ids saved in environment `env_id`.

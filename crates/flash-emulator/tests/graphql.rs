@@ -310,3 +310,82 @@ async fn debug_output_shows_no_secret() {
     }
     emu.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_restart_on_another_port_keeps_the_key_and_moves_the_urls() {
+    let dir = std::env::temp_dir().join(format!("flash-emu-restart-{}", std::process::id()));
+    let first = flash_emulator::Emulator::builder()
+        .state_dir(&dir)
+        .start()
+        .await
+        .unwrap();
+    let key = first.api_key().expose().to_owned();
+    let old_base = first.api_base_url().to_owned();
+    let query = |emu: &flash_emulator::EmulatorHandle, q: &str, v: serde_json::Value| {
+        let (url, key) = (emu.graphql_url(), emu.api_key().expose().to_owned());
+        let q = q.to_owned();
+        async move {
+            let r: serde_json::Value = http()
+                .post(url)
+                .bearer_auth(key)
+                .json(&json!({"query": q, "variables": v}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert!(r.get("errors").is_none(), "{r}");
+            r["data"].clone()
+        }
+    };
+    let app = query(
+        &first,
+        "mutation($i: CreateFlashAppInput!) { createFlashApp(input: $i) { id } }",
+        json!({"i": {"name": "moving"}}),
+    )
+    .await["createFlashApp"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let prepared = query(&first, "mutation($i: PrepareFlashArtifactUploadInput!) { prepareFlashArtifactUpload(input: $i) { uploadUrl objectKey } }", json!({"i": {"flashAppId": app, "tarballSize": 10}})).await["prepareFlashArtifactUpload"].clone();
+    let put = http()
+        .put(prepared["uploadUrl"].as_str().unwrap())
+        .body(artifact())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
+    let manifest = json!({"resources_endpoints": {"worker": format!("{old_base}/v2/ep1")}});
+    let build = query(&first, "mutation($i: FinalizeFlashArtifactUploadInput!) { finalizeFlashArtifactUpload(input: $i) { id } }", json!({"i": {"flashAppId": app, "objectKey": prepared["objectKey"], "manifest": manifest}})).await["finalizeFlashArtifactUpload"]["id"].as_str().unwrap().to_owned();
+    first.shutdown().await;
+
+    // Hold the old port so the restart cannot get it back.
+    let _hold = std::net::TcpListener::bind(old_base.trim_start_matches("http://")).ok();
+    let second = flash_emulator::Emulator::builder()
+        .state_dir(&dir)
+        .start()
+        .await
+        .unwrap();
+    assert_ne!(second.api_base_url(), old_base);
+    assert_eq!(second.api_key().expose(), key, "the persisted key is kept");
+    let builds = query(
+        &second,
+        "query($id: String!) { flashApp(flashAppId: $id) { flashBuilds { id manifest } } }",
+        json!({"id": app}),
+    )
+    .await;
+    let found = builds["flashApp"]["flashBuilds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["id"] == build.as_str())
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        found["manifest"]["resources_endpoints"]["worker"],
+        format!("{}/v2/ep1", second.api_base_url())
+    );
+    second.shutdown().await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}
