@@ -127,9 +127,11 @@ pub(crate) enum Command {
         /// Port to listen on, on 127.0.0.1 (0 = any free port).
         #[arg(long, default_value_t = 0)]
         port: u16,
-        /// API key clients must send (default: a random key). Deliberately not read from
-        /// RUNPOD_API_KEY: the emulator prints its key, and a real key must never be printed.
-        #[arg(long)]
+        /// API key clients must send (default: the key persisted in --state-dir, else a random
+        /// key). Prefer FLASH_EMULATOR_API_KEY: a command line is visible to every user of the
+        /// machine (ps, /proc). Deliberately not read from RUNPOD_API_KEY: the emulator prints
+        /// its key, and a real key must never be printed.
+        #[arg(long, env = "FLASH_EMULATOR_API_KEY", hide_env_values = true)]
         api_key: Option<String>,
         /// Keep apps, builds and endpoints in this directory across restarts.
         #[arg(long, value_name = "DIR")]

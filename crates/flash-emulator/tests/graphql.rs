@@ -389,3 +389,20 @@ async fn a_restart_on_another_port_keeps_the_key_and_moves_the_urls() {
     second.shutdown().await;
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test]
+async fn deleting_an_app_deletes_its_artifacts() {
+    let emu = start().await;
+    let (app_id, _) = create_app_env(&emu, "gone").await;
+    let (_, key) = upload_build(&emu, &app_id, artifact()).await;
+    let file = flash_emulator::artifacts::upload_path(emu.state_dir(), &key);
+    assert!(file.is_file());
+    gql(
+        &emu,
+        "mutation deleteFlashApp($flashAppId: String!) { deleteFlashApp(flashAppId: $flashAppId) }",
+        json!({"flashAppId": app_id}),
+    )
+    .await;
+    assert!(!file.exists(), "{} outlived its app", file.display());
+    emu.shutdown().await;
+}

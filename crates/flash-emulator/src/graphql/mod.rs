@@ -60,6 +60,10 @@ fn document_operation(query: &str) -> (bool, Option<String>) {
 }
 
 /// `POST /graphql`.
+/// Most GraphQL calls [`crate::EmulatorHandle::graphql_log`] keeps (the older half is dropped
+/// when it is reached).
+pub(crate) const GRAPHQL_LOG_LIMIT: usize = 100_000;
+
 pub(crate) async fn handler(
     State((core, schema)): State<(Arc<Core>, EmulatorSchema)>,
     headers: HeaderMap,
@@ -83,10 +87,17 @@ pub(crate) async fn handler(
         }
     };
     let (mutation, named) = document_operation(&request.query);
-    crate::core::lock(&core.graphql_log).push(crate::GraphqlCall {
-        operation_name: request.operation_name.clone().or(named),
-        mutation,
-    });
+    {
+        let mut log = crate::core::lock(&core.graphql_log);
+        // Bounded: a long-lived emulator keeps the most recent calls only.
+        if log.len() >= GRAPHQL_LOG_LIMIT {
+            log.drain(..GRAPHQL_LOG_LIMIT / 2);
+        }
+        log.push(crate::GraphqlCall {
+            operation_name: request.operation_name.clone().or(named),
+            mutation,
+        });
+    }
     let response = schema.execute(request).await;
     axum::Json(response).into_response()
 }

@@ -302,6 +302,16 @@ impl Mutation {
                 .collect();
             store.environments.retain(|_, e| e.app_id != flash_app_id);
             store.builds.retain(|_, b| b.app_id != flash_app_id);
+            // The app's artifacts go with it (a running worker keeps its own mounted link).
+            for upload in store.uploads.values().filter(|u| u.app_id == flash_app_id) {
+                let file =
+                    crate::artifacts::upload_path(&core.settings.state_dir, &upload.object_key);
+                if let Err(e) = std::fs::remove_file(&file)
+                    && e.kind() != std::io::ErrorKind::NotFound
+                {
+                    tracing::warn!(file = %file.display(), error = %e, "cannot remove an artifact");
+                }
+            }
             store.uploads.retain(|_, u| u.app_id != flash_app_id);
             let eps: Vec<String> = store
                 .endpoints
