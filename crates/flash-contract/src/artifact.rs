@@ -15,7 +15,8 @@
 //!
 //! [`pack`] is what `flash build` writes: reproducible (sorted members, mtime 0, uid/gid 0, no
 //! owner names, a gzip header without time or name), so identical inputs give identical bytes.
-//! [`unpack`] is what the boot step and the emulator read with.
+//! [`unpack`] is what the boot step and the emulator read with; [`extract`] is the same reader
+//! without the manifest contract, for artifacts of other runtimes (Python Flash's).
 
 use std::fmt;
 use std::fs::File;
@@ -276,6 +277,31 @@ pub fn unpack_from(
     dest: &Path,
     limits: UnpackLimits,
 ) -> Result<Unpacked, ArtifactError> {
+    extract_from(reader, dest, limits)?;
+    check(dest)
+}
+
+/// [`unpack`] without the Flash-for-Rust manifest contract: every member with the same checks
+/// and limits (no traversal, no links or devices, [`UnpackLimits`]), but no manifest or
+/// entrypoint required. For artifacts of other runtimes, such as Python Flash's (a manifest,
+/// the app's modules, `handler_<resource>.py` files and vendored packages at the root).
+///
+/// # Errors
+/// As [`unpack`], except [`ArtifactError::Manifest`] and [`ArtifactError::Entrypoint`].
+pub fn extract(artifact: &Path, dest: &Path, limits: UnpackLimits) -> Result<(), ArtifactError> {
+    let file = File::open(artifact).map_err(io_err("open", artifact))?;
+    extract_from(file, dest, limits)
+}
+
+/// [`extract`] from any reader of the gzip'd bytes.
+///
+/// # Errors
+/// As [`extract`].
+pub fn extract_from(
+    reader: impl Read,
+    dest: &Path,
+    limits: UnpackLimits,
+) -> Result<(), ArtifactError> {
     if dest.exists() {
         std::fs::remove_dir_all(dest).map_err(io_err("empty", dest))?;
     }
@@ -321,7 +347,7 @@ pub fn unpack_from(
         }
         remaining -= written;
     }
-    check(dest)
+    Ok(())
 }
 
 /// Copies, telling a read failure (a truncated archive) from a write failure.

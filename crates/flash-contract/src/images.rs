@@ -61,15 +61,32 @@ impl ImageKind {
         {
             return Self::FlashRust;
         }
-        let unprefixed = repository
-            .strip_prefix("docker.io/")
-            .or_else(|| repository.strip_prefix("index.docker.io/"))
-            .unwrap_or(repository);
-        if PYTHON_FLASH_REPOSITORIES.contains(&unprefixed) {
+        if python_repository(image).is_some() {
             return Self::FlashPython;
         }
         Self::Other
     }
+}
+
+/// Whether `image` is one of Runpod's load-balancer Python Flash images (`runpod/flash-lb`,
+/// `runpod/flash-lb-cpu`): their command serves HTTP (`uvicorn lb_handler:app`), where the
+/// queue images (`runpod/flash`, `runpod/flash-cpu`) run `python handler.py`, a queue worker.
+pub fn is_python_flash_lb(image: &str) -> bool {
+    python_repository(image).is_some_and(|r| r.starts_with("runpod/flash-lb"))
+}
+
+/// The repository of `image` when it is one of [`PYTHON_FLASH_REPOSITORIES`] (with or without
+/// `docker.io/`), without the registry prefix.
+fn python_repository(image: &str) -> Option<&'static str> {
+    let repository = repository(image);
+    let unprefixed = repository
+        .strip_prefix("docker.io/")
+        .or_else(|| repository.strip_prefix("index.docker.io/"))
+        .unwrap_or(repository);
+    PYTHON_FLASH_REPOSITORIES
+        .iter()
+        .find(|r| **r == unprefixed)
+        .copied()
 }
 
 /// Whether `image` names a registry (`ghcr.io/me/x`, `docker.io/me/x`, `me/x` on Docker Hub),
@@ -111,6 +128,10 @@ mod tests {
         ] {
             assert_eq!(ImageKind::of(python), ImageKind::FlashPython, "{python}");
         }
+        assert!(is_python_flash_lb("runpod/flash-lb-cpu:py3.12-latest"));
+        assert!(is_python_flash_lb("docker.io/runpod/flash-lb"));
+        assert!(!is_python_flash_lb("runpod/flash-cpu:py3.12-latest"));
+        assert!(!is_python_flash_lb("someone/flash-lb:1"));
         for other in [
             "runpod/flash-rs:latest",
             "img",

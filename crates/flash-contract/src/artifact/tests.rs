@@ -236,3 +236,49 @@ fn a_truncated_artifact_is_incomplete() {
     let e = unpack_from(truncated, &dir.path().join("t"), UnpackLimits::default()).unwrap_err();
     assert!(e.is_incomplete(), "{e}");
 }
+
+#[test]
+fn extract_takes_an_artifact_without_an_entrypoint_with_the_same_checks() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // What Python Flash's `flash build` writes: `./` then `./<path>` members, no entrypoint.
+    let python = raw_tar(|tar| {
+        let mut root = tar::Header::new_gnu();
+        root.set_size(0);
+        root.set_entry_type(tar::EntryType::Directory);
+        tar.append_data(&mut root, "./", &b""[..]).expect("root");
+        for (path, body) in [
+            ("./flash_manifest.json", &br#"{"resources":{}}"#[..]),
+            ("./handler_w.py", &b"def handler(job): pass\n"[..]),
+            ("./runpod_flash/__init__.py", &b""[..]),
+        ] {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(body.len() as u64);
+            header.set_entry_type(tar::EntryType::Regular);
+            tar.append_data(&mut header, path, body).expect("file");
+        }
+    });
+    let dest = dir.path().join("app");
+    assert!(matches!(
+        unpack_from(python.as_slice(), &dest, UnpackLimits::default()),
+        Err(ArtifactError::Entrypoint { .. })
+    ));
+    extract_from(python.as_slice(), &dest, UnpackLimits::default()).expect("extracts");
+    assert!(dest.join("handler_w.py").is_file());
+    assert!(dest.join("runpod_flash/__init__.py").is_file());
+
+    let link = raw_tar(|tar| {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(0);
+        header.set_entry_type(tar::EntryType::Symlink);
+        tar.append_link(&mut header, "handler_w.py", "/etc/passwd")
+            .expect("link");
+    });
+    let e = extract_from(link.as_slice(), &dest, UnpackLimits::default()).unwrap_err();
+    assert!(matches!(e, ArtifactError::MemberKind { .. }), "{e}");
+    let limits = UnpackLimits {
+        max_bytes: 4,
+        max_members: 100,
+    };
+    let e = extract_from(python.as_slice(), &dest, limits).unwrap_err();
+    assert!(matches!(e, ArtifactError::TooLarge { .. }), "{e}");
+}
