@@ -31,6 +31,8 @@ pub(crate) struct Settings {
     pub(crate) base_url: String,
     /// What starts Flash-for-Rust images (`None`: not found; such endpoints report it).
     pub(crate) boot: Option<crate::launch::BootCommand>,
+    /// What runs Python Flash images (found at first use, shared by clones).
+    pub(crate) python: Arc<crate::launch::PythonFinder>,
 }
 
 impl Settings {

@@ -123,6 +123,7 @@ pub struct EmulatorBuilder {
     ping_interval: Duration,
     lb_wait: Duration,
     boot: Option<BootCommand>,
+    python: Option<PathBuf>,
 }
 
 impl Default for EmulatorBuilder {
@@ -136,6 +137,7 @@ impl Default for EmulatorBuilder {
             ping_interval: Duration::from_secs(10),
             lb_wait: Duration::from_secs(120),
             boot: None,
+            python: None,
         }
     }
 }
@@ -189,6 +191,17 @@ impl EmulatorBuilder {
     /// directory), else on `PATH`; the `flash` CLI passes itself (`flash boot`).
     pub fn boot_command(mut self, boot: BootCommand) -> Self {
         self.boot = Some(boot);
+        self
+    }
+
+    /// The Python interpreter that runs Runpod's Python Flash images (`runpod/flash`,
+    /// `runpod/flash-cpu`, `runpod/flash-lb`, `runpod/flash-lb-cpu`; see [`launch`]); it needs
+    /// `runpod-flash` installed (`pip install 'runpod-flash==1.21.*'` in a virtualenv, whose
+    /// `bin/python` this is). Default: the one named by [`launch::FLASH_EMULATOR_PYTHON`], else
+    /// the first `python3` on `PATH` that can import `runpod_flash`, found when a Python image
+    /// first needs it.
+    pub fn python(mut self, path: impl Into<PathBuf>) -> Self {
+        self.python = Some(path.into());
         self
     }
 
@@ -280,6 +293,7 @@ impl EmulatorBuilder {
                 lb_wait: self.lb_wait,
                 base_url,
                 boot: self.boot.or_else(BootCommand::discover),
+                python: Arc::new(launch::PythonFinder::new(self.python)),
             },
             store: Mutex::new(store),
             endpoints: Mutex::new(Default::default()),

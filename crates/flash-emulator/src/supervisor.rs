@@ -75,7 +75,7 @@ use crate::state_store::Endpoint;
 use crate::{LogLine, LogStream, ids};
 
 /// Variables copied from the emulator's own environment into workers.
-const PASSTHROUGH_ENV: [&str; 6] = [
+pub(crate) const PASSTHROUGH_ENV: [&str; 6] = [
     "PATH",
     "HOME",
     "TMPDIR",
@@ -111,12 +111,24 @@ pub(crate) struct LaunchSpec {
 /// Resolves endpoint → image → launcher, and endpoint → environment → active build → artifact,
 /// and the env vars common to all its workers.
 pub(crate) fn launch_spec(core: &Core, ep: &Endpoint) -> Result<LaunchSpec, String> {
-    let (object_key, build_id, mut env, env_id, launcher) = {
+    let image = {
+        let store = core.store();
+        ep.template_id
+            .as_ref()
+            .and_then(|t| store.templates.get(t))
+            .and_then(|t| t.image_name.clone())
+    };
+    // Outside the store lock: finding a Python interpreter may run one.
+    let ctx = launch::LaunchContext {
+        boot: core.settings.boot.as_ref(),
+        python: &core.settings.python,
+        base_url: &core.settings.base_url,
+    };
+    let launcher = launch::launcher(image.as_deref(), ep.load_balanced(), &ctx)
+        .map_err(|e| format!("endpoint {}: {e}", ep.name))?;
+    let (object_key, build_id, mut env, env_id) = {
         let store = core.store();
         let template = ep.template_id.as_ref().and_then(|t| store.templates.get(t));
-        let image = template.and_then(|t| t.image_name.as_deref());
-        let launcher = launch::launcher(image, core.settings.boot.as_ref())
-            .map_err(|e| format!("endpoint {}: {e}", ep.name))?;
         let env_id = ep.flash_environment_id.clone().ok_or_else(|| {
             format!(
                 "endpoint {} ({}) has no flashEnvironmentId, so no build to run",
@@ -154,7 +166,7 @@ pub(crate) fn launch_spec(core: &Core, ep: &Endpoint) -> Result<LaunchSpec, Stri
         set(&mut env, env::FLASH_RESOURCE_NAME, resource_name);
         set(&mut env, env::FLASH_APP, app_name);
         set(&mut env, env::FLASH_ENV, environment.name.clone());
-        (build.object_key.clone(), build_id, env, env_id, launcher)
+        (build.object_key.clone(), build_id, env, env_id)
     };
     let artifact = artifacts::upload_path(&core.settings.state_dir, &object_key);
     if !artifact.is_file() {
@@ -226,7 +238,9 @@ fn free_port() -> std::io::Result<u16> {
         .port())
 }
 
-/// Starts one worker of `rt` from `spec`.
+/// Starts one worker of `rt` from `spec`. A launcher with work to do first (a Python image
+/// unpacking its artifact) does it in the worker's own task, the worker initializing meanwhile;
+/// if that fails, the worker failed to boot.
 pub(crate) fn spawn_worker(
     core: &Arc<Core>,
     rt: &Arc<EndpointRt>,
@@ -235,7 +249,18 @@ pub(crate) fn spawn_worker(
     let pod = ids::short(14);
     let fail = |e: String| format!("endpoint {}: worker {pod}: {e}", spec.endpoint_name);
     let dir = WorkerDir::mount(&core.settings.state_dir, &pod, &spec.artifact).map_err(fail)?;
-    let mut cmd = spec.launcher.command(&dir);
+    let port = if spec.load_balanced {
+        match free_port() {
+            Ok(p) => Some(p),
+            Err(e) => {
+                launch::remove_worker_dir(&dir.root);
+                return Err(fail(format!("no free port: {e}")));
+            }
+        }
+    } else {
+        None
+    };
+    let mut cmd = spec.launcher.command(&dir, port);
     // Its own process group: a stop reaches whatever the worker started, and the terminal's
     // Ctrl-C reaches the emulator only, which then stops workers in order.
     #[cfg(unix)]
@@ -254,45 +279,149 @@ pub(crate) fn spawn_worker(
     cmd.envs(spec.launcher.env(&dir));
     cmd.env(env::RUNPOD_POD_ID, &pod)
         .env(env::RUNPOD_POD_HOSTNAME, &pod);
-    let port = if spec.load_balanced {
-        let p = free_port().map_err(|e| fail(format!("no free port: {e}")))?;
+    if let Some(p) = port {
         cmd.env(env::PORT, p.to_string())
             .env(env::PORT_HEALTH, p.to_string());
-        Some(p)
-    } else {
-        None
-    };
-    let mut child = match cmd.spawn() {
-        Ok(child) => child,
-        Err(e) => {
-            launch::remove_worker_dir(&dir.root);
-            return Err(fail(format!("cannot start {}: {e}", spec.launcher)));
-        }
-    };
-    let pid = child.id();
-    let (kill_tx, kill_rx) = tokio::sync::oneshot::channel::<()>();
-    {
-        let mut st = rt.lock();
-        let now = Instant::now();
-        st.workers.insert(
-            pod.clone(),
-            Worker {
-                id: pod.clone(),
-                pid,
-                version: spec.version,
-                state: WorkerPhase::Initializing,
-                started: now,
-                last_active: now,
-                last_ping: None,
-                polls: 0,
-                port,
-                managed: true,
-                lb_inflight: 0,
-                kill: Some(kill_tx),
-            },
-        );
     }
+    if !spec.launcher.prepares() {
+        let child = match cmd.spawn() {
+            Ok(child) => child,
+            Err(e) => {
+                launch::remove_worker_dir(&dir.root);
+                return Err(fail(format!("cannot start {}: {e}", spec.launcher)));
+            }
+        };
+        let kill_rx = register(rt, spec, &pod, child.id(), port);
+        let started = Started {
+            child,
+            kill_rx,
+            port,
+        };
+        supervise(core, rt, &spec.endpoint_name, pod, dir.root, started);
+        return Ok(());
+    }
+    let mut kill_rx = register(rt, spec, &pod, None, port);
+    let resource = spec
+        .env
+        .iter()
+        .find(|(k, _)| k == env::FLASH_RESOURCE_NAME)
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let (core2, rt2, launcher, name) = (
+        Arc::clone(core),
+        Arc::clone(rt),
+        spec.launcher.clone(),
+        spec.endpoint_name.clone(),
+    );
+    core.track(tokio::spawn(async move {
+        let (launcher2, dir2) = (launcher.clone(), dir.clone());
+        let prepared = tokio::task::spawn_blocking(move || launcher2.prepare(&dir2, &resource))
+            .await
+            .unwrap_or_else(|e| Err(format!("preparing the worker failed: {e}")));
+        let asked = !matches!(
+            kill_rx.try_recv(),
+            Err(tokio::sync::oneshot::error::TryRecvError::Empty)
+        ) || core2.is_shutting_down();
+        let not_started = |status: &str, asked: bool, reason: Option<String>| {
+            on_exit(&core2, &rt2, &pod, &name, status, asked, reason.as_deref());
+            let root = dir.root.clone();
+            tokio::task::spawn_blocking(move || launch::remove_worker_dir(&root))
+        };
+        if asked {
+            let _ = not_started("stopped before it started", true, None).await;
+            return;
+        }
+        let notes = match prepared {
+            Ok(notes) => notes,
+            Err(reason) => {
+                let _ = not_started("not started", false, Some(reason)).await;
+                return;
+            }
+        };
+        for note in notes {
+            tracing::warn!(endpoint = %name, worker = %pod, "{note}");
+            supervisor_line(&core2, &rt2, &name, format!("worker {pod}: {note}"));
+        }
+        match cmd.spawn() {
+            Ok(child) => {
+                if let Some(w) = rt2.lock().workers.get_mut(&pod) {
+                    w.pid = child.id();
+                }
+                tracing::info!(endpoint = %name, worker = %pod, pid = ?child.id(), "worker process started");
+                let started = Started {
+                    child,
+                    kill_rx,
+                    port,
+                };
+                supervise(&core2, &rt2, &name, pod.clone(), dir.root.clone(), started);
+            }
+            Err(e) => {
+                let reason = format!("cannot start {launcher}: {e}");
+                let _ = not_started("not started", false, Some(reason)).await;
+            }
+        }
+    }));
+    Ok(())
+}
+
+/// Adds an initializing worker of `spec` to `rt`; returns what tells it to stop.
+fn register(
+    rt: &EndpointRt,
+    spec: &LaunchSpec,
+    pod: &str,
+    pid: Option<u32>,
+    port: Option<u16>,
+) -> tokio::sync::oneshot::Receiver<()> {
+    let (kill_tx, kill_rx) = tokio::sync::oneshot::channel::<()>();
+    let mut st = rt.lock();
+    let now = Instant::now();
+    st.workers.insert(
+        pod.to_owned(),
+        Worker {
+            id: pod.to_owned(),
+            pid,
+            version: spec.version,
+            state: WorkerPhase::Initializing,
+            started: now,
+            last_active: now,
+            last_ping: None,
+            polls: 0,
+            port,
+            managed: true,
+            lb_inflight: 0,
+            kill: Some(kill_tx),
+        },
+    );
+    drop(st);
     tracing::info!(endpoint = %spec.endpoint_name, worker = %pod, pid = ?pid, "worker started");
+    kill_rx
+}
+
+/// A worker process just started, leading its own process group.
+struct Started {
+    child: tokio::process::Child,
+    /// Tells it to stop.
+    kill_rx: tokio::sync::oneshot::Receiver<()>,
+    /// Its port, if it is load-balanced.
+    port: Option<u16>,
+}
+
+/// Reads a started worker's output, waits for it to exit (or stops it when asked or at
+/// shutdown), then removes its directory; health-checks it if it is load-balanced.
+fn supervise(
+    core: &Arc<Core>,
+    rt: &Arc<EndpointRt>,
+    endpoint_name: &str,
+    pod: String,
+    root: std::path::PathBuf,
+    started: Started,
+) {
+    let Started {
+        mut child,
+        kill_rx,
+        port,
+    } = started;
+    let pid = child.id();
     let last_stderr = Arc::new(std::sync::Mutex::new(None::<String>));
     let mut readers = Vec::new();
     for (stream, reader) in [
@@ -315,7 +444,7 @@ pub(crate) fn spawn_worker(
         let source = LogSource {
             core: Arc::clone(core),
             endpoint_id: rt.id.clone(),
-            endpoint_name: spec.endpoint_name.clone(),
+            endpoint_name: endpoint_name.to_owned(),
             worker_id: pod.clone(),
             stream,
             last: (stream == LogStream::Stderr).then(|| Arc::clone(&last_stderr)),
@@ -326,10 +455,9 @@ pub(crate) fn spawn_worker(
         Arc::clone(core),
         Arc::clone(rt),
         pod.clone(),
-        spec.endpoint_name.clone(),
+        endpoint_name.to_owned(),
     );
     let mut shutdown = core.shutdown.subscribe();
-    let root = dir.root;
     core.track(tokio::spawn(async move {
         let (status, asked) = tokio::select! {
             s = child.wait() => (s, false),
@@ -345,16 +473,15 @@ pub(crate) fn spawn_worker(
         }
         let status = status.map_or_else(|e| format!("unknown ({e})"), |s| s.to_string());
         let last = crate::core::lock(&last_stderr).take();
-        on_exit(&core2, &rt2, &pod2, &name, &status, asked, last);
+        on_exit(&core2, &rt2, &pod2, &name, &status, asked, last.as_deref());
         let _ = tokio::task::spawn_blocking(move || launch::remove_worker_dir(&root)).await;
     }));
     if let Some(port) = port {
-        let (core2, rt2, pod2) = (Arc::clone(core), Arc::clone(rt), pod);
+        let (core2, rt2) = (Arc::clone(core), Arc::clone(rt));
         core.track(tokio::spawn(async move {
-            health_loop(core2, rt2, pod2, port).await
+            health_loop(core2, rt2, pod, port).await
         }));
     }
-    Ok(())
 }
 
 /// How long a worker has between SIGTERM and SIGKILL (Docker's `stop` gives 10 s; the worker
@@ -487,7 +614,7 @@ fn on_exit(
     name: &str,
     status: &str,
     asked: bool,
-    last_stderr: Option<String>,
+    last_stderr: Option<&str>,
 ) {
     let (requeued, boot_failure) = {
         let mut st = rt.lock();
@@ -505,7 +632,7 @@ fn on_exit(
             st.last_crash = Some(Instant::now());
             if booting {
                 st.boot_failures += 1;
-                let message = match &last_stderr {
+                let message = match last_stderr {
                     Some(line) => {
                         format!(
                             "endpoint {name}: worker {pod} exited during boot ({status}): {line}"

@@ -235,3 +235,43 @@ async fn odd_worker_output_is_logged_and_never_stops_the_worker() {
     emu.shutdown().await;
     assert!(!pid_alive(pid));
 }
+
+#[tokio::test]
+async fn a_python_image_without_a_python_keeps_its_jobs_queued() {
+    let missing = "/nonexistent/flash-venv/bin/python";
+    let emu = start_with(flash_emulator::Emulator::builder().python(missing)).await;
+    let (_, env_id, _) = deploy(&emu, "pyqueue").await;
+    let mut tpl = template("pyqueue", &[]);
+    tpl["imageName"] = json!("runpod/flash-cpu:py3.12-latest");
+    let ep = save_endpoint(
+        &emu,
+        json!({"name": "pyqueue", "workersMin": 0, "workersMax": 1,
+               "flashEnvironmentId": env_id, "template": tpl}),
+    )
+    .await;
+    let id = ep["id"].as_str().unwrap().to_owned();
+    let (code, r) = dp_post(&emu, &id, "run", json!({"input": {"value": 1}})).await;
+    assert_eq!(code, 200);
+    let job = r["id"].as_str().unwrap().to_owned();
+    let error = eventually(10, "the endpoint's provisionError", || {
+        endpoint_snapshot(&emu.snapshot(), &id)?.provision_error
+    })
+    .await;
+    for part in [
+        "image runpod/flash-cpu:py3.12-latest runs Python Flash workers",
+        missing,
+        "cannot be run",
+        "pip install 'runpod-flash==1.21.*'",
+        "FLASH_EMULATOR_PYTHON",
+        "its jobs wait in the queue",
+    ] {
+        assert!(error.contains(part), "{part:?} not in {error:?}");
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (_, status) = dp_get(&emu, &id, &format!("status/{job}")).await;
+    assert_eq!(status["status"], "IN_QUEUE", "{status}");
+    assert!(pids(&emu, &id).is_empty());
+    let snap = endpoint_snapshot(&emu.snapshot(), &id).unwrap();
+    assert!(snap.workers.is_empty(), "{:?}", snap.workers);
+    emu.shutdown().await;
+}
