@@ -184,7 +184,8 @@ impl PythonFinder {
             } else {
                 program.clone()
             };
-            return probe(&program).map_err(|e| format!("{} (from {source}) {e}", program.display()));
+            return probe(&program)
+                .map_err(|e| format!("{} (from {source}) {e}", program.display()));
         }
         let mut tried: Vec<String> = Vec::new();
         let mut seen: Vec<PathBuf> = Vec::new();
@@ -255,12 +256,20 @@ fn probe(program: &Path) -> Result<Python, String> {
     let out = read(child.stdout.as_mut().map(|p| p as &mut dyn Read));
     let err = read(child.stderr.as_mut().map(|p| p as &mut dyn Read));
     if !status.success() {
-        let last = err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+        let last = err
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("");
         return Err(format!("failed ({status}): {last}"));
     }
     let mut lines = out.lines();
     let version = lines.next().unwrap_or_default().trim().to_owned();
-    let missing: Vec<&str> = lines.next().unwrap_or_default().split_whitespace().collect();
+    let missing: Vec<&str> = lines
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
     if !missing.is_empty() {
         return Err(format!(
             "(Python {version}) cannot import {}",
@@ -583,12 +592,27 @@ mod tests {
         let image = Some("runpod/flash:py3.12-latest");
         let absent = PythonFinder::new(Some(dir.path().join("no-such-python")));
         let e = launcher(image, false, &ctx(&absent)).unwrap_err();
-        assert!(e.contains("no-such-python (from EmulatorBuilder::python) cannot be run"), "{e}");
+        assert!(
+            e.contains("no-such-python (from EmulatorBuilder::python) cannot be run"),
+            "{e}"
+        );
         assert!(e.contains("FLASH_EMULATOR_PYTHON=VENV/bin/python"), "{e}");
-        let bare = PythonFinder::new(Some(fake_python(dir.path(), "bare", "3.11\\nrunpod_flash runpod\\n")));
+        let bare = PythonFinder::new(Some(fake_python(
+            dir.path(),
+            "bare",
+            "3.11\\nrunpod_flash runpod\\n",
+        )));
         let e = launcher(image, false, &ctx(&bare)).unwrap_err();
-        assert!(e.contains("(Python 3.11) cannot import runpod_flash or runpod"), "{e}");
-        let e = launcher(Some("runpod/flash-lb-cpu:py3.12-latest"), false, &ctx(&bare)).unwrap_err();
+        assert!(
+            e.contains("(Python 3.11) cannot import runpod_flash or runpod"),
+            "{e}"
+        );
+        let e = launcher(
+            Some("runpod/flash-lb-cpu:py3.12-latest"),
+            false,
+            &ctx(&bare),
+        )
+        .unwrap_err();
         assert!(e.contains("is a load-balancer image"), "{e}");
         let e = launcher(image, true, &ctx(&bare)).unwrap_err();
         assert!(e.contains("is a queue image"), "{e}");
