@@ -9,7 +9,7 @@
 //! `$FLASH_CI_VENVS/flash121` (default `$HOME/.cache/flash-ci/venvs/flash121`) and created when
 //! missing; the test is skipped, saying why, when `python3` is missing or PyPI cannot be reached
 //! to create it. The app has no dependencies, so the deploy itself needs no network.
-#![allow(missing_docs)]
+#![allow(missing_docs, clippy::print_stderr)] // says why it skips, and how long it took
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

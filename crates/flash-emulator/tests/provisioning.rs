@@ -517,7 +517,7 @@ async fn template_env_change_replaces_the_worker() {
 
     // saveTemplate does too.
     gql(&emu, "mutation saveTemplate($input: SaveTemplateInput) { saveTemplate(input: $input) { id } }",
-        json!({"input": {"id": ep["templateId"], "name": "roll", "imageName": common::image(),
+        json!({"input": {"id": ep["templateId"], "name": "roll", "imageName": image(),
                "containerDiskInGb": 10, "dockerArgs": "", "env": [{"key": "V", "value": "3"}], "volumeInGb": 0}}))
     .await;
     let third = one_worker(&emu, &id, Some(second)).await;
