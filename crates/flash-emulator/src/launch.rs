@@ -15,9 +15,12 @@
 //!
 //! # Python Flash images
 //!
-//! Mirrored from Runpod's image sources (runpod-workers/flash: `Dockerfile`, `Dockerfile-cpu`,
-//! `Dockerfile-lb`, `Dockerfile-lb-cpu`, `src/handler.py`, `src/lb_handler.py`,
-//! `src/unpack_volume.py`, `src/constants.py`) and from what runpod-flash 1.21's `flash build`
+//! Mirrored from Runpod's image sources (github.com/runpod-workers/flash, worker-flash 1.1-1.4,
+//! the generated-handler releases: `Dockerfile` and `Dockerfile-lb` at 0dee75c, `Dockerfile-cpu`
+//! at 161eb22, `Dockerfile-lb-cpu` at 23a6f5c, `src/handler.py` at 5446fb5, `src/lb_handler.py`
+//! at 0294c6c, `src/unpack_volume.py` at 482ffc2, `src/constants.py` at 3b11e7e; all four
+//! images `WORKDIR /app`, the image's own `src/` copied there) and from what runpod-flash
+//! 1.21's `flash build`
 //! puts in the artifact (`runpod_flash/cli/commands/build.py`,
 //! `build_utils/handler_generator.py`, `build_utils/lb_handler_generator.py`): at its root the
 //! app's files, `flash_manifest.json`, one generated `handler_<resource>.py` per resource, the
@@ -36,7 +39,9 @@
 //! (`app/flash_manifest.json`, `runtime/service_registry.py`), `RUNPOD_REST_API_URL`
 //! (`{base}/rest/v1`, `core/urls.py`), `RUNPOD_URL_MIXED_OK=1` (the emulator serves no HAPI or
 //! console, whose URLs stay at their defaults), and `PYTHONUNBUFFERED=1` so its log lines arrive
-//! as they are printed.
+//! as they are printed. It leads a process group of its own, killed whole when the worker stops
+//! or exits, as a container's teardown takes everything in it: the runpod SDK's heartbeat is a
+//! separate process that would otherwise outlive a killed worker (and keep pinging).
 //!
 //! Without an interpreter the endpoint's `provisionError` names the image and what to install or
 //! set, and its jobs wait in the queue. A queue image on a load-balanced endpoint (or the

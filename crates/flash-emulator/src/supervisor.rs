@@ -4,7 +4,11 @@
 //!
 //! A worker is started the way its image starts it (see [`crate::launch`]): for a
 //! Flash-for-Rust image, the boot step, which unpacks the worker's own mounted copy of the
-//! active build and execs the manifest's `entrypoint`. Its environment is **cleared** and holds
+//! active build and execs the manifest's `entrypoint`; for a Python Flash image, a local Python
+//! running the build's generated handler once the emulator has unpacked the artifact (the
+//! worker is initializing meanwhile; an artifact that cannot be unpacked is a boot failure).
+//! Python workers lead a process group of their own, killed whole when the worker stops or
+//! exits. Its environment is **cleared** and holds
 //! only `PATH`, `HOME`, `TMPDIR`, `LANG`, `RUST_LOG` and `RUST_BACKTRACE` from the emulator's
 //! own, then the template's `env`, then these (which win over the template's, except
 //! `FLASH_RESOURCE_NAME`):
@@ -30,7 +34,9 @@
 //! | `FLASH_VOLUME_PATH` | only with a network volume: its directory (Runpod mounts it at `/runpod-volume`) |
 //! | `RUNPOD_SKIP_AUTO_SYSTEM_CHECKS`, `RUNPOD_SKIP_GPU_CHECK` | `true` (emulator only: keeps the Python SDK worker offline) |
 //!
-//! `RUNPOD_API_KEY` is present only when the template env has it.
+//! `RUNPOD_API_KEY` is present only when the template env has it. Python workers also get
+//! `PYTHONPATH`, `PYTHONUNBUFFERED`, `FLASH_MANIFEST_PATH`, `RUNPOD_REST_API_URL` and
+//! `RUNPOD_URL_MIXED_OK` ([`crate::launch`] says why).
 //!
 //! # Scaling
 //!
@@ -52,14 +58,14 @@
 //! # Builds and rolling releases
 //!
 //! A worker runs the build that is its environment's active build when it starts: its boot step
-//! unpacks it then, not when it is activated. `deployBuildToEnvironment` does not
-//! restart workers, as on Runpod; a version-triggering change of the endpoint (its template, or
-//! what and where its workers run) replaces them: idle workers of an older version are stopped
-//! at once, busy ones when their job is done, and new ones start from the active build. When a
-//! worker cannot be started (no build, an image this machine cannot run, no boot step), the
-//! endpoint's `provisionError` says why, the failure is logged once (a
-//! `tracing` warning and a stderr log line with worker id `supervisor`), and the start is retried
-//! a second later or after the next `saveEndpoint` / `deployBuildToEnvironment`.
+//! (or the emulator, for a Python image) unpacks it then, not when it is activated.
+//! `deployBuildToEnvironment` does not restart workers, as on Runpod; a version-triggering change
+//! of the endpoint (its template, or what and where its workers run) replaces them: idle workers
+//! of an older version are stopped at once, busy ones when their job is done, and new ones start
+//! from the active build. When a worker cannot be started (no build, an image this machine cannot
+//! run, no boot step, no Python), the endpoint's `provisionError` says why, the failure is logged
+//! once (a `tracing` warning and a stderr log line with worker id `supervisor`), and the start is
+//! retried a second later or after the next `saveEndpoint` / `deployBuildToEnvironment`.
 
 use std::process::Stdio;
 use std::sync::Arc;
