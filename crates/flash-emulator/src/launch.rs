@@ -39,9 +39,9 @@
 //! (`app/flash_manifest.json`, `runtime/service_registry.py`), `RUNPOD_REST_API_URL`
 //! (`{base}/rest/v1`, `core/urls.py`), `RUNPOD_URL_MIXED_OK=1` (the emulator serves no HAPI or
 //! console, whose URLs stay at their defaults), and `PYTHONUNBUFFERED=1` so its log lines arrive
-//! as they are printed. It leads a process group of its own, killed whole when the worker stops
-//! or exits, as a container's teardown takes everything in it: the runpod SDK's heartbeat is a
-//! separate process that would otherwise outlive a killed worker (and keep pinging).
+//! as they are printed. Like every worker it leads a process group of its own, which is stopped
+//! whole (see [`crate::supervisor`]): the runpod SDK's heartbeat is a process of its own that
+//! would otherwise outlive its worker and keep pinging.
 //!
 //! Without an interpreter the endpoint's `provisionError` names the image and what to install or
 //! set, and its jobs wait in the queue. A queue image on a load-balanced endpoint (or the

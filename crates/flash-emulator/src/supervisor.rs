@@ -7,11 +7,9 @@
 //! active build and execs the manifest's `entrypoint`; for a Python Flash image, a local Python
 //! running the build's generated handler once the emulator has unpacked the artifact (the
 //! worker is initializing meanwhile; an artifact that cannot be unpacked is a boot failure).
-//! Python workers lead a process group of their own, killed whole when the worker stops or
-//! exits. Its environment is **cleared** and holds
-//! only `PATH`, `HOME`, `TMPDIR`, `LANG`, `RUST_LOG` and `RUST_BACKTRACE` from the emulator's
-//! own, then the template's `env`, then these (which win over the template's, except
-//! `FLASH_RESOURCE_NAME`):
+//! Its environment is **cleared** and holds only `PATH`, `HOME`, `TMPDIR`, `LANG`, `RUST_LOG`
+//! and `RUST_BACKTRACE` from the emulator's own, then the template's `env`, then these (which
+//! win over the template's, except `FLASH_RESOURCE_NAME`):
 //!
 //! | Variable | Value |
 //! |---|---|
