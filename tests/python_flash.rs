@@ -239,7 +239,7 @@ async fn a_python_flash_app_deployed_by_python_flash_answers_on_its_endpoints() 
     let emu = Emulator::builder()
         .api_key(ApiKey::new(KEY).unwrap())
         .python(&python)
-        .take_timeout(Duration::from_secs(5))
+        .take_timeout(Duration::from_secs(1))
         .start()
         .await
         .expect("emulator starts");
