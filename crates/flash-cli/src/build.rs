@@ -3,29 +3,48 @@
 //! [`build`] runs these steps, and every failure is a [`BuildError`] naming the package, the file
 //! and line, or the manifest field involved:
 //!
-//! 1. `cargo build --profile <p> --message-format=json` of the app package (one binary target:
-//!    `--bin` picks it when the package has several). Compiler diagnostics are echoed to stderr
-//!    as cargo renders them; the executable is taken from cargo's `compiler-artifact` message, so
-//!    workspaces and custom target dirs need no guessing.
-//! 2. The executable is run with `FLASH_DESCRIBE=1` (and no other `FLASH_*` or `RUNPOD_*`
-//!    variable) and prints every compiled `#[remote]` function: the compiler's truth.
-//! 3. `src/**/*.rs` is scanned with syn and cross-checked: a `#[remote]` function in the sources
+//! 1. The target: [`BuildOptions::target`], by default `x86_64-unknown-linux-gnu`, what Runpod
+//!    workers run. The host triple comes from `rustc -vV`; a target equal to it is built without
+//!    `--target` (the same binary, from the host build cache), any other with `--target` (and
+//!    its standard library must be installed). A Linux target on a non-Linux host needs
+//!    `--zigbuild` (cargo-zigbuild), and is refused before compiling otherwise.
+//! 2. `cargo build --profile <p> --message-format=json` of the app package (one binary target:
+//!    `--bin` picks it when the package has several); for the `release` profile
+//!    `cargo rustc ... -- -C strip=symbols` instead, which strips the executable and nothing
+//!    else (every dependency keeps the artifacts and fingerprints of a plain
+//!    `cargo build --release`). Compiler diagnostics are echoed to stderr as cargo renders them;
+//!    the executable is taken from cargo's `compiler-artifact` message, so workspaces and custom
+//!    target dirs need no guessing. Its header must be an executable of the target (for Linux:
+//!    ELF, with the target's class and machine).
+//! 3. The executable is run with `FLASH_DESCRIBE=1` (and no other `FLASH_*` or `RUNPOD_*`
+//!    variable) and prints every compiled `#[remote]` function: the compiler's truth. An
+//!    executable that cannot run here (another architecture or OS) is described by a host build
+//!    of the same sources and profile instead.
+//! 4. `src/**/*.rs` is scanned with syn and cross-checked: a `#[remote]` function in the sources
 //!    but not in the binary (a file never declared with `mod`, say) is an error at its file and
 //!    line.
-//! 4. The manifest is assembled: resources from the functions' resource configs (functions of
+//! 5. The manifest is assembled: resources from the functions' resource configs (functions of
 //!    one resource must agree on every option), `makes_remote_calls` from a call graph over the
-//!    sources, routes, registry, `source_fingerprint`, `entrypoint` and `runtime`; it is
-//!    validated with [`Manifest::problems`] plus each resource's own checks.
-//! 5. `.flash/flash_manifest.json` is written, and `.flash/artifact.tar.gz` packs the manifest
+//!    sources, routes, registry, `source_fingerprint`, `entrypoint`, `runtime` and `target`;
+//!    it is validated with [`Manifest::problems`] plus each resource's own checks. Every
+//!    resource's `imageName` is resolved (its own image, else `FLASH_CPU_IMAGE`/`FLASH_GPU_IMAGE`
+//!    or `cpu-image`/`gpu-image` in `[package.metadata.flash]`, else the default image under
+//!    `FLASH_IMAGE_REGISTRY` or `image-registry`), so the manifest says exactly what deploys.
+//! 6. `.flash/flash_manifest.json` is written, and `.flash/artifact.tar.gz` packs the manifest
 //!    and `bin/<name>` reproducibly (sorted entries, mtime 0, owner 0, fixed modes).
 
 mod callgraph;
 mod cargo;
 mod describe;
 mod fingerprint;
+mod images;
 mod package;
 mod plan;
 mod scan;
+mod triple;
+
+pub use images::{ImageConfig, image_of, is_gpu};
+pub use triple::DEFAULT_TARGET;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -55,6 +74,19 @@ pub struct BuildOptions {
     /// reproducible-builds convention), else the current time. Fix it to get byte-identical
     /// artifacts from identical sources.
     pub generated_at: Option<SystemTime>,
+    /// Target triple of the executable, recorded as the manifest's `target` (default
+    /// [`DEFAULT_TARGET`], what Runpod's workers run).
+    pub target: String,
+    /// Build with cargo-zigbuild (zig as the linker and C runtime), which cross-compiles a Linux
+    /// executable on macOS or Windows. `--target` is always passed then.
+    pub zigbuild: bool,
+    /// Strip the symbols from the executable of a `release` build (default `true`): smaller
+    /// artifacts, at the price of function names in backtraces. Other profiles keep them.
+    pub strip: bool,
+    /// Image settings from the environment, which win over the project's
+    /// `[package.metadata.flash]`. `Default` reads them ([`ImageConfig::from_env`]); set
+    /// `ImageConfig::default()` to ignore the environment.
+    pub image_env: ImageConfig,
 }
 
 impl Default for BuildOptions {
@@ -66,7 +98,18 @@ impl Default for BuildOptions {
             cargo: PathBuf::from("cargo"),
             bin: None,
             generated_at: None,
+            target: DEFAULT_TARGET.to_owned(),
+            zigbuild: false,
+            strip: true,
+            image_env: ImageConfig::from_env(),
         }
+    }
+}
+
+impl BuildOptions {
+    /// Whether the executable is stripped: a `release` build with [`strip`](Self::strip).
+    pub fn strips(&self) -> bool {
+        self.strip && self.profile == "release"
     }
 }
 
@@ -83,6 +126,12 @@ pub struct BuildOutput {
     pub artifact_size: u64,
     /// The executable cargo built.
     pub binary: PathBuf,
+    /// Size of the executable in bytes (as packed, uncompressed).
+    pub binary_size: u64,
+    /// The target triple it was built for (the manifest's `target`).
+    pub target: String,
+    /// Whether its symbols were stripped.
+    pub stripped: bool,
     /// Things worth telling the user that do not stop the build.
     pub warnings: Vec<String>,
 }
@@ -225,6 +274,65 @@ pub enum BuildError {
         /// Every problem, naming its JSON path or resource (and file:line where known).
         problems: Vec<String>,
     },
+    /// A key of `[package.metadata.flash]` has a value of the wrong type or form.
+    #[error("{}: `{key}` {message}", manifest.display())]
+    Config {
+        /// The package's `Cargo.toml`.
+        manifest: PathBuf,
+        /// The key, as `package.metadata.flash.<key>`.
+        key: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A toolchain program (rustc, cargo-zigbuild) is missing or said something unexpected.
+    #[error("{}: {message}", program.display())]
+    Toolchain {
+        /// The program.
+        program: PathBuf,
+        /// What went wrong, and what to do.
+        message: String,
+    },
+    /// A Linux executable was asked for on a host whose cargo cannot link one.
+    #[error(
+        "cannot build for {target} on this {host} host with plain cargo: a Linux executable \
+         needs a Linux linker and C library, which this host lacks. Either install cargo-zigbuild \
+         (`cargo install cargo-zigbuild`; it needs zig, from ziglang.org or \
+         `pip install ziglang`) and run `flash build --zigbuild`, or run `flash build` on Linux \
+         (an x86_64 Linux machine, or a Linux container such as `docker run --platform \
+         linux/amd64` of the `rust` image). Nothing was compiled."
+    )]
+    CrossCompile {
+        /// The host triple.
+        host: String,
+        /// The requested target.
+        target: String,
+    },
+    /// The standard library of the requested target is not installed.
+    #[error(
+        "the Rust standard library for {target} is not installed (no {}): run `rustup target \
+         add {target}`",
+        sysroot.join("lib").join("rustlib").join(target).display()
+    )]
+    TargetNotInstalled {
+        /// The target triple.
+        target: String,
+        /// The toolchain's sysroot.
+        sysroot: PathBuf,
+    },
+    /// The built executable is not one the requested target runs.
+    #[error(
+        "refusing to package {}: it is {found}, not an executable for {target} (is a \
+         `build.target` in .cargo/config.toml or a linker setting overriding the target?)",
+        binary.display()
+    )]
+    WrongExecutable {
+        /// The executable.
+        binary: PathBuf,
+        /// What its header says it is.
+        found: String,
+        /// The requested target triple.
+        target: String,
+    },
 }
 
 impl BuildError {
@@ -244,8 +352,47 @@ impl BuildError {
 pub fn build(project: &Project, options: &BuildOptions) -> Result<BuildOutput, BuildError> {
     let package = cargo::metadata(project, options)?;
     let bin = cargo::select_bin(&package, options.bin.as_deref())?;
-    let binary = cargo::compile(&package, &bin, options)?;
-    let described = describe::describe(&binary, &project.root)?;
+    let mut warnings = Vec::new();
+    let project_images =
+        images::from_metadata(&package.metadata, &package.manifest_path, &mut warnings)?;
+
+    let rustc = triple::rustc_for(&options.cargo, std::env::var_os("RUSTC"));
+    let host = triple::host_triple(&rustc)?;
+    let plan = triple::plan(&host, &options.target, options.zigbuild)?;
+    if plan.pass_target {
+        triple::check_installed(&rustc, &options.target)?;
+    }
+    let target = triple::base_triple(&options.target).to_owned();
+    let stripped = options.strips();
+    let binary = cargo::compile(
+        &package,
+        &bin,
+        options,
+        &cargo::Invocation {
+            target: plan.pass_target.then_some(options.target.as_str()),
+            zigbuild: options.zigbuild,
+            strip: stripped,
+        },
+    )?;
+    let executable = std::fs::read(&binary).map_err(|e| BuildError::io("read", &binary, e))?;
+    triple::check_executable(&binary, &executable, &target)?;
+    let described = if plan.describe_with_host_build {
+        // The executable is for another machine: a host build of the same sources names the
+        // same functions (unless a `#[cfg(target_...)]` tells them apart).
+        let host_binary = cargo::compile(
+            &package,
+            &bin,
+            options,
+            &cargo::Invocation {
+                target: None,
+                zigbuild: false,
+                strip: false,
+            },
+        )?;
+        describe::describe(&host_binary, &project.root)?
+    } else {
+        describe::describe(&binary, &project.root)?
+    };
 
     let sources = scan::read_sources(&project.root)?;
     let excluded = scan::relative_to(&project.root, &package.other_bin_sources(&bin.name));
@@ -255,7 +402,6 @@ pub fn build(project: &Project, options: &BuildOptions) -> Result<BuildOutput, B
             problems: scanned.problems,
         });
     }
-    let mut warnings = Vec::new();
     let sites = plan::cross_check(&described, &scanned.remotes, &mut warnings)?;
 
     let resource_of: std::collections::BTreeMap<String, String> = described
@@ -270,7 +416,7 @@ pub fn build(project: &Project, options: &BuildOptions) -> Result<BuildOutput, B
         .or_else(time::source_date_epoch)
         .unwrap_or_else(SystemTime::now);
     let fingerprint = fingerprint::source_fingerprint(&project.root, &package, &sources)?;
-    let manifest = plan::assemble(&plan::Inputs {
+    let mut manifest = plan::assemble(&plan::Inputs {
         described: &described,
         sites: &sites,
         remote_calls: &remote_calls,
@@ -278,7 +424,9 @@ pub fn build(project: &Project, options: &BuildOptions) -> Result<BuildOutput, B
         binary_name: &bin.name,
         generated_at: time::rfc3339(generated_at),
         source_fingerprint: fingerprint,
+        target: &target,
     })?;
+    images::resolve(&mut manifest, &options.image_env.over(&project_images));
 
     let flash_dir = project.flash_dir();
     std::fs::create_dir_all(&flash_dir).map_err(|e| BuildError::io("create", &flash_dir, e))?;
@@ -288,7 +436,7 @@ pub fn build(project: &Project, options: &BuildOptions) -> Result<BuildOutput, B
         path: manifest_path.clone(),
         source: std::io::Error::other(e.to_string()),
     })?;
-    let executable = std::fs::read(&binary).map_err(|e| BuildError::io("read", &binary, e))?;
+    let binary_size = executable.len() as u64;
     let artifact = artifact::pack(&[
         Member::dir("bin/"),
         Member::file(format!("bin/{}", bin.name), executable, 0o755),
@@ -305,6 +453,9 @@ pub fn build(project: &Project, options: &BuildOptions) -> Result<BuildOutput, B
         artifact_path,
         artifact_size: artifact.len() as u64,
         binary,
+        binary_size,
+        target,
+        stripped,
         warnings,
     })
 }

@@ -39,6 +39,17 @@ pub(crate) enum Command {
         /// The binary to build, when the package has several.
         #[arg(long, value_name = "NAME")]
         bin: Option<String>,
+        /// Target triple of the executable. Runpod workers are x86_64 Linux; a target equal to
+        /// the host's is built without cargo's `--target`, sharing the host build cache.
+        #[arg(long, value_name = "TRIPLE", default_value = flash_cli::build::DEFAULT_TARGET)]
+        target: String,
+        /// Build with cargo-zigbuild (`cargo install cargo-zigbuild`, needs zig): cross-compiles
+        /// the Linux executable on macOS or Windows.
+        #[arg(long)]
+        zigbuild: bool,
+        /// Keep the symbols of a release build's executable (stripped by default).
+        #[arg(long)]
+        no_strip: bool,
     },
     /// Build the app, deploy it to an embedded local Runpod and stream its workers' logs.
     ///

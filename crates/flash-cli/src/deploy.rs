@@ -3,8 +3,12 @@
 //! The flow ([`deploy`]), one module per step:
 //!
 //! 1. `build_output`: read `.flash/flash_manifest.json` and `.flash/artifact.tar.gz` (written by
-//!    `flash build`); if a resource makes remote calls and there is no API key, fail before any
-//!    request;
+//!    `flash build`). A resource without `imageName` (a manifest from before `flash build`
+//!    resolved images) gets the image `flash build` would give it without project config
+//!    ([`ImageConfig::from_env`], else the default). Then fail before any request if the
+//!    control plane is not on loopback (so it is Runpod, not a local emulator) and an image
+//!    names no registry Runpod could pull it from, or if a resource makes remote calls and
+//!    there is no API key;
 //! 2. `target`: get or create the app and the environment, and read the manifest of the
 //!    environment's active build (what the previous deploy published);
 //! 3. the new build's manifest carries forward, for every resource it shares with the previous
@@ -50,9 +54,8 @@ use runpod_flash::error::{ManifestError, StateManagerError};
 use runpod_flash::state_manager::{StateManagerClient, StateManagerConfig};
 use serde::Serialize;
 
+use crate::build::{ImageConfig, is_gpu};
 use crate::project::Project;
-
-pub use spec::DEFAULT_WORKER_IMAGE;
 
 /// Timeout of one control-plane request of a deploy.
 pub const DEPLOY_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
@@ -257,6 +260,22 @@ pub enum DeployError {
         /// The resources with `makes_remote_calls`.
         resources: Vec<String>,
     },
+    /// Images Runpod cannot pull: they name no registry.
+    #[error(
+        "Runpod cannot pull the image of {}: it names no registry. Build and push the worker \
+         images (docker/README.md), then set `image-registry` in [package.metadata.flash] of \
+         the app's Cargo.toml (or FLASH_IMAGE_REGISTRY) and run `flash build` again. Nothing \
+         was deployed.",
+        images
+            .iter()
+            .map(|(resource, image)| format!("resource `{resource}` (`{image}`)"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )]
+    ImageWithoutRegistry {
+        /// Each resource and its image.
+        images: Vec<(String, String)>,
+    },
     /// No API key at all.
     #[error(
         "no API key: set RUNPOD_API_KEY or add `api_key` under [default] in \
@@ -348,6 +367,10 @@ pub async fn deploy_with_progress(
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<DeployReport, DeployError> {
     let mut build = build_output::read_build_output(project)?;
+    fill_missing_images(&mut build.manifest, &ImageConfig::from_env());
+    if !is_loopback_url(&options.api_base_url) {
+        check_pullable(&build.manifest)?;
+    }
     if options.api_key.is_none() {
         let callers = build_output::remote_callers(&build.manifest);
         if !callers.is_empty() {
@@ -459,6 +482,53 @@ pub async fn deploy_with_progress(
     })
 }
 
+/// Gives every resource without `imageName` the image `flash build` would have given it
+/// without project config.
+fn fill_missing_images(manifest: &mut runpod_flash::manifest::Manifest, config: &ImageConfig) {
+    for resource in manifest.resources.values_mut() {
+        if resource.image_name.is_none() {
+            resource.image_name = Some(config.image(is_gpu(resource)));
+        }
+    }
+}
+
+/// Fails when a resource that gets our template (not a `templateId` of its own) runs an image
+/// without a registry.
+fn check_pullable(manifest: &runpod_flash::manifest::Manifest) -> Result<(), DeployError> {
+    let images: Vec<(String, String)> = manifest
+        .resources
+        .iter()
+        .filter(|(_, r)| r.template_id.is_none())
+        .filter_map(|(name, r)| Some((name, r.image_name.as_deref()?)))
+        .filter(|(_, image)| !flash_contract::images::has_registry(image))
+        .map(|(name, image)| (name.clone(), image.to_owned()))
+        .collect();
+    if images.is_empty() {
+        Ok(())
+    } else {
+        Err(DeployError::ImageWithoutRegistry { images })
+    }
+}
+
+/// Whether `url`'s host is loopback (`localhost`, `127.0.0.0/8`, `[::1]`): a local emulator,
+/// not Runpod. A URL that does not parse is not.
+pub fn is_loopback_url(url: &str) -> bool {
+    let Ok(parsed) = reqwest::Url::parse(url) else {
+        return false;
+    };
+    let Some(host) = parsed.host_str() else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => {
+            let host = host.trim_end_matches('.').to_ascii_lowercase();
+            host == "localhost" || host.ends_with(".localhost")
+        }
+    }
+}
+
 /// `created`, `updated`, ...
 pub fn action_word(action: EndpointAction) -> &'static str {
     match action {
@@ -472,6 +542,90 @@ pub fn action_word(action: EndpointAction) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loopback_urls_are_local_emulators() {
+        for local in [
+            "http://127.0.0.1:8080",
+            "http://127.3.2.1/api",
+            "http://localhost:9",
+            "http://LOCALHOST./x",
+            "http://emu.localhost:1",
+            "http://[::1]:8000/graphql",
+        ] {
+            assert!(is_loopback_url(local), "{local}");
+        }
+        for remote in [
+            config::DEFAULT_API_BASE_URL,
+            "https://api.runpod.io/graphql",
+            "http://10.0.0.1",
+            "http://localhost.example.com",
+            "http://[::2]",
+            "not a url",
+            "",
+        ] {
+            assert!(!is_loopback_url(remote), "{remote}");
+        }
+    }
+
+    #[test]
+    fn images_without_a_registry_are_refused_naming_resource_and_image() {
+        use runpod_flash::manifest::{Manifest, ResourceConfig};
+        let mut manifest = Manifest::default();
+        let cpu = ResourceConfig {
+            instance_ids: Some(vec!["cpu3c-1-2".to_owned()]),
+            ..ResourceConfig::default()
+        };
+        manifest.resources.insert("worker".to_owned(), cpu.clone());
+        manifest.resources.insert(
+            "pushed".to_owned(),
+            ResourceConfig {
+                image_name: Some("docker.io/me/flash-rs-worker-gpu:0.1.0".to_owned()),
+                ..ResourceConfig::default()
+            },
+        );
+        manifest.resources.insert(
+            "own-template".to_owned(),
+            ResourceConfig {
+                template_id: Some("tpl".to_owned()),
+                image_name: Some("local:1".to_owned()),
+                ..ResourceConfig::default()
+            },
+        );
+        fill_missing_images(&mut manifest, &ImageConfig::default());
+        let default_cpu = flash_contract::images::default_image(false, None);
+        assert_eq!(
+            manifest.resources["worker"].image_name.as_deref(),
+            Some(default_cpu.as_str())
+        );
+        let error = check_pullable(&manifest).unwrap_err();
+        let text = error.to_string();
+        assert!(
+            matches!(&error, DeployError::ImageWithoutRegistry { images } if images.len() == 1),
+            "only `worker`: `pushed` has a registry, `own-template` its own template: {text}"
+        );
+        for needle in [
+            "resource `worker`",
+            default_cpu.as_str(),
+            "docker/README.md",
+            "image-registry",
+            "[package.metadata.flash]",
+            "FLASH_IMAGE_REGISTRY",
+        ] {
+            assert!(text.contains(needle), "{needle} in {text}");
+        }
+
+        let mut old = Manifest::default();
+        old.resources.insert("worker".to_owned(), cpu);
+        fill_missing_images(
+            &mut old,
+            &ImageConfig {
+                registry: Some("ghcr.io/me".to_owned()),
+                ..ImageConfig::default()
+            },
+        );
+        check_pullable(&old).expect("an old manifest deploys under FLASH_IMAGE_REGISTRY");
+    }
 
     #[test]
     fn options_from_lookup_default_to_runpod() {

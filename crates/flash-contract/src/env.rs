@@ -103,6 +103,16 @@ pub const FLASH_CALL_TIMEOUT_SECS: &str = "FLASH_CALL_TIMEOUT_SECS";
 
 /// Seconds since the epoch that reproducible builds stamp instead of the clock.
 pub const SOURCE_DATE_EPOCH: &str = "SOURCE_DATE_EPOCH";
+/// Registry of the default worker images (`docker.io/me`, `ghcr.io/org`), read by `flash build`
+/// over `image-registry` in `[package.metadata.flash]`: images become
+/// `{registry}/flash-rs-worker-{cpu,gpu}:{version}` ([`crate::images::default_image`]).
+pub const FLASH_IMAGE_REGISTRY: &str = "FLASH_IMAGE_REGISTRY";
+/// Full image name for CPU resources that name none, read by `flash build` over `cpu-image`
+/// (Python Flash reads the same variable for the same purpose).
+pub const FLASH_CPU_IMAGE: &str = "FLASH_CPU_IMAGE";
+/// Full image name for GPU resources that name none, read by `flash build` over `gpu-image`
+/// (Python Flash reads the same variable for the same purpose).
+pub const FLASH_GPU_IMAGE: &str = "FLASH_GPU_IMAGE";
 
 /// Prefixes of the variables that belong to the platform and Flash: `flash build` runs the app
 /// without them, so a describe run cannot pick up a deployed worker's identity.

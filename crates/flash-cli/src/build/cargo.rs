@@ -1,4 +1,5 @@
-//! Talking to cargo: `cargo metadata` for the package, `cargo build` for the executable.
+//! Talking to cargo: `cargo metadata` for the package, `cargo build` (or `cargo rustc`, or
+//! cargo-zigbuild's equivalents) for the executable.
 
 use std::io::{BufRead, BufReader, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -20,6 +21,8 @@ pub(crate) struct Package {
     pub(crate) workspace_root: PathBuf,
     /// Binary targets.
     pub(crate) bins: Vec<BinTarget>,
+    /// `[package.metadata]` (null when the package has none).
+    pub(crate) metadata: Value,
 }
 
 /// One binary target.
@@ -115,6 +118,7 @@ pub(crate) fn metadata(project: &Project, options: &BuildOptions) -> Result<Pack
             .as_str()
             .map_or_else(|| project.root.clone(), PathBuf::from),
         bins,
+        metadata: package["metadata"].clone(),
     })
 }
 
@@ -155,12 +159,68 @@ pub(crate) fn select_bin(package: &Package, bin: Option<&str>) -> Result<BinTarg
     }
 }
 
+/// How one compile is run.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Invocation<'a> {
+    /// `--target`, when given.
+    pub(crate) target: Option<&'a str>,
+    /// Through cargo-zigbuild.
+    pub(crate) zigbuild: bool,
+    /// Strip the executable's symbols.
+    pub(crate) strip: bool,
+}
+
+impl Invocation<'_> {
+    /// The program and its subcommand.
+    ///
+    /// Stripping uses `rustc` with `-- -C strip=symbols`, which reaches the final crate's rustc
+    /// call only: every dependency is built exactly as by a plain `cargo build` of the profile
+    /// (same flags, same fingerprints, same artifacts), so only the app crate is compiled
+    /// again. A profile override (`--config profile.release.strip=...`) would instead be part
+    /// of every unit's fingerprint and rebuild every dependency.
+    ///
+    /// cargo-zigbuild is run as `cargo-zigbuild zigbuild` (what `cargo zigbuild` runs) or
+    /// `cargo-zigbuild rustc` (its `cargo rustc`, which `cargo zigbuild` cannot reach).
+    fn program(&self, cargo: &Path) -> (PathBuf, &'static str) {
+        let subcommand = if self.strip { "rustc" } else { "build" };
+        if self.zigbuild {
+            let subcommand = if self.strip { "rustc" } else { "zigbuild" };
+            (zigbuild_program(cargo), subcommand)
+        } else {
+            (cargo.to_owned(), subcommand)
+        }
+    }
+}
+
+/// `cargo-zigbuild`: beside `cargo`, else in `$CARGO_HOME/bin` (`~/.cargo/bin`), where
+/// `cargo install` puts it, else on `PATH`.
+fn zigbuild_program(cargo: &Path) -> PathBuf {
+    let exe = format!("cargo-zigbuild{}", std::env::consts::EXE_SUFFIX);
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|h| !h.is_empty())
+                .map(|h| Path::new(&h).join(".cargo"))
+        });
+    cargo
+        .parent()
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .map(|dir| dir.join(&exe))
+        .into_iter()
+        .chain(cargo_home.map(|home| home.join("bin").join(&exe)))
+        .find(|candidate| candidate.is_file())
+        .unwrap_or_else(|| PathBuf::from(exe))
+}
+
 /// Builds `bin` and returns the executable's path. Diagnostics go to stderr as cargo renders
 /// them; compile errors are also collected into [`BuildError::Cargo`].
 pub(crate) fn compile(
     package: &Package,
     bin: &BinTarget,
     options: &BuildOptions,
+    how: &Invocation<'_>,
 ) -> Result<PathBuf, BuildError> {
     let mut stderr = std::io::stderr();
     let format = if stderr.is_terminal() {
@@ -168,9 +228,10 @@ pub(crate) fn compile(
     } else {
         "json"
     };
-    let mut command = Command::new(&options.cargo);
+    let (program, subcommand) = how.program(&options.cargo);
+    let mut command = Command::new(&program);
     command
-        .arg("build")
+        .arg(subcommand)
         .arg("--manifest-path")
         .arg(&package.manifest_path)
         .args(["--profile", &options.profile])
@@ -179,12 +240,33 @@ pub(crate) fn compile(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
+    if let Some(target) = how.target {
+        command.args(["--target", target]);
+    }
     if let Some(dir) = &options.target_dir {
         command.arg("--target-dir").arg(dir);
     }
-    let mut child = command.spawn().map_err(|source| BuildError::Spawn {
-        program: options.cargo.clone(),
-        source,
+    if how.zigbuild && options.cargo.components().count() > 1 {
+        // cargo-zigbuild drives `$CARGO`: the same cargo as every other step.
+        command.env("CARGO", &options.cargo);
+    }
+    if how.strip {
+        command.args(["--", "-C", "strip=symbols"]);
+    }
+    let mut child = command.spawn().map_err(|source| {
+        if how.zigbuild && source.kind() == std::io::ErrorKind::NotFound {
+            BuildError::Toolchain {
+                program: program.clone(),
+                message: "not found: install it with `cargo install cargo-zigbuild` (it needs \
+                          zig: from ziglang.org, or `pip install ziglang`)"
+                    .to_owned(),
+            }
+        } else {
+            BuildError::Spawn {
+                program: program.clone(),
+                source,
+            }
+        }
     })?;
     let wanted = canonical(&package.manifest_path);
     let mut executable = None;
@@ -226,7 +308,7 @@ pub(crate) fn compile(
         }
     }
     let status = child.wait().map_err(|source| BuildError::Spawn {
-        program: options.cargo.clone(),
+        program: program.clone(),
         source,
     })?;
     let cargo_failed = |errors: Vec<Located>| BuildError::Cargo {

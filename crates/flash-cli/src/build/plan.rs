@@ -82,6 +82,8 @@ pub(crate) struct Inputs<'a> {
     pub(crate) binary_name: &'a str,
     pub(crate) generated_at: String,
     pub(crate) source_fingerprint: String,
+    /// The target triple of the executable.
+    pub(crate) target: &'a str,
 }
 
 /// The manifest: resources sorted by name, functions in source order, validated.
@@ -181,6 +183,7 @@ pub(crate) fn assemble(inputs: &Inputs<'_>) -> Result<Manifest, BuildError> {
         function_registry: registry,
         routes: (!routes.is_empty()).then_some(routes),
         source_fingerprint: Some(inputs.source_fingerprint.clone()),
+        target: Some(inputs.target.to_owned()),
         resources_endpoints: None,
         extra,
     };
@@ -247,6 +250,7 @@ mod tests {
             binary_name: "p",
             generated_at: "1970-01-01T00:00:00Z".into(),
             source_fingerprint: "0".into(),
+            target: "x86_64-unknown-linux-gnu",
         })
         .expect_err("conflict");
         let text = err.to_string();

@@ -6,40 +6,46 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
 use flash_cli::build::{BuildOptions, BuildOutput, build as run_build};
+use flash_contract::images::has_registry;
 
 use super::{current_project, finish};
 
-/// `flash build` in the current directory's app.
-pub(crate) fn run(
-    profile: String,
-    app: Option<String>,
-    target_dir: Option<PathBuf>,
-    bin: Option<String>,
-) -> ExitCode {
-    finish(build(profile, app, target_dir, bin))
+/// The arguments of `flash build`.
+#[derive(Debug)]
+pub(crate) struct Args {
+    pub(crate) profile: String,
+    pub(crate) app: Option<String>,
+    pub(crate) target_dir: Option<PathBuf>,
+    pub(crate) bin: Option<String>,
+    pub(crate) target: String,
+    pub(crate) zigbuild: bool,
+    pub(crate) strip: bool,
 }
 
-fn build(
-    profile: String,
-    app: Option<String>,
-    target_dir: Option<PathBuf>,
-    bin: Option<String>,
-) -> Result<String> {
+/// `flash build` in the current directory's app.
+pub(crate) fn run(args: Args) -> ExitCode {
+    finish(build(args))
+}
+
+fn build(args: Args) -> Result<String> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let project = current_project()?;
     let options = BuildOptions {
-        profile,
-        target_dir,
-        app_name: app,
-        bin,
+        profile: args.profile,
+        target_dir: args.target_dir,
+        app_name: args.app,
+        bin: args.bin,
+        target: args.target,
+        zigbuild: args.zigbuild,
+        strip: args.strip,
         ..BuildOptions::default()
     };
     let output = run_build(&project, &options)?;
-    Ok(summary(&output, &cwd))
+    Ok(summary(&output, &options, &cwd))
 }
 
-/// Resources, functions, artifact path and size.
-fn summary(output: &BuildOutput, cwd: &Path) -> String {
+/// Resources (with their images), functions, artifact path and size, target and stripping.
+fn summary(output: &BuildOutput, options: &BuildOptions, cwd: &Path) -> String {
     let manifest = &output.manifest;
     let mut out = String::new();
     for warning in &output.warnings {
@@ -63,7 +69,8 @@ fn summary(output: &BuildOutput, cwd: &Path) -> String {
         } else {
             ""
         };
-        let _ = writeln!(out, "  {name} ({kind}{calls})");
+        let image = resource.image_name.as_deref().unwrap_or("no image");
+        let _ = writeln!(out, "  {name} ({kind}{calls}, image {image})");
         for function in &resource.functions {
             match (&function.http_method, &function.http_path) {
                 (Some(method), Some(path)) => {
@@ -83,6 +90,36 @@ fn summary(output: &BuildOutput, cwd: &Path) -> String {
         show(&output.artifact_path),
         human_size(output.artifact_size)
     );
+    let symbols = if output.stripped {
+        "stripped".to_owned()
+    } else if options.profile != "release" {
+        format!("not stripped: {} profile", options.profile)
+    } else {
+        "not stripped: --no-strip".to_owned()
+    };
+    let _ = writeln!(
+        out,
+        "binary: {} for {} ({symbols})",
+        human_size(output.binary_size),
+        output.target
+    );
+    let unpullable: std::collections::BTreeSet<&str> = manifest
+        .resources
+        .values()
+        .filter(|r| r.template_id.is_none())
+        .filter_map(|r| r.image_name.as_deref())
+        .filter(|image| !has_registry(image))
+        .collect();
+    if !unpullable.is_empty() {
+        let names: Vec<&str> = unpullable.into_iter().collect();
+        let _ = writeln!(
+            out,
+            "note: {} names no registry: fine for `flash run`, but Runpod cannot pull it; before \
+             `flash deploy`, push the worker images (docker/README.md) and set `image-registry` \
+             in [package.metadata.flash] or FLASH_IMAGE_REGISTRY",
+            names.join(", ")
+        );
+    }
     out
 }
 

@@ -8,11 +8,9 @@ use runpod_flash::manifest::ResourceConfig;
 
 use super::DeployError;
 use super::hash;
+use crate::build::{ImageConfig, image_of};
 use flash_contract::env::FLASH_SOURCE_FINGERPRINT as SOURCE_FINGERPRINT_ENV;
 use serde_json::{Value, json};
-
-/// Container image of CPU workers whose resource names none (`docker/Dockerfile.cpu`).
-pub const DEFAULT_WORKER_IMAGE: &str = concat!("flash-rs-worker-cpu:", env!("CARGO_PKG_VERSION"));
 
 /// What every endpoint of one deploy shares.
 pub(crate) struct Context {
@@ -99,13 +97,9 @@ pub(crate) fn template(
     TemplateSpec {
         id,
         name: format!("{}-{}", template_base_name(name, ctx), unique_suffix()),
-        image_name: Some(resource.image_name.clone().unwrap_or_else(|| {
-            let cpu = resource
-                .instance_ids
-                .as_ref()
-                .is_some_and(|i| !i.is_empty());
-            flash_contract::images::default_image(!cpu, None)
-        })),
+        // `flash build` writes every resource's image; `deploy` fills in the ones an older
+        // manifest lacks. This default is for a manifest that reaches here without either.
+        image_name: Some(image_of(resource, &ImageConfig::default())),
         container_disk_in_gb: Some(
             tpl.and_then(|t| t.container_disk_in_gb)
                 .unwrap_or_else(|| default_container_disk(resource)),
@@ -326,7 +320,11 @@ mod tests {
         assert_eq!(spec.network_volume_id.as_deref(), Some("vol"));
         assert_eq!(spec.flash_environment_id.as_deref(), Some("env_1"));
         let t = spec.template.unwrap();
-        assert_eq!(t.image_name.as_deref(), Some(DEFAULT_WORKER_IMAGE));
+        assert_eq!(
+            t.image_name,
+            Some(flash_contract::images::default_image(true, None)),
+            "a GPU resource without an image gets the default GPU image"
+        );
         assert_eq!(t.ports.as_deref(), Some("80/http"));
         assert_eq!(t.container_disk_in_gb, Some(64));
         assert_eq!(
@@ -379,6 +377,33 @@ mod tests {
         assert_eq!(
             template_identity("w", &r, &ctx(None)),
             template_identity("w", &r, &ctx(None))
+        );
+    }
+
+    #[test]
+    fn the_manifest_image_reaches_the_template_and_the_identity() {
+        let cpu = ResourceConfig {
+            instance_ids: Some(vec!["cpu3c-1-2".to_owned()]),
+            ..Default::default()
+        };
+        let t = template("c", &cpu, &ctx(None), None);
+        assert_eq!(
+            t.image_name,
+            Some(flash_contract::images::default_image(false, None))
+        );
+        let pushed = ResourceConfig {
+            image_name: Some("docker.io/me/flash-rs-worker-cpu:0.1.0".to_owned()),
+            ..cpu.clone()
+        };
+        let t = template("c", &pushed, &ctx(None), None);
+        assert_eq!(
+            t.image_name.as_deref(),
+            Some("docker.io/me/flash-rs-worker-cpu:0.1.0")
+        );
+        assert_ne!(
+            template_identity("c", &cpu, &ctx(None)),
+            template_identity("c", &pushed, &ctx(None)),
+            "another image is another deploy hash"
         );
     }
 

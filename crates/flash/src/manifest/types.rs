@@ -38,6 +38,12 @@ pub struct Manifest {
     /// SHA-256 over the shipped sources.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_fingerprint: Option<String>,
+    /// The target triple the packed executable was built for (`x86_64-unknown-linux-gnu`),
+    /// under the key `flash_contract::artifact::TARGET_FIELD` (`"target"`): the boot step
+    /// refuses an artifact whose target does not run on the worker. Rust Flash only; Python
+    /// Flash manifests have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
     /// After deploy: resource name to endpoint URL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources_endpoints: Option<IndexMap<String, String>>,
@@ -333,4 +339,61 @@ where
     T: Deserialize<'de>,
 {
     Option::<T>::deserialize(deserializer).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The `target` key is the one the boot step reads; absent when unset, so manifests without
+    /// it (Python Flash's, older Rust builds) round-trip unchanged.
+    #[test]
+    fn target_is_the_contract_field_and_optional() {
+        // The serde attribute cannot name the constant: pin the two together here.
+        assert_eq!(flash_contract::artifact::TARGET_FIELD, "target");
+        let manifest = Manifest {
+            target: Some("x86_64-unknown-linux-gnu".to_owned()),
+            ..Manifest::default()
+        };
+        let value = serde_json::to_value(&manifest).expect("serializes");
+        assert_eq!(
+            value[flash_contract::artifact::TARGET_FIELD],
+            "x86_64-unknown-linux-gnu"
+        );
+        let back: Manifest = serde_json::from_value(value).expect("parses");
+        assert_eq!(back.target.as_deref(), Some("x86_64-unknown-linux-gnu"));
+        assert!(back.extra.is_empty(), "not duplicated into extra");
+
+        let none = serde_json::to_value(Manifest::default()).expect("serializes");
+        assert!(none.get("target").is_none(), "{none}");
+    }
+
+    #[test]
+    fn python_manifests_still_parse_and_round_trip() {
+        for (name, text) in [
+            (
+                "01_hello_world",
+                include_str!("../../tests/fixtures/manifests/valid/01_hello_world.json"),
+            ),
+            (
+                "03_mixed_workers",
+                include_str!("../../tests/fixtures/manifests/valid/03_mixed_workers.json"),
+            ),
+            (
+                "05_load_balancer",
+                include_str!("../../tests/fixtures/manifests/valid/05_load_balancer.json"),
+            ),
+        ] {
+            let original: Value = serde_json::from_str(text).expect("fixture is JSON");
+            let manifest: Manifest =
+                serde_json::from_value(original.clone()).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(manifest.target, None, "{name}");
+            assert!(!manifest.resources.is_empty(), "{name}");
+            assert_eq!(
+                serde_json::to_value(&manifest).expect("serializes"),
+                original,
+                "{name}"
+            );
+        }
+    }
 }
