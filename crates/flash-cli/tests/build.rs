@@ -10,8 +10,10 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
 
-use flash_cli::build::{BuildError, BuildOptions, BuildOutput, build};
+use flash_cli::build::{BuildError, BuildOptions, BuildOutput, DEFAULT_TARGET, ImageConfig, build};
 use flash_cli::project::Project;
+use flash_contract::artifact::TARGET_FIELD;
+use flash_contract::images::default_image;
 use runpod_flash::manifest::Manifest;
 
 fn manifest_dir() -> PathBuf {
@@ -34,6 +36,8 @@ fn options() -> BuildOptions {
         target_dir: Some(target_dir()),
         cargo: std::env::var_os("CARGO").map_or_else(|| "cargo".into(), PathBuf::from),
         generated_at: Some(UNIX_EPOCH + Duration::from_secs(1_767_225_600)),
+        // Hermetic: a developer's FLASH_IMAGE_REGISTRY must not change what is asserted.
+        image_env: ImageConfig::default(),
         ..BuildOptions::default()
     }
 }
@@ -51,11 +55,16 @@ fn sync(path: &Path, text: &str) {
 /// A fixture app `name` with `files` (relative path, text), depending on runpod-flash by path.
 /// The workspace's Cargo.lock seeds the fixture's, so it resolves to the versions already built.
 fn fixture(name: &str, files: &[(&str, String)]) -> Project {
+    fixture_with(name, files, "")
+}
+
+/// [`fixture`] with `extra` appended to its Cargo.toml.
+fn fixture_with(name: &str, files: &[(&str, String)], extra: &str) -> Project {
     let root = target_dir().join("flash-cli-fixtures").join(name);
     let cargo_toml = format!(
         "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2024\"\npublish = false\n\n\
          [dependencies]\nrunpod-flash = {{ path = \"{}\" }}\ntokio = {{ version = \"1\", features = [\"macros\", \"rt-multi-thread\"] }}\n\n\
-         [workspace]\n",
+         [workspace]\n{extra}",
         flash_path().display()
     );
     sync(&root.join("Cargo.toml"), &cargo_toml);
@@ -218,9 +227,269 @@ fn check_good_manifest(out: &BuildOutput) {
     assert_eq!(routes["fx-api"]["POST /compute"], "compute");
     assert_eq!(routes["fx-api"]["GET /health"], "health");
 
+    // Built for the host, which is what Runpod runs here; a dev build keeps its symbols; no
+    // project config: the default images without a registry.
+    assert_eq!(m.target.as_deref(), Some(DEFAULT_TARGET));
+    assert_eq!(out.target, DEFAULT_TARGET);
+    assert!(!out.stripped, "dev builds are not stripped");
+    assert_eq!(
+        m.resources["fx-gpu"].image_name,
+        Some(default_image(true, None))
+    );
+    for cpu in ["fx-cpu", "fx-api"] {
+        assert_eq!(
+            m.resources[cpu].image_name,
+            Some(default_image(false, None)),
+            "{cpu}"
+        );
+    }
+
     // The file on disk is the same manifest, and it loads with validation.
     let saved = Manifest::from_path(&out.manifest_path).expect("valid manifest on disk");
     assert_eq!(&saved, m);
+}
+
+/// The names of an ELF64 little-endian file's sections.
+fn elf_sections(bytes: &[u8]) -> Vec<String> {
+    let u16_at = |at: usize| u16::from_le_bytes(bytes[at..at + 2].try_into().expect("2 bytes"));
+    let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
+    let u64_at = |at: usize| {
+        usize::try_from(u64::from_le_bytes(
+            bytes[at..at + 8].try_into().expect("8 bytes"),
+        ))
+        .expect("fits")
+    };
+    assert_eq!(&bytes[..4], b"\x7fELF");
+    assert_eq!((bytes[4], bytes[5]), (2, 1), "ELF64, little-endian");
+    let (shoff, shentsize, shnum, shstrndx) = (
+        u64_at(0x28),
+        usize::from(u16_at(0x3a)),
+        usize::from(u16_at(0x3c)),
+        usize::from(u16_at(0x3e)),
+    );
+    let header = |i: usize| shoff + i * shentsize;
+    let strtab = u64_at(header(shstrndx) + 0x18);
+    (0..shnum)
+        .map(|i| {
+            let start = strtab + u32_at(header(i)) as usize;
+            let end = bytes[start..]
+                .iter()
+                .position(|&b| b == 0)
+                .map_or(bytes.len(), |n| start + n);
+            String::from_utf8_lossy(&bytes[start..end]).into_owned()
+        })
+        .collect()
+}
+
+fn packed_binary(out: &BuildOutput, name: &str) -> Vec<u8> {
+    let artifact = std::fs::read(&out.artifact_path).expect("artifact");
+    entries(&artifact)
+        .into_iter()
+        .find(|(path, _, _)| path == &format!("bin/{name}"))
+        .map(|(_, _, bytes)| bytes)
+        .expect("the executable is packed")
+}
+
+/// What `flash build` (release, the default) of examples/01_hello_world packs is what a Runpod
+/// worker runs: an x86_64 Linux executable without a symbol table, a manifest recording that
+/// target and the image the endpoint gets. Built into the shared target dir, so `cargo build
+/// --release` of the examples (or `flash-bench sizes`) reuses its dependencies.
+#[test]
+fn hello_world_release_build_is_what_runpod_runs() {
+    let root = manifest_dir().join("../../examples/01_hello_world");
+    let project = Project::at(std::fs::canonicalize(root).expect("the example exists"));
+    let out = build(
+        &project,
+        &BuildOptions {
+            profile: "release".to_owned(),
+            ..options()
+        },
+    )
+    .expect("01_hello_world builds");
+    assert_eq!(out.target, "x86_64-unknown-linux-gnu");
+    assert!(out.stripped);
+    let m = &out.manifest;
+    assert_eq!(m.target.as_deref(), Some("x86_64-unknown-linux-gnu"));
+    let gpu_image = default_image(true, None);
+    assert_eq!(
+        m.resources["gpu_worker"].image_name.as_deref(),
+        Some(gpu_image.as_str())
+    );
+
+    // The packed manifest says the same, under the key the boot step reads.
+    let artifact = std::fs::read(&out.artifact_path).expect("artifact");
+    let packed = entries(&artifact)
+        .into_iter()
+        .find(|(path, _, _)| path == "flash_manifest.json")
+        .expect("manifest packed");
+    let packed: serde_json::Value = serde_json::from_slice(&packed.2).expect("JSON");
+    assert_eq!(packed[TARGET_FIELD], "x86_64-unknown-linux-gnu");
+    assert_eq!(packed["resources"]["gpu_worker"]["imageName"], gpu_image);
+
+    let binary = packed_binary(&out, "flash-example-hello-world");
+    assert_eq!(binary.len() as u64, out.binary_size);
+    assert_eq!(
+        u16::from_le_bytes([binary[18], binary[19]]),
+        62,
+        "e_machine x86_64"
+    );
+    let sections = elf_sections(&binary);
+    assert!(sections.iter().any(|s| s == ".text"), "{sections:?}");
+    assert!(
+        !sections.iter().any(|s| s == ".symtab"),
+        "stripped: no symbol table in {sections:?}"
+    );
+}
+
+const IMAGES_MAIN: &str = r#"use runpod_flash::{FlashError, Resource, remote};
+
+const GPU: Resource = Resource::queue("img-gpu");
+const CPU: Resource = Resource::queue("img-cpu").cpu(&["cpu3c-1-2"]);
+const OWN: Resource = Resource::queue("img-own").cpu(&["cpu3c-1-2"]).image("me/own:1");
+
+#[remote(GPU)]
+async fn on_gpu() -> Result<(), FlashError> {
+    Ok(())
+}
+
+#[remote(CPU)]
+async fn on_cpu() -> Result<(), FlashError> {
+    Ok(())
+}
+
+#[remote(OWN)]
+async fn on_own() -> Result<(), FlashError> {
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    if let Some(exit) = runpod_flash::worker::serve_if_worker().await {
+        return exit;
+    }
+    std::process::ExitCode::SUCCESS
+}
+"#;
+
+/// `[package.metadata.flash]` decides the images of resources that name none; the environment
+/// (`BuildOptions::image_env`) wins over it; a resource's own image wins over both; an unknown
+/// key is a warning naming it. The symbols of a dev build stay.
+#[test]
+fn project_config_and_environment_decide_the_images() {
+    let project = fixture_with(
+        "fx-images",
+        &[("src/main.rs", IMAGES_MAIN.to_owned())],
+        "\n[package.metadata.flash]\nimage-registry = \"docker.io/me\"\ngpu-image = \"ghcr.io/me/gpu:7\"\nimage_registry = \"typo\"\n",
+    );
+    let out = build(&project, &options()).expect("builds");
+    let image = |out: &BuildOutput, resource: &str| {
+        out.manifest.resources[resource]
+            .image_name
+            .clone()
+            .expect("every resource has an image")
+    };
+    let tag = flash_contract::images::DEFAULT_TAG;
+    assert_eq!(image(&out, "img-gpu"), "ghcr.io/me/gpu:7");
+    assert_eq!(
+        image(&out, "img-cpu"),
+        format!("docker.io/me/flash-rs-worker-cpu:{tag}")
+    );
+    assert_eq!(image(&out, "img-own"), "me/own:1");
+    assert_eq!(out.warnings.len(), 1, "{:?}", out.warnings);
+    assert!(
+        out.warnings[0].contains("Cargo.toml")
+            && out.warnings[0].contains("`image_registry`")
+            && out.warnings[0].contains("did you mean `image-registry`?"),
+        "{:?}",
+        out.warnings
+    );
+    let sections = elf_sections(&packed_binary(&out, "fx-images"));
+    assert!(sections.iter().any(|s| s == ".symtab"), "{sections:?}");
+
+    let env = BuildOptions {
+        image_env: ImageConfig {
+            registry: Some("quay.io/env".to_owned()),
+            ..ImageConfig::default()
+        },
+        ..options()
+    };
+    let out = build(&project, &env).expect("builds again");
+    assert_eq!(
+        image(&out, "img-cpu"),
+        format!("quay.io/env/flash-rs-worker-cpu:{tag}"),
+        "FLASH_IMAGE_REGISTRY wins over image-registry"
+    );
+    assert_eq!(
+        image(&out, "img-gpu"),
+        "ghcr.io/me/gpu:7",
+        "a full name wins over a registry"
+    );
+    assert_eq!(image(&out, "img-own"), "me/own:1");
+}
+
+/// A value of the wrong type under `[package.metadata.flash]` stops the build before cargo
+/// compiles anything, naming Cargo.toml and the key.
+#[test]
+fn a_wrong_config_type_fails_before_compiling() {
+    let project = fixture_with(
+        "fx-bad-config",
+        &[("src/main.rs", IMAGES_MAIN.to_owned())],
+        "\n[package.metadata.flash]\ncpu-image = 3\n",
+    );
+    let error = build(&project, &options()).expect_err("a number is not an image");
+    match &error {
+        BuildError::Config { manifest, key, .. } => {
+            assert!(
+                manifest.ends_with("fx-bad-config/Cargo.toml"),
+                "{manifest:?}"
+            );
+            assert_eq!(key, "package.metadata.flash.cpu-image");
+        }
+        other => panic!("expected Config, got {other:?}"),
+    }
+    assert!(
+        error
+            .to_string()
+            .contains("must be a string, not an integer")
+    );
+    assert!(
+        !target_dir().join("debug").join("fx-bad-config").exists(),
+        "nothing was compiled"
+    );
+}
+
+/// A target whose standard library is not installed is refused before compiling, with the
+/// rustup command that installs it.
+#[test]
+fn a_target_not_installed_names_the_rustup_command() {
+    let project = fixture("fx-target", &[("src/main.rs", IMAGES_MAIN.to_owned())]);
+    let target = "riscv64gc-unknown-linux-gnu";
+    let sysroot = std::process::Command::new("rustc")
+        .args(["--print", "sysroot"])
+        .output()
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+        .expect("rustc runs");
+    if sysroot.join("lib/rustlib").join(target).exists() {
+        return; // Installed here: nothing to refuse.
+    }
+    let error = build(
+        &project,
+        &BuildOptions {
+            target: target.to_owned(),
+            ..options()
+        },
+    )
+    .expect_err("not installed");
+    assert!(
+        matches!(&error, BuildError::TargetNotInstalled { target: t, .. } if t == target),
+        "{error:?}"
+    );
+    assert!(
+        error
+            .to_string()
+            .contains("rustup target add riscv64gc-unknown-linux-gnu"),
+        "{error}"
+    );
 }
 
 /// The main fixture: manifest contents, artifact contract, reproducibility, and a function in a
