@@ -234,3 +234,38 @@ pub(crate) enum ManifestCommand {
         file: PathBuf,
     },
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn build_args(args: &[&str]) -> (String, bool, bool) {
+        let cli = Cli::try_parse_from(["flash", "build"].iter().chain(args)).expect("parses");
+        match cli.command {
+            Command::Build {
+                target,
+                zigbuild,
+                no_strip,
+                ..
+            } => (target, zigbuild, no_strip),
+            other => panic!("not build: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn build_targets_runpod_and_strips_by_default() {
+        assert_eq!(
+            build_args(&[]),
+            ("x86_64-unknown-linux-gnu".to_owned(), false, false)
+        );
+        assert_eq!(
+            build_args(&[
+                "--target",
+                "aarch64-unknown-linux-gnu",
+                "--zigbuild",
+                "--no-strip"
+            ]),
+            ("aarch64-unknown-linux-gnu".to_owned(), true, true)
+        );
+    }
+}

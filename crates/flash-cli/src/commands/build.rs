@@ -134,3 +134,93 @@ fn human_size(bytes: u64) -> String {
         format!("{bytes} B")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use flash_contract::images::default_image;
+    use runpod_flash::manifest::{Manifest, ResourceConfig};
+
+    use super::*;
+
+    fn output(stripped: bool, image: &str) -> BuildOutput {
+        let mut manifest = Manifest {
+            project_name: Some("demo".to_owned()),
+            ..Manifest::default()
+        };
+        for name in ["a", "b"] {
+            manifest.resources.insert(
+                name.to_owned(),
+                ResourceConfig {
+                    image_name: Some(image.to_owned()),
+                    makes_remote_calls: Some(false),
+                    ..ResourceConfig::default()
+                },
+            );
+        }
+        BuildOutput {
+            manifest,
+            manifest_path: PathBuf::from("/app/.flash/flash_manifest.json"),
+            artifact_path: PathBuf::from("/app/.flash/artifact.tar.gz"),
+            artifact_size: 3 * 1024 * 1024,
+            binary: PathBuf::from("/t/release/demo"),
+            binary_size: 9 * 1024 * 1024,
+            target: "x86_64-unknown-linux-gnu".to_owned(),
+            stripped,
+            warnings: Vec::new(),
+        }
+    }
+
+    fn options(profile: &str, strip: bool) -> BuildOptions {
+        BuildOptions {
+            profile: profile.to_owned(),
+            strip,
+            image_env: flash_cli::build::ImageConfig::default(),
+            ..BuildOptions::default()
+        }
+    }
+
+    #[test]
+    fn the_summary_names_target_stripping_sizes_and_images() {
+        let local = default_image(true, None);
+        let text = summary(
+            &output(true, &local),
+            &options("release", true),
+            Path::new("/app"),
+        );
+        assert!(
+            text.contains(&format!("  a (queue, image {local})")),
+            "{text}"
+        );
+        assert!(
+            text.contains("artifact: .flash/artifact.tar.gz (3.0 MiB)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("binary: 9.0 MiB for x86_64-unknown-linux-gnu (stripped)"),
+            "{text}"
+        );
+        // One note, naming the image once, pointing at the fix.
+        let notes: Vec<&str> = text.lines().filter(|l| l.starts_with("note:")).collect();
+        assert_eq!(notes.len(), 1, "{text}");
+        assert_eq!(notes[0].matches(local.as_str()).count(), 1, "{text}");
+        assert!(notes[0].contains("image-registry"), "{text}");
+
+        let pushed = default_image(true, Some("docker.io/me"));
+        let text = summary(
+            &output(false, &pushed),
+            &options("release", false),
+            Path::new("/app"),
+        );
+        assert!(text.contains("(not stripped: --no-strip)"), "{text}");
+        assert!(
+            !text.contains("note:"),
+            "a pullable image needs no note: {text}"
+        );
+        let text = summary(
+            &output(false, &pushed),
+            &options("dev", true),
+            Path::new("/app"),
+        );
+        assert!(text.contains("(not stripped: dev profile)"), "{text}");
+    }
+}
