@@ -2,7 +2,9 @@
 //! to the baseline it should be compared with, in one run, and prints a table of ratios.
 //!
 //! `cargo run --release -p flash-bench -- local registry` runs only the groups named (`local`,
-//! `registry`, `lb`, `worker`, `queue`, `cold`, `payload`); no names runs them all.
+//! `registry`, `lb`, `worker`, `queue`, `cold`, `payload`, `sizes`); no names runs them all.
+//! `sizes` builds every example with `flash build` (release) and prints its own table of
+//! artifact and executable sizes.
 //!
 //! The machine is shared and noisy: every measurement interleaves the measured path and its
 //! baseline and reports medians (and p99 where it applies). Nothing here is a pass/fail test.
@@ -14,6 +16,7 @@ mod hops;
 mod payload;
 mod python;
 mod queue_path;
+mod sizes;
 mod worker_throughput;
 
 use std::process::ExitCode;
@@ -68,8 +71,8 @@ fn main() -> ExitCode {
         return exit;
     }
     let groups: Vec<String> = std::env::args().skip(1).collect();
-    const GROUPS: [&str; 7] = [
-        "local", "registry", "lb", "worker", "queue", "cold", "payload",
+    const GROUPS: [&str; 8] = [
+        "local", "registry", "lb", "worker", "queue", "cold", "payload", "sizes",
     ];
     if let Some(unknown) = groups.iter().find(|g| !GROUPS.contains(&g.as_str())) {
         eprintln!(
@@ -107,7 +110,12 @@ fn main() -> ExitCode {
     if wanted("payload") {
         rows.extend(payload::measure());
     }
-    print_table(&rows);
+    if !rows.is_empty() || groups.is_empty() {
+        print_table(&rows);
+    }
+    if wanted("sizes") {
+        sizes::measure();
+    }
     ExitCode::SUCCESS
 }
 
