@@ -44,7 +44,13 @@ mod scan;
 mod triple;
 
 pub use images::{ImageConfig, image_of, is_gpu};
-pub use triple::DEFAULT_TARGET;
+pub use triple::{DEFAULT_TARGET, HOST_TARGET};
+
+/// Whether an artifact built for `target` (a manifest's `target`) runs on Runpod's workers,
+/// which are x86_64 Linux.
+pub fn runs_on_runpod(target: &str) -> bool {
+    triple::runs_on_runpod(target)
+}
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -75,7 +81,7 @@ pub struct BuildOptions {
     /// artifacts from identical sources.
     pub generated_at: Option<SystemTime>,
     /// Target triple of the executable, recorded as the manifest's `target` (default
-    /// [`DEFAULT_TARGET`], what Runpod's workers run).
+    /// [`DEFAULT_TARGET`], what Runpod's workers run; [`HOST_TARGET`] for this machine's).
     pub target: String,
     /// Build with cargo-zigbuild (zig as the linker and C runtime), which cross-compiles a Linux
     /// executable on macOS or Windows. `--target` is always passed then.
@@ -358,18 +364,19 @@ pub fn build(project: &Project, options: &BuildOptions) -> Result<BuildOutput, B
 
     let rustc = triple::rustc_for(&options.cargo, std::env::var_os("RUSTC"));
     let host = triple::host_triple(&rustc)?;
-    let plan = triple::plan(&host, &options.target, options.zigbuild)?;
+    let requested = triple::resolve(&options.target, &host);
+    let plan = triple::plan(&host, requested, options.zigbuild)?;
     if plan.pass_target {
-        triple::check_installed(&rustc, &options.target)?;
+        triple::check_installed(&rustc, requested)?;
     }
-    let target = triple::base_triple(&options.target).to_owned();
+    let target = triple::base_triple(requested).to_owned();
     let stripped = options.strips();
     let binary = cargo::compile(
         &package,
         &bin,
         options,
         &cargo::Invocation {
-            target: plan.pass_target.then_some(options.target.as_str()),
+            target: plan.pass_target.then_some(requested),
             zigbuild: options.zigbuild,
             strip: stripped,
         },

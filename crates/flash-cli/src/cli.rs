@@ -39,8 +39,9 @@ pub(crate) enum Command {
         /// The binary to build, when the package has several.
         #[arg(long, value_name = "NAME")]
         bin: Option<String>,
-        /// Target triple of the executable. Runpod workers are x86_64 Linux; a target equal to
-        /// the host's is built without cargo's `--target`, sharing the host build cache.
+        /// Target triple of the executable (`host`: this machine's). Runpod workers are x86_64
+        /// Linux; a target equal to the host's is built without cargo's `--target`, sharing the
+        /// host build cache.
         #[arg(long, value_name = "TRIPLE", default_value = flash_cli::build::DEFAULT_TARGET)]
         target: String,
         /// Build with cargo-zigbuild (`cargo install cargo-zigbuild`, needs zig): cross-compiles

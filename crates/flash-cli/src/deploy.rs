@@ -260,6 +260,16 @@ pub enum DeployError {
         /// The resources with `makes_remote_calls`.
         resources: Vec<String>,
     },
+    /// The build is for a platform Runpod's workers are not.
+    #[error(
+        "the build in .flash/ is for {target}, but Runpod workers are x86_64 Linux: run \
+         `flash build` (its default target is x86_64-unknown-linux-gnu) and deploy again. \
+         Nothing was deployed."
+    )]
+    WrongTarget {
+        /// The manifest's `target`.
+        target: String,
+    },
     /// Images Runpod cannot pull: they name no registry.
     #[error(
         "Runpod cannot pull the image of {}: it names no registry. Build and push the worker \
@@ -369,6 +379,7 @@ pub async fn deploy_with_progress(
     let mut build = build_output::read_build_output(project)?;
     fill_missing_images(&mut build.manifest, &ImageConfig::from_env());
     if !is_loopback_url(&options.api_base_url) {
+        check_runs_on_runpod(&build.manifest)?;
         check_pullable(&build.manifest)?;
     }
     if options.api_key.is_none() {
@@ -489,6 +500,17 @@ fn fill_missing_images(manifest: &mut runpod_flash::manifest::Manifest, config: 
         if resource.image_name.is_none() {
             resource.image_name = Some(config.image(is_gpu(resource)));
         }
+    }
+}
+
+/// Fails when the manifest records a target Runpod's workers do not run (none recorded: an
+/// older build, left to the boot step).
+fn check_runs_on_runpod(manifest: &runpod_flash::manifest::Manifest) -> Result<(), DeployError> {
+    match &manifest.target {
+        Some(target) if !crate::build::runs_on_runpod(target) => Err(DeployError::WrongTarget {
+            target: target.clone(),
+        }),
+        _ => Ok(()),
     }
 }
 
@@ -625,6 +647,23 @@ mod tests {
             },
         );
         check_pullable(&old).expect("an old manifest deploys under FLASH_IMAGE_REGISTRY");
+    }
+
+    #[test]
+    fn builds_for_other_platforms_are_refused() {
+        use runpod_flash::manifest::Manifest;
+        let manifest = |target: Option<&str>| Manifest {
+            target: target.map(str::to_owned),
+            ..Manifest::default()
+        };
+        check_runs_on_runpod(&manifest(Some("x86_64-unknown-linux-gnu"))).expect("Runpod's");
+        check_runs_on_runpod(&manifest(None)).expect("an older build: the boot step checks");
+        let error = check_runs_on_runpod(&manifest(Some("aarch64-apple-darwin"))).unwrap_err();
+        let text = error.to_string();
+        assert!(
+            text.contains("aarch64-apple-darwin") && text.contains("flash build"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -19,7 +19,9 @@ use crate::project::Project;
 /// Settings of `flash run`.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
-    /// How to build (`flash run` defaults to the dev profile: fast to compile).
+    /// How to build (`flash run` defaults to the dev profile: fast to compile). Its `target`
+    /// is not used: the emulator's workers run on this machine, so the app is built for the
+    /// host ([`HOST_TARGET`](crate::build::HOST_TARGET)).
     pub build: BuildOptions,
     /// App name (default: the package name).
     pub app: Option<String>,
@@ -80,7 +82,11 @@ impl LocalApp {
     pub async fn start(project: &Project, options: &RunOptions) -> Result<Self, RunError> {
         let built = {
             let project = project.clone();
-            let build_options = options.build.clone();
+            let build_options = BuildOptions {
+                target: crate::build::HOST_TARGET.to_owned(),
+                zigbuild: false,
+                ..options.build.clone()
+            };
             tokio::task::spawn_blocking(move || build(&project, &build_options))
                 .await
                 .map_err(|error| RunError::Join(error.to_string()))??

@@ -11,6 +11,24 @@ use super::BuildError;
 /// What Runpod workers run: every Flash worker image is x86_64 Linux.
 pub const DEFAULT_TARGET: &str = "x86_64-unknown-linux-gnu";
 
+/// The target that means "this machine" (the host triple of `rustc -vV`): what `flash run` and
+/// the local emulator, whose workers run here, build for.
+pub const HOST_TARGET: &str = "host";
+
+/// `requested`, with [`HOST_TARGET`] replaced by `host`.
+pub(crate) fn resolve<'a>(requested: &'a str, host: &'a str) -> &'a str {
+    if requested == HOST_TARGET {
+        host
+    } else {
+        requested
+    }
+}
+
+/// Whether an artifact built for `target` runs on Runpod's workers (x86_64 Linux).
+pub(crate) fn runs_on_runpod(target: &str) -> bool {
+    runs_on(DEFAULT_TARGET, base_triple(target))
+}
+
 /// The `rustc` that belongs to `cargo`: `$RUSTC` when set (cargo itself obeys it), else the
 /// `rustc` beside a `cargo` given as a path (a toolchain's `bin/`), else `rustc` on `PATH`.
 pub(crate) fn rustc_for(cargo: &Path, rustc_env: Option<OsString>) -> PathBuf {
@@ -426,6 +444,30 @@ mod tests {
             "aarch64-apple-darwin",
             "aarch64-unknown-linux-gnu"
         ));
+    }
+
+    #[test]
+    fn host_means_this_machine_and_runpod_means_x86_64_linux() {
+        assert_eq!(
+            resolve("host", "aarch64-apple-darwin"),
+            "aarch64-apple-darwin"
+        );
+        assert_eq!(
+            resolve(DEFAULT_TARGET, "aarch64-apple-darwin"),
+            DEFAULT_TARGET
+        );
+        let mac = plan(
+            "aarch64-apple-darwin",
+            resolve("host", "aarch64-apple-darwin"),
+            false,
+        )
+        .expect("a host build needs no cross-compiler");
+        assert!(!mac.pass_target && !mac.describe_with_host_build);
+        assert!(runs_on_runpod("x86_64-unknown-linux-gnu"));
+        assert!(runs_on_runpod("x86_64-unknown-linux-musl"));
+        assert!(runs_on_runpod("x86_64-unknown-linux-gnu.2.17"));
+        assert!(!runs_on_runpod("aarch64-unknown-linux-gnu"));
+        assert!(!runs_on_runpod("aarch64-apple-darwin"));
     }
 
     #[test]
