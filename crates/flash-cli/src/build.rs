@@ -136,7 +136,8 @@ pub struct BuildOutput {
     pub binary_size: u64,
     /// The target triple it was built for (the manifest's `target`).
     pub target: String,
-    /// Whether its symbols were stripped.
+    /// Whether it has no symbol table (for an ELF executable, read from its section headers;
+    /// otherwise whether stripping was asked for).
     pub stripped: bool,
     /// Things worth telling the user that do not stop the build.
     pub warnings: Vec<String>,
@@ -370,7 +371,6 @@ pub fn build(project: &Project, options: &BuildOptions) -> Result<BuildOutput, B
         triple::check_installed(&rustc, requested)?;
     }
     let target = triple::base_triple(requested).to_owned();
-    let stripped = options.strips();
     let binary = cargo::compile(
         &package,
         &bin,
@@ -378,7 +378,7 @@ pub fn build(project: &Project, options: &BuildOptions) -> Result<BuildOutput, B
         &cargo::Invocation {
             target: plan.pass_target.then_some(requested),
             zigbuild: options.zigbuild,
-            strip: stripped,
+            strip: options.strips(),
         },
     )?;
     let executable = std::fs::read(&binary).map_err(|e| BuildError::io("read", &binary, e))?;
@@ -444,6 +444,10 @@ pub fn build(project: &Project, options: &BuildOptions) -> Result<BuildOutput, B
         source: std::io::Error::other(e.to_string()),
     })?;
     let binary_size = executable.len() as u64;
+    // What the executable is, not what was asked for: a linker may strip on its own (zig's
+    // does in release builds, even with --no-strip).
+    let stripped =
+        triple::elf_has_section(&executable, ".symtab").map_or(options.strips(), |kept| !kept);
     let artifact = artifact::pack(&[
         Member::dir("bin/"),
         Member::file(format!("bin/{}", bin.name), executable, 0o755),

@@ -277,6 +277,58 @@ impl fmt::Display for Header {
     }
 }
 
+/// Whether an ELF file has a section called `name` (`.symtab`: whether it keeps its symbols);
+/// `None` when `bytes` is not an ELF file whose section headers can be read.
+pub(crate) fn elf_has_section(bytes: &[u8], name: &str) -> Option<bool> {
+    if !matches!(header(bytes), Header::Elf { .. }) {
+        return None;
+    }
+    let wide = bytes.get(4)? == &2;
+    let big = bytes.get(5)? == &2;
+    let int = |at: usize, len: usize| -> Option<u64> {
+        let field = bytes.get(at..at.checked_add(len)?)?;
+        let mut value = 0u64;
+        for i in 0..len {
+            let byte = if big { field[i] } else { field[len - 1 - i] };
+            value = (value << 8) | u64::from(byte);
+        }
+        Some(value)
+    };
+    let usize_at = |at: usize, len: usize| int(at, len).and_then(|v| usize::try_from(v).ok());
+    // e_shoff, e_shentsize, e_shnum, e_shstrndx; in a section header, sh_name at 0 and
+    // sh_offset at 0x18 (ELF64) or 0x10 (ELF32).
+    let (shoff, entsize, count, strndx, offset_at, word) = if wide {
+        (
+            usize_at(0x28, 8)?,
+            usize_at(0x3a, 2)?,
+            usize_at(0x3c, 2)?,
+            usize_at(0x3e, 2)?,
+            0x18,
+            8,
+        )
+    } else {
+        (
+            usize_at(0x20, 4)?,
+            usize_at(0x2e, 2)?,
+            usize_at(0x30, 2)?,
+            usize_at(0x32, 2)?,
+            0x10,
+            4,
+        )
+    };
+    let section = |i: usize| shoff.checked_add(i.checked_mul(entsize)?);
+    let strtab = usize_at(section(strndx)?.checked_add(offset_at)?, word)?;
+    for i in 0..count {
+        let start = strtab.checked_add(usize_at(section(i)?, 4)?)?;
+        let rest = bytes.get(start..)?;
+        let end = rest.iter().position(|&b| b == 0)?;
+        if &rest[..end] == name.as_bytes() {
+            return Some(true);
+        }
+    }
+    Some(false)
+}
+
 /// The ELF class and machine a Linux target's executables have, for the architectures whose
 /// numbers this module knows.
 fn expected_elf(triple: &str) -> Option<(u8, u16)> {
@@ -413,6 +465,53 @@ mod tests {
             "{thirty_two}"
         );
         assert!(check_executable(binary, b"", DEFAULT_TARGET).is_err());
+    }
+
+    /// An ELF64 file with the named sections (section 0 is the null one, the last `.shstrtab`).
+    fn elf_with_sections(names: &[&str]) -> Vec<u8> {
+        let mut bytes = elf(2, 1, EM_X86_64);
+        let mut strtab = vec![0u8];
+        let mut offsets = vec![0u32];
+        for name in names.iter().chain([&".shstrtab"]) {
+            offsets.push(u32::try_from(strtab.len()).expect("small"));
+            strtab.extend_from_slice(name.as_bytes());
+            strtab.push(0);
+        }
+        let strtab_at = bytes.len() as u64;
+        bytes.extend_from_slice(&strtab);
+        let shoff = bytes.len() as u64;
+        for (i, name) in offsets.iter().enumerate() {
+            let mut header = [0u8; 64];
+            header[..4].copy_from_slice(&name.to_le_bytes());
+            if i == offsets.len() - 1 {
+                header[0x18..0x20].copy_from_slice(&strtab_at.to_le_bytes());
+            }
+            bytes.extend_from_slice(&header);
+        }
+        bytes[0x28..0x30].copy_from_slice(&shoff.to_le_bytes());
+        bytes[0x3a..0x3c].copy_from_slice(&64u16.to_le_bytes());
+        let count = u16::try_from(offsets.len()).expect("small");
+        bytes[0x3c..0x3e].copy_from_slice(&count.to_le_bytes());
+        bytes[0x3e..0x40].copy_from_slice(&(count - 1).to_le_bytes());
+        bytes
+    }
+
+    #[test]
+    fn symbol_tables_are_found_in_the_section_headers() {
+        let kept = elf_with_sections(&[".text", ".symtab", ".strtab"]);
+        assert_eq!(elf_has_section(&kept, ".symtab"), Some(true));
+        let stripped = elf_with_sections(&[".text", ".dynsym"]);
+        assert_eq!(elf_has_section(&stripped, ".symtab"), Some(false));
+        assert_eq!(elf_has_section(&stripped, ".text"), Some(true));
+        assert_eq!(elf_has_section(b"\xcf\xfa\xed\xfe....", ".symtab"), None);
+        // Headers pointing past the end: unreadable, not a panic.
+        let mut broken = stripped.clone();
+        broken[0x28..0x30].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert_eq!(elf_has_section(&broken, ".symtab"), None);
+        assert_eq!(
+            elf_has_section(&elf(2, 1, EM_X86_64)[..30], ".symtab"),
+            None
+        );
     }
 
     #[test]
