@@ -350,7 +350,7 @@ mod tests {
 
         let own = ResourceConfig {
             image_name: Some("me/own:1".to_owned()),
-            ..cpu.clone()
+            ..cpu
         };
         assert_eq!(
             image_of(&own, &effective),

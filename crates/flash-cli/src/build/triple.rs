@@ -505,7 +505,7 @@ mod tests {
         assert_eq!(elf_has_section(&stripped, ".text"), Some(true));
         assert_eq!(elf_has_section(b"\xcf\xfa\xed\xfe....", ".symtab"), None);
         // Headers pointing past the end: unreadable, not a panic.
-        let mut broken = stripped.clone();
+        let mut broken = stripped;
         broken[0x28..0x30].copy_from_slice(&u64::MAX.to_le_bytes());
         assert_eq!(elf_has_section(&broken, ".symtab"), None);
         assert_eq!(
