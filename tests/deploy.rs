@@ -787,9 +787,20 @@ async fn a_code_only_change_is_answered_by_the_new_build() {
         EndpointAction::Updated
     );
     assert_ne!(first.build_id, second.build_id);
-    assert_eq!(
-        worker_build(&url).await,
-        (json!("code-v2"), json!("code-v2"))
-    );
+    // An old idle worker may take a job until the supervisor's next tick stops it (a rolling
+    // release); a worker of the new version must run the new build, so (v2, v2) comes, and a
+    // new template with an old build never would.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let seen = worker_build(&url).await;
+        if seen == (json!("code-v2"), json!("code-v2")) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still {seen:?} 30 s after the redeploy"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     s.emu.shutdown().await;
 }
