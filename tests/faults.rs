@@ -241,3 +241,103 @@ async fn sigterm_stops_flash_run_its_workers_and_its_temporary_state() {
         state_dir.display()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_a_worker_mid_job_requeues_the_job_and_it_completes_once() {
+    const KEY: &str = "faults-test-key";
+    let emu = flash_emulator::Emulator::builder()
+        .api_key(ApiKey::new(KEY).unwrap())
+        .take_timeout(Duration::from_secs(1))
+        .start()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("Cargo.toml"),
+        "[package]\nname = \"demo\"\n",
+    )
+    .unwrap();
+    support::write_build(
+        dir.path(),
+        &json!({
+            "version": "1.0", "project_name": "demo", "entrypoint": "bin/app",
+            "resources": {"worker": {
+                "resource_type": "LiveServerless",
+                "functions": [{"name": "work", "module": "app", "is_async": true, "is_class": false}],
+                "is_load_balanced": false, "makes_remote_calls": false,
+                "workersMin": 1, "workersMax": 1, "idleTimeout": 60,
+            }},
+            "function_registry": {"work": "worker"},
+        }),
+    );
+    let options = DeployOptions {
+        app: "demo".to_owned(),
+        env: "dev".to_owned(),
+        api_base_url: emu.api_base_url().to_owned(),
+        endpoint_base_url: emu.endpoint_base_url(),
+        lb_url_template: emu.lb_url_template(),
+        rest_api_url: emu.rest_api_url(),
+        api_key: ApiKey::new(KEY),
+    };
+    let report = deploy::deploy(&Project::at(dir.path()), &options)
+        .await
+        .unwrap();
+    let url = report.endpoint("worker").unwrap().url.clone();
+    let http = reqwest::Client::new();
+    let job: Value = http
+        .post(format!("{url}/run"))
+        .bearer_auth(KEY)
+        .json(&json!({"input": {"op": "sleep", "ms": 1500}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = job["id"].as_str().unwrap().to_owned();
+    let endpoint_id = report.endpoint("worker").unwrap().endpoint_id.clone();
+    // The worker holding the job.
+    let victim = eventually(30, "the job in progress", async || {
+        let snap = emu.snapshot();
+        let e = snap.endpoints.iter().find(|e| e.id == endpoint_id)?;
+        e.workers
+            .iter()
+            .find(|w| w.jobs.contains(&id))
+            .and_then(|w| w.pid)
+    })
+    .await;
+    let status = Command::new("kill")
+        .args(["-KILL", &victim.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let done = eventually(60, "the job's end", async || {
+        let s: Value = http
+            .get(format!("{url}/status/{id}"))
+            .bearer_auth(KEY)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        matches!(
+            s["status"].as_str(),
+            Some("COMPLETED" | "FAILED" | "TIMED_OUT" | "CANCELLED")
+        )
+        .then_some(s)
+    })
+    .await;
+    assert_eq!(done["status"], "COMPLETED", "{done}");
+    let snap = emu.snapshot();
+    let e = snap.endpoints.iter().find(|e| e.id == endpoint_id).unwrap();
+    let job = e.jobs.iter().find(|j| j.id == id).unwrap();
+    assert_eq!(job.requeues, 1, "requeued once, after the kill");
+    assert!(!pid_alive(victim));
+    let pids: Vec<u32> = e.workers.iter().filter_map(|w| w.pid).collect();
+    assert!(pids.iter().all(|p| *p != victim), "a new worker ran it");
+    emu.shutdown().await;
+    for pid in pids {
+        assert!(!pid_alive(pid), "worker {pid} outlived the emulator");
+    }
+}
