@@ -65,13 +65,15 @@ fn job_missing(ep: &str, job: &str) -> Response {
 }
 
 fn submit(rt: &EndpointRt, ep: &str, body: &Bytes, id: String) -> Result<String, Response> {
-    let body: Value = serde_json::from_slice(body).map_err(|e| {
+    let size = body.len();
+    let mut body: Value = serde_json::from_slice(body).map_err(|e| {
         error(
             StatusCode::BAD_REQUEST,
             format!("endpoint {ep}: request body is not JSON: {e}"),
         )
     })?;
-    let Some(input) = body.get("input").cloned() else {
+    // Moved out, not cloned: an input may be 20 MB.
+    let Some(input) = body.as_object_mut().and_then(|o| o.remove("input")) else {
         return Err(error(
             StatusCode::BAD_REQUEST,
             format!("endpoint {ep}: request body has no \"input\""),
@@ -101,8 +103,23 @@ fn submit(rt: &EndpointRt, ep: &str, body: &Bytes, id: String) -> Result<String,
         let timeout = policy_timeout
             .or(endpoint_timeout)
             .unwrap_or(DEFAULT_EXECUTION_TIMEOUT_MS);
-        st.jobs
-            .submit(id.clone(), input, webhook, Duration::from_millis(timeout));
+        if !st.jobs.has_room(size) {
+            return Err(error(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "endpoint {ep}: {} bytes of job input are waiting or running, the most it holds is {}; retry when jobs finish",
+                    st.jobs.live_bytes(),
+                    crate::jobs::MAX_LIVE_INPUT_BYTES
+                ),
+            ));
+        }
+        st.jobs.submit_sized(
+            id.clone(),
+            input,
+            size,
+            webhook,
+            Duration::from_millis(timeout),
+        );
     }
     rt.job_ready.notify_waiters();
     Ok(id)

@@ -69,6 +69,8 @@ pub(crate) struct Job {
     pub(crate) requeues: u32,
     /// Queue time, kept across requeues (ms).
     pub(crate) delay_ms: Option<u128>,
+    /// Size of the request body that carried the input, counted while the job is live.
+    pub(crate) input_bytes: usize,
 }
 
 impl Job {
@@ -128,10 +130,17 @@ pub(crate) struct JobBook {
     /// from here, never by a scan of all jobs under the endpoint lock.
     held: HashMap<String, indexmap::IndexSet<String>>,
     in_progress: usize,
+    /// Input bytes of the jobs queued or in progress (bounded by [`MAX_LIVE_INPUT_BYTES`]).
+    live_bytes: usize,
 }
+
+/// Most input bytes an endpoint holds for jobs not yet finished: a submit past it is refused
+/// (HTTP 429) instead of growing the emulator without bound (N x 20 MB inputs).
+pub(crate) const MAX_LIVE_INPUT_BYTES: usize = 1 << 30;
 
 impl JobBook {
     /// Adds a job to the end of the queue.
+    #[cfg(test)]
     pub(crate) fn submit(
         &mut self,
         id: String,
@@ -139,6 +148,29 @@ impl JobBook {
         webhook: Option<String>,
         timeout: Duration,
     ) {
+        self.submit_sized(id, input, 0, webhook, timeout);
+    }
+
+    /// Whether a job of `bytes` input fits under [`MAX_LIVE_INPUT_BYTES`].
+    pub(crate) fn has_room(&self, bytes: usize) -> bool {
+        self.live_bytes.saturating_add(bytes) <= MAX_LIVE_INPUT_BYTES
+    }
+
+    /// Bytes of input held for live jobs.
+    pub(crate) fn live_bytes(&self) -> usize {
+        self.live_bytes
+    }
+
+    /// Adds a job whose request body was `input_bytes` long to the end of the queue.
+    pub(crate) fn submit_sized(
+        &mut self,
+        id: String,
+        input: Value,
+        input_bytes: usize,
+        webhook: Option<String>,
+        timeout: Duration,
+    ) {
+        self.live_bytes += input_bytes;
         let job = Job {
             id: id.clone(),
             input,
@@ -155,6 +187,7 @@ impl JobBook {
             execution_timeout: timeout,
             requeues: 0,
             delay_ms: None,
+            input_bytes,
         };
         self.jobs.insert(id.clone(), job);
         self.queue.push_back(id);
@@ -235,6 +268,7 @@ impl JobBook {
             return true;
         }
         let id = job.id.clone();
+        self.live_bytes = self.live_bytes.saturating_sub(job.input_bytes);
         let error = body
             .get("error")
             .filter(|e| !e.is_null() && *e != &json!(false) && *e != &json!(""));
@@ -246,6 +280,8 @@ impl JobBook {
             self.counters.failed += 1;
         } else {
             job.status = JobStatus::Completed;
+            // A completed job cannot be retried: its input is no longer needed.
+            job.input = Value::Null;
             job.output = Some(body.get("output").cloned().unwrap_or(Value::Null));
             self.counters.completed += 1;
         }
@@ -295,6 +331,8 @@ impl JobBook {
             _ => return Some(json!({"id": job.id, "status": job.status.as_str()})),
         }
         let was_in_progress = job.status == JobStatus::InProgress;
+        self.live_bytes = self.live_bytes.saturating_sub(job.input_bytes);
+        job.input = Value::Null;
         job.status = JobStatus::Cancelled;
         job.finished = Some(Instant::now());
         let (id, worker) = (job.id.clone(), job.worker_id.clone());
@@ -322,6 +360,7 @@ impl JobBook {
         job.stream_read = 0;
         // A retried job starts over: the crashes of its earlier run are not held against it.
         job.requeues = 0;
+        self.live_bytes += job.input_bytes;
         self.counters.retried += 1;
         self.queue.push_back(job.id.clone());
         Some(Ok(json!({"id": job.id, "status": "IN_QUEUE"})))
@@ -331,7 +370,9 @@ impl JobBook {
     pub(crate) fn purge(&mut self) -> usize {
         let ids: Vec<String> = self.queue.drain(..).collect();
         for id in &ids {
-            self.jobs.shift_remove(id);
+            if let Some(job) = self.jobs.shift_remove(id) {
+                self.live_bytes = self.live_bytes.saturating_sub(job.input_bytes);
+            }
         }
         ids.len()
     }
@@ -348,6 +389,7 @@ impl JobBook {
             };
             job.worker_id = None;
             if job.requeues >= MAX_REQUEUES {
+                self.live_bytes = self.live_bytes.saturating_sub(job.input_bytes);
                 job.status = JobStatus::Failed;
                 job.finished = Some(Instant::now());
                 job.error = Some(json!(format!(
@@ -382,6 +424,7 @@ impl JobBook {
             if job.status != JobStatus::InQueue {
                 continue;
             }
+            self.live_bytes = self.live_bytes.saturating_sub(job.input_bytes);
             job.status = JobStatus::Failed;
             job.finished = Some(now);
             job.error = Some(json!(format!("job {id}: {reason}")));
@@ -405,6 +448,7 @@ impl JobBook {
             if job.status == JobStatus::InProgress
                 && now.duration_since(started) > job.execution_timeout
             {
+                self.live_bytes = self.live_bytes.saturating_sub(job.input_bytes);
                 job.status = JobStatus::TimedOut;
                 job.finished = Some(now);
                 job.error = Some(json!(format!(
@@ -516,6 +560,37 @@ mod tests {
         check(&b);
         assert_eq!(b.holds("w1"), 0);
         assert_eq!(b.queued(), 2, "j2 and j3 back in the queue");
+    }
+
+    #[test]
+    fn live_input_bytes_are_counted_until_each_job_ends() {
+        let mut b = JobBook::default();
+        let t = Duration::from_secs(60);
+        for (i, n) in [100, 200, 300, 400].into_iter().enumerate() {
+            b.submit_sized(format!("j{i}"), json!(i), n, None, t);
+        }
+        assert_eq!(b.live_bytes(), 1000);
+        assert!(b.has_room(MAX_LIVE_INPUT_BYTES - 1000));
+        assert!(!b.has_room(MAX_LIVE_INPUT_BYTES - 999));
+        b.take("w", 2);
+        assert!(b.done("w", "j0", &json!({"output": 1})));
+        assert_eq!(
+            b.jobs["j0"].input,
+            Value::Null,
+            "a completed job's input is dropped"
+        );
+        assert!(b.done("w", "j1", &json!({"error": "x"})));
+        b.cancel("j2");
+        assert_eq!(b.live_bytes(), 400);
+        assert!(b.retry("j1").unwrap().is_ok());
+        assert_eq!(
+            b.live_bytes(),
+            600,
+            "a retried job is live again, with its input"
+        );
+        assert_eq!(b.jobs["j1"].input, json!(1));
+        b.purge();
+        assert_eq!(b.live_bytes(), 0);
     }
 
     #[test]
