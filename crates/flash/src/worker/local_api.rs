@@ -2,7 +2,7 @@
 //! curl, no platform needed. Routes: `POST /run` (queues; a background task runs the job),
 //! `POST /runsync`, `GET|POST /status/{id}`, `GET /health`. No auth: it listens on loopback.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use axum::Json;
@@ -22,10 +22,37 @@ struct Counters {
     in_queue: u64,
 }
 
+/// Finished `/run` results kept for `/status` (the oldest go first beyond it).
+const KEEP_RESULTS: usize = 1000;
+
+/// `/run` jobs by id, with the finished ones in the order they finished.
+#[derive(Default)]
+struct Jobs {
+    by_id: HashMap<String, Value>,
+    finished: VecDeque<String>,
+}
+
+impl Jobs {
+    fn set(&mut self, id: String, status: Value) {
+        self.by_id.insert(id, status);
+    }
+
+    /// Records a final result and forgets the oldest beyond [`KEEP_RESULTS`].
+    fn finish(&mut self, id: String, result: Value) {
+        self.by_id.insert(id.clone(), result);
+        self.finished.push_back(id);
+        while self.finished.len() > KEEP_RESULTS {
+            if let Some(old) = self.finished.pop_front() {
+                self.by_id.remove(&old);
+            }
+        }
+    }
+}
+
 #[derive(Clone)]
 struct LocalApi {
     table: Arc<FunctionTable>,
-    jobs: Arc<Mutex<HashMap<String, Value>>>,
+    jobs: Arc<Mutex<Jobs>>,
     counters: Arc<Mutex<Counters>>,
     permits: Arc<tokio::sync::Semaphore>,
 }
@@ -104,7 +131,7 @@ async fn run(State(api): State<LocalApi>, Json(body): Json<Value>) -> Response {
     api.jobs
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .insert(id.clone(), json!({"id": id, "status": "IN_QUEUE"}));
+        .set(id.clone(), json!({"id": id, "status": "IN_QUEUE"}));
     api.count(|c| c.in_queue += 1);
     let worker = api;
     let job = id.clone();
@@ -114,13 +141,13 @@ async fn run(State(api): State<LocalApi>, Json(body): Json<Value>) -> Response {
             .jobs
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(job.clone(), json!({"id": job, "status": "IN_PROGRESS"}));
+            .set(job.clone(), json!({"id": job, "status": "IN_PROGRESS"}));
         let done = worker.execute(&job, input).await;
         worker
             .jobs
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(job, done);
+            .finish(job, done);
     });
     Json(json!({"id": id, "status": "IN_QUEUE"})).into_response()
 }
@@ -133,7 +160,13 @@ async fn runsync(State(api): State<LocalApi>, Json(body): Json<Value>) -> Respon
 }
 
 async fn status(State(api): State<LocalApi>, Path(id): Path<String>) -> Response {
-    match api.jobs.lock().unwrap_or_else(|p| p.into_inner()).get(&id) {
+    match api
+        .jobs
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .by_id
+        .get(&id)
+    {
         Some(status) => Json(status.clone()).into_response(),
         None => (
             StatusCode::NOT_FOUND,
@@ -149,4 +182,25 @@ async fn health(State(api): State<LocalApi>) -> Json<Value> {
         "jobs": {"completed": c.completed, "failed": c.failed, "inProgress": c.in_progress, "inQueue": c.in_queue, "retried": 0},
         "workers": {"idle": u64::from(c.in_progress == 0), "running": u64::from(c.in_progress > 0)},
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finished_results_are_kept_up_to_the_limit_oldest_first_out() {
+        let mut jobs = Jobs::default();
+        jobs.set("running".into(), json!({"status": "IN_PROGRESS"}));
+        for i in 0..KEEP_RESULTS + 5 {
+            jobs.finish(format!("j{i}"), json!({"status": "COMPLETED"}));
+        }
+        assert_eq!(jobs.by_id.len(), KEEP_RESULTS + 1);
+        assert!(!jobs.by_id.contains_key("j4"));
+        assert!(jobs.by_id.contains_key("j5"));
+        assert!(
+            jobs.by_id.contains_key("running"),
+            "an unfinished job is never evicted"
+        );
+    }
 }
