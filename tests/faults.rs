@@ -97,6 +97,44 @@ fn children(pid: u32) -> Vec<u32> {
         .collect()
 }
 
+/// A project whose build (the test worker) has one queue resource `worker` kept at `workers`
+/// warm workers.
+fn queue_project(workers: u32) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("Cargo.toml"),
+        "[package]\nname = \"demo\"\n",
+    )
+    .unwrap();
+    support::write_build(
+        dir.path(),
+        &json!({
+            "version": "1.0", "project_name": "demo", "entrypoint": "bin/app",
+            "resources": {"worker": {
+                "resource_type": "LiveServerless",
+                "functions": [{"name": "work", "module": "app", "is_async": true, "is_class": false}],
+                "is_load_balanced": false, "makes_remote_calls": false,
+                "workersMin": workers, "workersMax": workers, "idleTimeout": 60,
+            }},
+            "function_registry": {"work": "worker"},
+        }),
+    );
+    dir
+}
+
+/// Deploys app `demo`, environment `dev`, to the emulator at `base` with `key`.
+fn deploy_options(base: &str, key: &str) -> DeployOptions {
+    DeployOptions {
+        app: "demo".to_owned(),
+        env: "dev".to_owned(),
+        api_base_url: base.to_owned(),
+        endpoint_base_url: format!("{base}/v2"),
+        lb_url_template: format!("{base}/lb/{{endpoint_id}}"),
+        rest_api_url: format!("{base}/rest/v1"),
+        api_key: ApiKey::new(key),
+    }
+}
+
 async fn eventually<T>(secs: u64, what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
@@ -130,34 +168,8 @@ async fn sigterm_stops_flash_emulator_its_workers_and_its_temporary_state() {
     }
     let (base, key) = (base.unwrap(), key.unwrap());
 
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("Cargo.toml"),
-        "[package]\nname = \"demo\"\n",
-    )
-    .unwrap();
-    support::write_build(
-        dir.path(),
-        &json!({
-            "version": "1.0", "project_name": "demo", "entrypoint": "bin/app",
-            "resources": {"worker": {
-                "resource_type": "LiveServerless",
-                "functions": [{"name": "work", "module": "app", "is_async": true, "is_class": false}],
-                "is_load_balanced": false, "makes_remote_calls": false,
-                "workersMin": 2, "workersMax": 2, "idleTimeout": 60,
-            }},
-            "function_registry": {"work": "worker"},
-        }),
-    );
-    let options = DeployOptions {
-        app: "demo".to_owned(),
-        env: "dev".to_owned(),
-        api_base_url: base.clone(),
-        endpoint_base_url: format!("{base}/v2"),
-        lb_url_template: format!("{base}/lb/{{endpoint_id}}"),
-        rest_api_url: format!("{base}/rest/v1"),
-        api_key: ApiKey::new(key.clone()),
-    };
+    let dir = queue_project(2);
+    let options = deploy_options(&base, &key);
     deploy::deploy(&Project::at(dir.path()), &options)
         .await
         .unwrap();
@@ -251,34 +263,8 @@ async fn kill_9_of_a_worker_mid_job_requeues_the_job_and_it_completes_once() {
         .start()
         .await
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("Cargo.toml"),
-        "[package]\nname = \"demo\"\n",
-    )
-    .unwrap();
-    support::write_build(
-        dir.path(),
-        &json!({
-            "version": "1.0", "project_name": "demo", "entrypoint": "bin/app",
-            "resources": {"worker": {
-                "resource_type": "LiveServerless",
-                "functions": [{"name": "work", "module": "app", "is_async": true, "is_class": false}],
-                "is_load_balanced": false, "makes_remote_calls": false,
-                "workersMin": 1, "workersMax": 1, "idleTimeout": 60,
-            }},
-            "function_registry": {"work": "worker"},
-        }),
-    );
-    let options = DeployOptions {
-        app: "demo".to_owned(),
-        env: "dev".to_owned(),
-        api_base_url: emu.api_base_url().to_owned(),
-        endpoint_base_url: emu.endpoint_base_url(),
-        lb_url_template: emu.lb_url_template(),
-        rest_api_url: emu.rest_api_url(),
-        api_key: ApiKey::new(KEY),
-    };
+    let dir = queue_project(1);
+    let options = deploy_options(emu.api_base_url(), KEY);
     let report = deploy::deploy(&Project::at(dir.path()), &options)
         .await
         .unwrap();

@@ -99,34 +99,52 @@ async fn workers_boot_from_their_own_mounted_artifact_and_leave_nothing_behind()
     }
 }
 
-#[tokio::test]
-async fn an_image_this_machine_cannot_run_keeps_its_jobs_queued() {
-    let emu = start().await;
-    let (_, env_id, _) = deploy(&emu, "vllm").await;
-    let mut tpl = template("vllm", &[]);
-    tpl["imageName"] = json!("runpod/worker-v1-vllm:v2.7.0");
+/// Saves endpoint `name` running `image`, submits one job, and waits for the endpoint's
+/// `provisionError`. Returns (endpoint id, job id, the error).
+async fn a_job_on_image(
+    emu: &flash_emulator::EmulatorHandle,
+    name: &str,
+    image: &str,
+) -> (String, String, String) {
+    let (_, env_id, _) = deploy(emu, name).await;
+    let mut tpl = template(name, &[]);
+    tpl["imageName"] = json!(image);
     let ep = save_endpoint(
-        &emu,
-        json!({"name": "vllm", "workersMin": 0, "workersMax": 1,
+        emu,
+        json!({"name": name, "workersMin": 0, "workersMax": 1,
                "flashEnvironmentId": env_id, "template": tpl}),
     )
     .await;
     let id = ep["id"].as_str().unwrap().to_owned();
-    let (code, r) = dp_post(&emu, &id, "run", json!({"input": {"value": 1}})).await;
+    let (code, r) = dp_post(emu, &id, "run", json!({"input": {"value": 1}})).await;
     assert_eq!(code, 200);
     let job = r["id"].as_str().unwrap().to_owned();
-    let error = eventually(10, "the endpoint's state", || {
+    let error = eventually(10, "the endpoint's provisionError", || {
         endpoint_snapshot(&emu.snapshot(), &id)?.provision_error
     })
     .await;
+    (id, job, error)
+}
+
+/// The job is still queued `after` the error, and no worker was started.
+async fn still_queued(emu: &flash_emulator::EmulatorHandle, id: &str, job: &str, after: Duration) {
+    tokio::time::sleep(after).await;
+    let (_, status) = dp_get(emu, id, &format!("status/{job}")).await;
+    assert_eq!(status["status"], "IN_QUEUE", "{status}");
+    assert!(pids(emu, id).is_empty());
+    let snap = endpoint_snapshot(&emu.snapshot(), id).unwrap();
+    assert!(snap.workers.is_empty(), "{:?}", snap.workers);
+}
+
+#[tokio::test]
+async fn an_image_this_machine_cannot_run_keeps_its_jobs_queued() {
+    let emu = start().await;
+    let (id, job, error) = a_job_on_image(&emu, "vllm", "runpod/worker-v1-vllm:v2.7.0").await;
     assert!(
         error.contains("image runpod/worker-v1-vllm:v2.7.0 cannot run on this machine"),
         "{error}"
     );
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let (_, status) = dp_get(&emu, &id, &format!("status/{job}")).await;
-    assert_eq!(status["status"], "IN_QUEUE", "{status}");
-    assert!(pids(&emu, &id).is_empty());
+    still_queued(&emu, &id, &job, Duration::from_millis(500)).await;
     emu.shutdown().await;
 }
 
@@ -240,23 +258,7 @@ async fn odd_worker_output_is_logged_and_never_stops_the_worker() {
 async fn a_python_image_without_a_python_keeps_its_jobs_queued() {
     let missing = "/nonexistent/flash-venv/bin/python";
     let emu = start_with(flash_emulator::Emulator::builder().python(missing)).await;
-    let (_, env_id, _) = deploy(&emu, "pyqueue").await;
-    let mut tpl = template("pyqueue", &[]);
-    tpl["imageName"] = json!("runpod/flash-cpu:py3.12-latest");
-    let ep = save_endpoint(
-        &emu,
-        json!({"name": "pyqueue", "workersMin": 0, "workersMax": 1,
-               "flashEnvironmentId": env_id, "template": tpl}),
-    )
-    .await;
-    let id = ep["id"].as_str().unwrap().to_owned();
-    let (code, r) = dp_post(&emu, &id, "run", json!({"input": {"value": 1}})).await;
-    assert_eq!(code, 200);
-    let job = r["id"].as_str().unwrap().to_owned();
-    let error = eventually(10, "the endpoint's provisionError", || {
-        endpoint_snapshot(&emu.snapshot(), &id)?.provision_error
-    })
-    .await;
+    let (id, job, error) = a_job_on_image(&emu, "pyqueue", "runpod/flash-cpu:py3.12-latest").await;
     for part in [
         "image runpod/flash-cpu:py3.12-latest runs Python Flash workers",
         missing,
@@ -267,11 +269,6 @@ async fn a_python_image_without_a_python_keeps_its_jobs_queued() {
     ] {
         assert!(error.contains(part), "{part:?} not in {error:?}");
     }
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let (_, status) = dp_get(&emu, &id, &format!("status/{job}")).await;
-    assert_eq!(status["status"], "IN_QUEUE", "{status}");
-    assert!(pids(&emu, &id).is_empty());
-    let snap = endpoint_snapshot(&emu.snapshot(), &id).unwrap();
-    assert!(snap.workers.is_empty(), "{:?}", snap.workers);
+    still_queued(&emu, &id, &job, Duration::from_millis(1500)).await;
     emu.shutdown().await;
 }
