@@ -23,9 +23,9 @@ use serde_json::{Value, json};
 use crate::core::{Core, EndpointRt, WorkerPhase, wait_for};
 use crate::http::{bearer_ok, error, unauthorized};
 use crate::ids;
+use crate::jobs::Limits;
+use crate::policy::{DEFAULT_EXECUTION_TIMEOUT, Policy};
 
-/// Default execution timeout when neither the job nor the endpoint sets one.
-const DEFAULT_EXECUTION_TIMEOUT_MS: u64 = 600_000;
 /// Largest `/runsync` body (Runpod: 20 MB).
 pub(crate) const MAX_BODY_BYTES: usize = 20 * 1024 * 1024;
 
@@ -83,10 +83,8 @@ fn submit(rt: &EndpointRt, ep: &str, body: &Bytes, id: String) -> Result<String,
         .get("webhook")
         .and_then(Value::as_str)
         .map(str::to_owned);
-    let policy_timeout = body
-        .pointer("/policy/executionTimeout")
-        .and_then(Value::as_u64)
-        .filter(|t| *t > 0);
+    let policy = Policy::parse(&body)
+        .map_err(|e| error(StatusCode::BAD_REQUEST, format!("endpoint {ep}: {e}")))?;
     {
         let mut st = rt.lock();
         if st.cfg.load_balanced() {
@@ -99,10 +97,12 @@ fn submit(rt: &EndpointRt, ep: &str, body: &Bytes, id: String) -> Result<String,
         }
         let endpoint_timeout = u64::try_from(st.cfg.execution_timeout_ms)
             .ok()
-            .filter(|t| *t > 0);
-        let timeout = policy_timeout
+            .filter(|t| *t > 0)
+            .map(Duration::from_millis);
+        let timeout = policy
+            .execution_timeout
             .or(endpoint_timeout)
-            .unwrap_or(DEFAULT_EXECUTION_TIMEOUT_MS);
+            .unwrap_or(DEFAULT_EXECUTION_TIMEOUT);
         if !st.jobs.has_room(size) {
             return Err(error(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -118,7 +118,10 @@ fn submit(rt: &EndpointRt, ep: &str, body: &Bytes, id: String) -> Result<String,
             input,
             size,
             webhook,
-            Duration::from_millis(timeout),
+            Limits {
+                execution_timeout: timeout,
+                ttl: policy.ttl(),
+            },
         );
     }
     rt.job_ready.notify_waiters();

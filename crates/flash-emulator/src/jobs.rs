@@ -1,7 +1,8 @@
 //! Jobs of one queue endpoint: the queue, each job's state and timings, and the stop requests
 //! waiting for workers.
 
-use std::collections::{HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use indexmap::IndexMap;
@@ -66,6 +67,8 @@ pub(crate) struct Job {
     pub(crate) stream: Vec<Value>,
     pub(crate) stream_read: usize,
     pub(crate) execution_timeout: Duration,
+    /// The job's time-to-live (`policy.ttl`), counted from submission (or retry).
+    pub(crate) ttl: Duration,
     pub(crate) requeues: u32,
     /// Queue time, kept across requeues (ms).
     pub(crate) delay_ms: Option<u128>,
@@ -118,6 +121,15 @@ pub(crate) struct Counters {
     pub(crate) retried: u64,
 }
 
+/// A job's time limits, from its request's policy and its endpoint.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// Longest run once taken; then TIMED_OUT.
+    pub(crate) execution_timeout: Duration,
+    /// Longest life, queue plus run; then the job is deleted (Runpod: `/status` answers 404).
+    pub(crate) ttl: Duration,
+}
+
 /// All jobs of one endpoint.
 #[derive(Debug, Default)]
 pub(crate) struct JobBook {
@@ -132,6 +144,10 @@ pub(crate) struct JobBook {
     in_progress: usize,
     /// Input bytes of the jobs queued or in progress (bounded by [`MAX_LIVE_INPUT_BYTES`]).
     live_bytes: usize,
+    /// When each live job's time-to-live ends, soonest first: a tick pops what is due instead
+    /// of scanning a queue that may hold 100 000 jobs. Entries of jobs that finished, were
+    /// retried (a new entry) or forgotten are skipped when popped.
+    deadlines: BinaryHeap<Reverse<(Instant, String)>>,
 }
 
 /// Most input bytes an endpoint holds for jobs not yet finished: a submit past it is refused
@@ -148,7 +164,12 @@ impl JobBook {
         webhook: Option<String>,
         timeout: Duration,
     ) {
-        self.submit_sized(id, input, 0, webhook, timeout);
+        let ttl = crate::policy::DEFAULT_TTL;
+        let limits = Limits {
+            execution_timeout: timeout,
+            ttl,
+        };
+        self.submit_sized(id, input, 0, webhook, limits);
     }
 
     /// Whether a job of `bytes` input fits under [`MAX_LIVE_INPUT_BYTES`].
@@ -168,15 +189,18 @@ impl JobBook {
         input: Value,
         input_bytes: usize,
         webhook: Option<String>,
-        timeout: Duration,
+        limits: Limits,
     ) {
         self.live_bytes += input_bytes;
+        let created = Instant::now();
+        self.deadlines
+            .push(Reverse((created + limits.ttl, id.clone())));
         let job = Job {
             id: id.clone(),
             input,
             webhook,
             status: JobStatus::InQueue,
-            created: Instant::now(),
+            created,
             started: None,
             finished: None,
             worker_id: None,
@@ -184,7 +208,8 @@ impl JobBook {
             error: None,
             stream: Vec::new(),
             stream_read: 0,
-            execution_timeout: timeout,
+            execution_timeout: limits.execution_timeout,
+            ttl: limits.ttl,
             requeues: 0,
             delay_ms: None,
             input_bytes,
@@ -360,6 +385,8 @@ impl JobBook {
         job.stream_read = 0;
         // A retried job starts over: the crashes of its earlier run are not held against it.
         job.requeues = 0;
+        self.deadlines
+            .push(Reverse((job.created + job.ttl, job.id.clone())));
         self.live_bytes += job.input_bytes;
         self.counters.retried += 1;
         self.queue.push_back(job.id.clone());
@@ -467,6 +494,42 @@ impl JobBook {
         expired
     }
 
+    /// Deletes every unfinished job whose time-to-live has ended (queued or running: Runpod's
+    /// ttl covers both). A running one is also sent to its worker's job-stop. Returns the ids.
+    pub(crate) fn expire_ttl(&mut self, now: Instant) -> Vec<String> {
+        let mut gone = HashSet::new();
+        while let Some(Reverse((at, _))) = self.deadlines.peek() {
+            if *at > now {
+                break;
+            }
+            let Some(Reverse((at, id))) = self.deadlines.pop() else {
+                break;
+            };
+            let Some(job) = self.jobs.get(&id) else {
+                continue;
+            };
+            // A stale entry: the job finished, or was retried and has a later deadline.
+            if job.status.is_final() || job.created + job.ttl != at {
+                continue;
+            }
+            self.live_bytes = self.live_bytes.saturating_sub(job.input_bytes);
+            if job.status == JobStatus::InProgress
+                && let Some(w) = job.worker_id.clone()
+            {
+                self.stops.entry(w.clone()).or_default().push(id.clone());
+                self.release(&w, &id);
+            }
+            gone.insert(id);
+        }
+        if gone.is_empty() {
+            return Vec::new();
+        }
+        // One pass over each collection, whatever the number of expired jobs.
+        self.queue.retain(|id| !gone.contains(id));
+        self.jobs.retain(|id, _| !gone.contains(id));
+        gone.into_iter().collect()
+    }
+
     /// Forgets the oldest finished jobs beyond [`KEEP_FINISHED`] jobs, in batches (a quarter
     /// of the limit at a time), so that a submit costs O(1) amortized instead of shifting the
     /// whole book.
@@ -565,7 +628,10 @@ mod tests {
     #[test]
     fn live_input_bytes_are_counted_until_each_job_ends() {
         let mut b = JobBook::default();
-        let t = Duration::from_secs(60);
+        let t = Limits {
+            execution_timeout: Duration::from_secs(60),
+            ttl: Duration::from_secs(60),
+        };
         for (i, n) in [100, 200, 300, 400].into_iter().enumerate() {
             b.submit_sized(format!("j{i}"), json!(i), n, None, t);
         }
@@ -609,5 +675,60 @@ mod tests {
             vec!["j".to_owned()],
             "requeued, not failed"
         );
+    }
+
+    #[test]
+    fn a_job_past_its_ttl_is_deleted_queued_or_running() {
+        let mut b = JobBook::default();
+        let short = Limits {
+            execution_timeout: Duration::from_secs(60),
+            ttl: Duration::from_millis(1),
+        };
+        let long = Limits {
+            ttl: Duration::from_secs(3600),
+            ..short
+        };
+        b.submit_sized("queued".into(), json!(1), 10, None, short);
+        b.submit_sized("running".into(), json!(2), 20, None, short);
+        b.submit_sized("kept".into(), json!(3), 30, None, long);
+        b.submit_sized("done".into(), json!(4), 40, None, short);
+        // Move "running" and "done" to the front so one worker takes exactly those two.
+        b.queue.retain(|id| id == "running" || id == "done");
+        b.take("w", 2);
+        b.queue.extend(["queued".to_owned(), "kept".to_owned()]);
+        assert!(b.done("w", "done", &json!({"output": 1})));
+        let later = Instant::now() + Duration::from_millis(5);
+        let mut gone = b.expire_ttl(later);
+        gone.sort();
+        assert_eq!(gone, ["queued", "running"]);
+        assert!(!b.jobs.contains_key("queued") && !b.jobs.contains_key("running"));
+        assert_eq!(
+            b.jobs["done"].status,
+            JobStatus::Completed,
+            "finished jobs stay"
+        );
+        assert_eq!(b.queue, ["kept"]);
+        assert_eq!(b.holds("w"), 0);
+        assert_eq!(b.stops["w"], ["running"], "its worker is told to stop it");
+        assert_eq!(b.live_bytes(), 30);
+        assert!(b.expire_ttl(later).is_empty());
+    }
+
+    #[test]
+    fn a_retried_job_gets_a_new_ttl() {
+        let mut b = JobBook::default();
+        let limits = Limits {
+            execution_timeout: Duration::from_secs(60),
+            ttl: Duration::from_millis(50),
+        };
+        b.submit_sized("j".into(), json!(1), 0, None, limits);
+        b.take("w", 1);
+        assert!(b.done("w", "j", &json!({"error": "x"})));
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(b.retry("j").unwrap().is_ok());
+        // The first deadline has passed; the retry's has not.
+        let t = Instant::now() + Duration::from_millis(30);
+        assert!(b.expire_ttl(t).is_empty());
+        assert_eq!(b.expire_ttl(t + Duration::from_millis(50)), ["j"]);
     }
 }

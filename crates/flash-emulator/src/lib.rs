@@ -40,6 +40,7 @@ pub mod introspection;
 pub mod jobs;
 pub mod launch;
 pub mod lb_proxy;
+mod policy;
 mod rest;
 mod state_store;
 pub mod supervisor;

@@ -750,7 +750,7 @@ pub(crate) async fn tick(core: &Arc<Core>) {
     for rt in core.all_endpoints() {
         let (expired, spawn, kills, cfg) = plan(&rt, core.settings.silence());
         if !expired.is_empty() {
-            tracing::info!(endpoint = %rt.id, jobs = ?expired, "jobs timed out");
+            tracing::info!(endpoint = %rt.id, jobs = expired.len(), "jobs timed out or past their ttl");
             rt.changed.notify_waiters();
             rt.stop_ready.notify_waiters();
         }
@@ -859,7 +859,12 @@ fn evict_silent(rt: &EndpointRt, st: &mut crate::core::EpState, silence: Duratio
 /// Decides, under the endpoint lock, what to expire, start and stop.
 fn plan(rt: &EndpointRt, silence: Duration) -> (Vec<String>, usize, Vec<Kill>, Endpoint) {
     let mut st = rt.lock();
-    let expired = st.jobs.expire();
+    let mut expired = st.jobs.expire();
+    let past_ttl = st.jobs.expire_ttl(Instant::now());
+    if !past_ttl.is_empty() {
+        tracing::info!(endpoint = %rt.id, jobs = past_ttl.len(), "jobs past their ttl deleted");
+        expired.extend(past_ttl);
+    }
     let cfg = st.cfg.clone();
     if !cfg.load_balanced() {
         evict_silent(rt, &mut st, silence);

@@ -387,3 +387,63 @@ async fn a_worker_that_goes_silent_loses_its_jobs_to_a_live_one() {
     );
     emu.shutdown().await;
 }
+
+/// Runpod's `policy`: out-of-range values are refused naming the field; a job past its ttl is
+/// deleted whether queued or running (`/status` then answers 404), and its worker is told to
+/// stop it.
+#[tokio::test]
+async fn policy_bounds_and_ttl_expiry() {
+    let (emu, ep, w) = setup().await;
+    for (policy, field) in [
+        (json!({"ttl": 9_999}), "policy.ttl"),
+        (
+            json!({"executionTimeout": 1_000}),
+            "policy.executionTimeout",
+        ),
+        (json!({"lowPriority": 1}), "policy.lowPriority"),
+    ] {
+        let (code, body) = dp_post(&emu, &ep, "run", json!({"input": 1, "policy": policy})).await;
+        assert_eq!(code, 400, "{body}");
+        assert!(body["error"].as_str().unwrap().contains(field), "{body}");
+    }
+    let short = json!({"ttl": 10_000});
+    let (_, running) = dp_post(&emu, &ep, "run", json!({"input": "r", "policy": short})).await;
+    let (code, taken) = w.get("job-take/pod-ttl").await;
+    assert_eq!((code, taken["id"].clone()), (200, running["id"].clone()));
+    let (_, queued) = dp_post(&emu, &ep, "run", json!({"input": "q", "policy": short})).await;
+    let (_, kept) = dp_post(&emu, &ep, "run", json!({"input": "k"})).await;
+    let (code, s) = dp_get(
+        &emu,
+        &ep,
+        &format!("status/{}", queued["id"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!((code, s["status"].as_str()), (200, Some("IN_QUEUE")));
+    let t = Instant::now();
+    for job in [&queued, &running] {
+        let path = format!("status/{}", job["id"].as_str().unwrap());
+        loop {
+            let (code, body) = dp_get(&emu, &ep, &path).await;
+            if code == 404 {
+                break;
+            }
+            assert!(t.elapsed() < Duration::from_secs(20), "{path} still {body}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    let (code, stop) = w.get("job-stop/pod-ttl").await;
+    assert_eq!(code, 200);
+    assert_eq!(stop["jobsToStop"], json!([running["id"]]));
+    let (code, s) = dp_get(
+        &emu,
+        &ep,
+        &format!("status/{}", kept["id"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(
+        (code, s["status"].as_str()),
+        (200, Some("IN_QUEUE")),
+        "the default ttl is a day"
+    );
+    emu.shutdown().await;
+}
