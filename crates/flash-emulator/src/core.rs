@@ -41,6 +41,13 @@ impl Settings {
     pub(crate) fn silence(&self) -> Duration {
         Duration::from_millis(self.ping_interval_ms.saturating_mul(3)).max(Duration::from_secs(3))
     }
+
+    /// How long after job-take a worker's pings may leave a job unlisted before the take's
+    /// response is taken for lost: one heartbeat period (a ping sent while the response was on
+    /// its way legitimately omits it), at least 2 s.
+    pub(crate) fn take_lease(&self) -> Duration {
+        Duration::from_millis(self.ping_interval_ms).max(Duration::from_secs(2))
+    }
 }
 
 /// Lock a mutex, recovering from poisoning (a panicked holder cannot leave these structures in a

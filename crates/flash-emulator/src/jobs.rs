@@ -70,6 +70,9 @@ pub(crate) struct Job {
     /// The job's time-to-live (`policy.ttl`), counted from submission (or retry).
     pub(crate) ttl: Duration,
     pub(crate) requeues: u32,
+    /// Whether the worker holding it has shown that it has it (listed it in a ping, streamed
+    /// for it): until then a lost job-take response would strand it.
+    pub(crate) confirmed: bool,
     /// Queue time, kept across requeues (ms).
     pub(crate) delay_ms: Option<u128>,
     /// Size of the request body that carried the input, counted while the job is live.
@@ -211,6 +214,7 @@ impl JobBook {
             execution_timeout: limits.execution_timeout,
             ttl: limits.ttl,
             requeues: 0,
+            confirmed: false,
             delay_ms: None,
             input_bytes,
         };
@@ -237,6 +241,7 @@ impl JobBook {
             job.started = Some(now);
             job.delay_ms = Some(now.duration_since(job.created).as_millis());
             job.worker_id = Some(worker.to_owned());
+            job.confirmed = false;
             out.push(job.take_object());
             self.held.entry(worker.to_owned()).or_default().insert(id);
             self.in_progress += 1;
@@ -289,6 +294,7 @@ impl JobBook {
             return false;
         }
         if body.get("status").and_then(Value::as_str) == Some("IN_PROGRESS") {
+            job.confirmed = true;
             job.output = body.get("output").cloned();
             return true;
         }
@@ -322,6 +328,7 @@ impl JobBook {
         if job.status != JobStatus::InProgress || job.worker_id.as_deref() != Some(worker) {
             return false;
         }
+        job.confirmed = true;
         job.stream
             .push(body.get("output").cloned().unwrap_or(Value::Null));
         true
@@ -436,6 +443,49 @@ impl JobBook {
         }
         self.stops.remove(worker);
         requeued
+    }
+
+    /// A heartbeat from `worker` listing the jobs it holds. A job it was handed more than
+    /// `lease` ago and has never listed (nor streamed for) never reached it: the job-take
+    /// response was lost. Such jobs go back to the front of the queue without being charged a
+    /// requeue (the job did nothing wrong). Returns their ids.
+    pub(crate) fn heartbeat(
+        &mut self,
+        worker: &str,
+        listed: &HashSet<&str>,
+        now: Instant,
+        lease: Duration,
+    ) -> Vec<String> {
+        let Some(held) = self.held.get(worker) else {
+            return Vec::new();
+        };
+        let mut lost = Vec::new();
+        for id in held {
+            let Some(job) = self.jobs.get_mut(id) else {
+                continue;
+            };
+            if listed.contains(id.as_str()) {
+                job.confirmed = true;
+            } else if !job.confirmed
+                && job
+                    .started
+                    .is_some_and(|s| now.saturating_duration_since(s) > lease)
+            {
+                lost.push(id.clone());
+            }
+        }
+        for id in &lost {
+            self.release(worker, id);
+            if let Some(job) = self.jobs.get_mut(id) {
+                job.status = JobStatus::InQueue;
+                job.worker_id = None;
+                job.started = None;
+            }
+        }
+        for id in lost.iter().rev() {
+            self.queue.push_front(id.clone());
+        }
+        lost
     }
 
     /// Ends every queued job as FAILED with `reason` (no worker can start to run them).
@@ -730,5 +780,29 @@ mod tests {
         let t = Instant::now() + Duration::from_millis(30);
         assert!(b.expire_ttl(t).is_empty());
         assert_eq!(b.expire_ttl(t + Duration::from_millis(50)), ["j"]);
+    }
+
+    #[test]
+    fn a_job_its_worker_never_lists_goes_back_to_the_queue_uncharged() {
+        let mut b = JobBook::default();
+        for id in ["lost", "listed", "streamed"] {
+            b.submit(id.into(), json!(1), None, Duration::from_secs(60));
+        }
+        b.take("w", 3);
+        assert!(b.stream("w", "streamed", &json!({"output": 1})));
+        let lease = Duration::from_secs(2);
+        let listed: HashSet<&str> = ["listed"].into();
+        let soon = Instant::now();
+        assert!(
+            b.heartbeat("w", &listed, soon, lease).is_empty(),
+            "within the lease a ping may not list a job yet"
+        );
+        let later = soon + Duration::from_secs(3);
+        assert_eq!(b.heartbeat("w", &HashSet::new(), later, lease), ["lost"]);
+        assert_eq!(b.jobs["lost"].status, JobStatus::InQueue);
+        assert_eq!(b.jobs["lost"].requeues, 0);
+        assert_eq!(b.queue.front().map(String::as_str), Some("lost"));
+        assert_eq!(b.holds("w"), 2, "listed once, or streamed: kept");
+        assert_eq!(b.take("w2", 1)[0]["id"], "lost");
     }
 }

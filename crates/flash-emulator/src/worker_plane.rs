@@ -13,6 +13,7 @@
 // the error is a response going straight to the client, not a value worth boxing.
 #![allow(clippy::result_large_err)]
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -246,13 +247,36 @@ async fn stream(
     Ok(axum::Json(json!({})).into_response())
 }
 
+#[derive(Deserialize)]
+struct PingQuery {
+    /// The jobs the worker holds, comma-separated; absent when it holds none.
+    job_id: Option<String>,
+}
+
 async fn ping(
     State(core): State<Arc<Core>>,
     Path((ep, pod)): Path<(String, String)>,
+    Query(q): Query<PingQuery>,
     headers: HeaderMap,
 ) -> Reply {
     let rt = endpoint(&core, &headers, &ep)?;
     seen(&rt, &pod);
+    let listed: HashSet<&str> = q
+        .job_id
+        .as_deref()
+        .unwrap_or_default()
+        .split(',')
+        .filter(|id| !id.is_empty())
+        .collect();
+    let lost = rt
+        .lock()
+        .jobs
+        .heartbeat(&pod, &listed, Instant::now(), core.settings.take_lease());
+    if !lost.is_empty() {
+        tracing::warn!(endpoint = %ep, worker = %pod, jobs = ?lost, "the worker's heartbeat does not list jobs it was handed; the job-take response was lost, so they were requeued");
+        rt.job_ready.notify_waiters();
+        rt.changed.notify_waiters();
+    }
     Ok(axum::Json(json!({})).into_response())
 }
 

@@ -447,3 +447,46 @@ async fn policy_bounds_and_ttl_expiry() {
     );
     emu.shutdown().await;
 }
+
+/// A job-take response that never reached its worker: the worker's heartbeats do not list the
+/// job, so after the lease (one ping period, at least 2 s) it goes back to the queue and another
+/// worker runs it; a job the heartbeat lists stays where it is.
+#[tokio::test]
+async fn a_job_whose_take_response_was_lost_is_requeued() {
+    let emu =
+        start_with(flash_emulator::Emulator::builder().ping_interval(Duration::from_millis(300)))
+            .await;
+    let ep = save_endpoint(
+        &emu,
+        json!({"name": "lease", "workersMin": 0, "workersMax": 1, "template": template("lease", &[])}),
+    )
+    .await;
+    let id = ep["id"].as_str().unwrap().to_owned();
+    let w = Worker {
+        base: format!("{}/{id}", emu.endpoint_base_url()),
+        key: ep["aiKey"].as_str().unwrap().to_owned(),
+    };
+    let (_, lost) = dp_post(&emu, &id, "run", json!({"input": "lost"})).await;
+    let (_, kept) = dp_post(&emu, &id, "run", json!({"input": "kept"})).await;
+    // pod-a "loses" the first response: it never lists that job.
+    let (_, first) = w.get("job-take/pod-a").await;
+    assert_eq!(first["id"], lost["id"]);
+    let (_, second) = w.get("job-take/pod-b").await;
+    assert_eq!(second["id"], kept["id"]);
+    let kept_id = kept["id"].as_str().unwrap();
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_millis(2600) {
+        assert_eq!(w.get("ping/pod-a").await.0, 200);
+        assert_eq!(w.get(&format!("ping/pod-b?job_id={kept_id}")).await.0, 200);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let (code, again) = w.get("job-take/pod-c").await;
+    assert_eq!((code, &again["id"]), (200, &lost["id"]));
+    assert_eq!(again["input"], "lost");
+    let (_, st) = dp_get(&emu, &id, &format!("status/{kept_id}")).await;
+    assert_eq!(
+        (st["status"].as_str(), st["workerId"].as_str()),
+        (Some("IN_PROGRESS"), Some("pod-b"))
+    );
+    emu.shutdown().await;
+}
