@@ -73,6 +73,9 @@ pub(crate) struct Job {
     /// Whether the worker holding it has shown that it has it (listed it in a ping, streamed
     /// for it): until then a lost job-take response would strand it.
     pub(crate) confirmed: bool,
+    /// Requeued from a crash of a worker that held other jobs too: which one crashed it is
+    /// unknown, so it runs alone on its next worker and is charged only if it crashes there.
+    pub(crate) solo: bool,
     /// Queue time, kept across requeues (ms).
     pub(crate) delay_ms: Option<u128>,
     /// Size of the request body that carried the input, counted while the job is live.
@@ -215,6 +218,7 @@ impl JobBook {
             ttl: limits.ttl,
             requeues: 0,
             confirmed: false,
+            solo: false,
             delay_ms: None,
             input_bytes,
         };
@@ -223,9 +227,14 @@ impl JobBook {
         self.trim();
     }
 
-    /// Takes up to `n` queued jobs for `worker`.
+    /// Takes up to `n` queued jobs for `worker`. A job to run alone ([`Job::solo`]) is handed
+    /// only to a worker that holds nothing else and gets nothing with it; a worker holding one
+    /// gets nothing more until it finishes.
     pub(crate) fn take(&mut self, worker: &str, n: usize) -> Vec<Value> {
         let mut out = Vec::new();
+        if self.held_by_solo(worker) {
+            return out;
+        }
         while out.len() < n {
             let Some(id) = self.queue.pop_front() else {
                 break;
@@ -236,6 +245,11 @@ impl JobBook {
             if job.status != JobStatus::InQueue {
                 continue;
             }
+            if job.solo && (!out.is_empty() || self.held.contains_key(worker)) {
+                self.queue.push_front(id);
+                break;
+            }
+            let alone = job.solo;
             let now = Instant::now();
             job.status = JobStatus::InProgress;
             job.started = Some(now);
@@ -245,8 +259,19 @@ impl JobBook {
             out.push(job.take_object());
             self.held.entry(worker.to_owned()).or_default().insert(id);
             self.in_progress += 1;
+            if alone {
+                break;
+            }
         }
         out
+    }
+
+    /// Whether `worker` is running a job that must run alone.
+    fn held_by_solo(&self, worker: &str) -> bool {
+        self.held.get(worker).is_some_and(|set| {
+            set.iter()
+                .any(|id| self.jobs.get(id).is_some_and(|j| j.solo))
+        })
     }
 
     /// `job_id` is no longer in progress on `worker`.
@@ -392,6 +417,7 @@ impl JobBook {
         job.stream_read = 0;
         // A retried job starts over: the crashes of its earlier run are not held against it.
         job.requeues = 0;
+        job.solo = false;
         self.deadlines
             .push(Reverse((job.created + job.ttl, job.id.clone())));
         self.live_bytes += job.input_bytes;
@@ -412,16 +438,28 @@ impl JobBook {
     }
 
     /// The worker `worker` is gone: its in-progress jobs go back to the front of the queue (or
-    /// fail after [`MAX_REQUEUES`]). Returns the requeued ids.
+    /// fail after [`MAX_REQUEUES`]). Only a job the worker ran alone is charged a requeue: when
+    /// it held several, the one that brought it down is unknown, so each is requeued uncharged
+    /// to run alone next ([`Job::solo`]), and a poison job is charged once it crashes by itself.
+    /// Returns the requeued ids.
     pub(crate) fn requeue_worker(&mut self, worker: &str, reason: &str) -> Vec<String> {
         let mut requeued = Vec::new();
         let held = self.held.remove(worker).unwrap_or_default();
         self.in_progress = self.in_progress.saturating_sub(held.len());
+        let shared = held.len() > 1;
         for id in held {
             let Some(job) = self.jobs.get_mut(&id) else {
                 continue;
             };
             job.worker_id = None;
+            if shared {
+                job.solo = true;
+                job.status = JobStatus::InQueue;
+                job.started = None;
+                self.counters.retried += 1;
+                requeued.push(id.clone());
+                continue;
+            }
             if job.requeues >= MAX_REQUEUES {
                 self.live_bytes = self.live_bytes.saturating_sub(job.input_bytes);
                 job.status = JobStatus::Failed;
@@ -804,5 +842,46 @@ mod tests {
         assert_eq!(b.queue.front().map(String::as_str), Some("lost"));
         assert_eq!(b.holds("w"), 2, "listed once, or streamed: kept");
         assert_eq!(b.take("w2", 1)[0]["id"], "lost");
+    }
+
+    /// A worker running four jobs crashes because of one of them: none is charged; each runs
+    /// alone next, the three innocent ones complete, and the poison one is charged only for the
+    /// crashes it causes alone, failing after [`MAX_REQUEUES`] of those.
+    #[test]
+    fn a_poison_job_is_charged_only_for_crashes_it_causes_alone() {
+        let mut b = JobBook::default();
+        for i in 0..4 {
+            b.submit(format!("j{i}"), json!(i), None, Duration::from_secs(60));
+        }
+        assert_eq!(b.take("w1", 4).len(), 4);
+        assert_eq!(b.requeue_worker("w1", "crashed").len(), 4);
+        assert!(b.jobs.values().all(|j| j.requeues == 0 && j.solo));
+        let mut worker = 1;
+        let mut crashes_alone = 0;
+        loop {
+            worker += 1;
+            let w = format!("w{worker}");
+            let taken = b.take(&w, 4);
+            if taken.is_empty() {
+                break;
+            }
+            assert_eq!(taken.len(), 1, "a job to run alone comes alone");
+            assert!(b.take(&w, 4).is_empty(), "and nothing joins it");
+            let id = taken[0]["id"].as_str().unwrap().to_owned();
+            if id == "j2" {
+                crashes_alone += 1;
+                b.requeue_worker(&w, "crashed");
+            } else {
+                assert!(b.done(&w, &id, &json!({"output": 1})));
+            }
+        }
+        assert_eq!(crashes_alone, MAX_REQUEUES + 1);
+        assert_eq!(b.jobs["j2"].status, JobStatus::Failed);
+        for id in ["j0", "j1", "j3"] {
+            assert_eq!(b.jobs[id].status, JobStatus::Completed, "{id}");
+        }
+        // A worker running a solo job blocks only itself; plain jobs still go to others.
+        b.submit("p".into(), json!(0), None, Duration::from_secs(60));
+        assert_eq!(b.take("busy", 1).len(), 1);
     }
 }
