@@ -16,11 +16,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::{Body, to_bytes};
+use axum::body::{Body, Bytes, to_bytes};
 use axum::extract::{Path, Request, State};
 use axum::http::Uri;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+
+use runpod_flash::http_server;
 
 use crate::core::{Core, EndpointRt, WorkerPhase, wait_for};
 use crate::http::{bearer_ok, error, unauthorized};
@@ -69,9 +71,8 @@ pub(crate) async fn start(core: &Arc<Core>, rt: &Arc<EndpointRt>) -> Result<Stri
                 () = crate::core::stopped(&mut shutdown) => {}
             }
         };
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(stop)
-            .await
+        if let Err(e) =
+            http_server::serve(listener, app, http_server::Limits::default(), stop).await
         {
             tracing::warn!(endpoint = %name, error = %e, "load balancer stopped");
         }
@@ -253,17 +254,24 @@ async fn proxy(State((core, rt)): State<(Arc<Core>, Arc<EndpointRt>)>, req: Requ
         }
     };
     let status = resp.status();
+    if let Some(n) = resp.content_length().filter(|n| *n > MAX_BODY as u64) {
+        return error(
+            StatusCode::BAD_GATEWAY,
+            format!(
+                "endpoint {name}: worker {worker} answered {n} bytes, over the {MAX_BODY}-byte response limit"
+            ),
+        );
+    }
     let headers = resp.headers().clone();
-    let bytes = match resp.bytes().await {
-        Ok(b) => b,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_GATEWAY,
-                format!("endpoint {name}: worker {worker} response: {e}"),
-            );
-        }
-    };
-    let mut response = Response::new(Body::from(bytes));
+    // Streamed, not buffered: a chunked or server-sent-events answer reaches the client as the
+    // worker writes it. The request counts as in flight until its body ends.
+    let body = Body::from_stream(capped(
+        resp,
+        MAX_BODY,
+        guard,
+        format!("endpoint {name}: worker {worker}"),
+    ));
+    let mut response = Response::new(body);
     *response.status_mut() = status;
     for (k, v) in &headers {
         if k == header::CONTENT_LENGTH || HOP_BY_HOP.contains(&k.as_str()) {
@@ -276,8 +284,37 @@ async fn proxy(State((core, rt)): State<(Arc<Core>, Arc<EndpointRt>)>, req: Requ
             .headers_mut()
             .insert(HeaderName::from_static("x-runpod-worker-id"), v);
     }
-    drop(guard);
     response.into_response()
+}
+
+/// The body of `resp`, ended with an error (the client sees a truncated answer, never a
+/// complete-looking one) once it passes `cap` bytes. `guard` lives as long as the body.
+fn capped(
+    resp: reqwest::Response,
+    cap: usize,
+    guard: Inflight,
+    who: String,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send {
+    futures_util::stream::try_unfold(
+        (resp, 0usize, guard, who),
+        move |(mut resp, sent, guard, who)| async move {
+            let Some(chunk) = resp
+                .chunk()
+                .await
+                .map_err(|e| std::io::Error::other(format!("{who}: response: {e}")))?
+            else {
+                return Ok(None);
+            };
+            let sent = sent + chunk.len();
+            if sent > cap {
+                tracing::warn!("{who}: response passed the {cap}-byte limit; cut off");
+                return Err(std::io::Error::other(format!(
+                    "{who}: response over the {cap}-byte limit"
+                )));
+            }
+            Ok(Some((chunk, (resp, sent, guard, who))))
+        },
+    )
 }
 
 #[cfg(test)]

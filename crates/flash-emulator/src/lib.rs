@@ -55,7 +55,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{any, get, post};
-use runpod_flash::ApiKey;
+use runpod_flash::{ApiKey, http_server};
 use tokio::sync::{broadcast, watch};
 
 pub use crate::core::WorkerPhase;
@@ -260,14 +260,14 @@ impl EmulatorBuilder {
                 field: "api_key",
                 message: "empty".to_owned(),
             })?;
-        let http =
-            reqwest::Client::builder()
-                .no_proxy()
-                .build()
-                .map_err(|e| EmulatorError::Config {
-                    field: "http client",
-                    message: e.to_string(),
-                })?;
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .pool_idle_timeout(runpod_flash::config::POOL_IDLE_TIMEOUT)
+            .build()
+            .map_err(|e| EmulatorError::Config {
+                field: "http client",
+                message: e.to_string(),
+            })?;
         if persist {
             if let Some(old) = store.emulator.as_ref().map(|id| id.base_url.clone())
                 && old != base_url
@@ -339,9 +339,8 @@ impl EmulatorBuilder {
             let stopped = async move {
                 let () = core::stopped(&mut stop).await;
             };
-            if let Err(e) = axum::serve(listener, app)
-                .with_graceful_shutdown(stopped)
-                .await
+            if let Err(e) =
+                http_server::serve(listener, app, http_server::Limits::default(), stopped).await
             {
                 tracing::warn!(error = %e, "emulator server stopped");
             }

@@ -628,3 +628,76 @@ async fn a_broken_artifact_is_a_clear_worker_start_failure() {
     .await;
     teardown(emu, &[pid]).await;
 }
+
+/// The load balancer streams a worker's answer through as it is written (so chunked and
+/// server-sent-events routes work) and holds answers to Runpod's 30 MB: a larger declared body
+/// is a 502 naming the limit, a larger chunked one is cut off with an error, never delivered
+/// as if complete.
+#[tokio::test]
+async fn load_balanced_answers_are_streamed_and_bounded() {
+    let emu = start().await;
+    let (_, env_id, _) = deploy(&emu, "lbstream").await;
+    let ep = save_endpoint(&emu, json!({"name": "gateway", "type": "LB", "workersMin": 1, "workersMax": 1, "idleTimeout": 60, "flashEnvironmentId": env_id, "template": template("gateway", &[])})).await;
+    let id = ep["id"].as_str().unwrap().to_owned();
+    let url = emu.lb_url(&id).expect("LB url");
+    let dir = tempfile::tempdir().unwrap();
+    let gate = dir.path().join("gate");
+    let mut r = http()
+        .get(format!("{url}/drip?gate={}", gate.display()))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let first = tokio::time::timeout(Duration::from_secs(20), r.chunk())
+        .await
+        .expect("the first line arrives before the worker finishes its answer")
+        .unwrap()
+        .unwrap();
+    assert_eq!(&first[..], b"first\n");
+    std::fs::write(&gate, "").unwrap();
+    let rest = r.text().await.unwrap();
+    assert_eq!(rest, "second\n");
+
+    const LIMIT: usize = 30 * 1024 * 1024;
+    let ok = http()
+        .get(format!("{url}/bytes?n={LIMIT}&chunked=true"))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        ok.bytes().await.unwrap().len(),
+        LIMIT,
+        "exactly the limit passes"
+    );
+    let declared = http()
+        .get(format!("{url}/bytes?n={}", LIMIT + 1))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(declared.status(), 502);
+    let message = declared.text().await.unwrap();
+    assert!(
+        message.contains("31457281 bytes, over the 31457280-byte response limit"),
+        "{message}"
+    );
+    let chunked = http()
+        .get(format!("{url}/bytes?n={}&chunked=true", LIMIT + 1))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        chunked.status(),
+        200,
+        "the status went out before the limit was passed"
+    );
+    assert!(
+        chunked.bytes().await.is_err(),
+        "an over-limit answer never arrives whole"
+    );
+    let seen = pids(&emu);
+    teardown(emu, &seen).await;
+}

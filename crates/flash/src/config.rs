@@ -40,6 +40,11 @@ pub const RUNSYNC_WAIT: Duration = Duration::from_secs(90);
 pub const PEER_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 /// Timeout of connecting to a peer.
 pub const PEER_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long an idle pooled connection is kept: under the 30 s after which Flash listeners
+/// ([`crate::http_server::Limits::header_read`]) close an idle connection, so a request is not
+/// written to a connection the server is closing.
+pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(20);
 /// First delay between status polls of a queue job (grows by half each poll).
 pub const POLL_INITIAL: Duration = Duration::from_millis(250);
 /// Largest delay between status polls.

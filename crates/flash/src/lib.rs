@@ -24,6 +24,7 @@ mod backoff;
 pub mod call;
 pub mod config;
 pub mod error;
+pub mod http_server;
 pub mod manifest;
 pub mod registry;
 pub mod resource;

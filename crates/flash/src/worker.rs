@@ -55,6 +55,7 @@ pub use lb::{Readiness, health_router, router as lb_router};
 pub use local_api::router as local_api_router;
 pub use queue::{JobPlane, run as run_queue_worker};
 
+use crate::http_server;
 use crate::manifest::{Manifest, discover};
 use flash_contract::env;
 
@@ -175,14 +176,18 @@ pub async fn serve(resource: &str) -> Result<(), WorkerError> {
             tracing::info!(
                 "queue worker `{resource}` (local mode): POST http://{addr}/runsync with {{\"input\": {{...}}}}"
             );
-            axum::serve(listener, local_api_router(table, concurrency))
-                .with_graceful_shutdown(wait(shutdown))
-                .await
-                .map_err(|source| WorkerError::Listen {
-                    what: "local test API",
-                    addr,
-                    source,
-                })
+            http_server::serve(
+                listener,
+                local_api_router(table, concurrency),
+                http_server::Limits::default(),
+                wait(shutdown),
+            )
+            .await
+            .map_err(|source| WorkerError::Listen {
+                what: "local test API",
+                addr,
+                source,
+            })
         }
     }
 }
@@ -220,22 +225,24 @@ async fn serve_load_balanced(
     } else {
         let health_addr = SocketAddr::new(ip, health_port);
         let listener = bind("health server", health_addr).await?;
-        Some(tokio::spawn(
-            axum::serve(listener, health_router(readiness.clone()))
-                .with_graceful_shutdown(wait(shutdown.clone()))
-                .into_future(),
-        ))
+        Some(tokio::spawn(http_server::serve(
+            listener,
+            health_router(readiness.clone()),
+            http_server::Limits::default(),
+            wait(shutdown.clone()),
+        )))
     };
     let app = if health.is_none() {
         app.merge(health_router(readiness.clone()))
     } else {
         app
     };
-    let server = tokio::spawn(
-        axum::serve(listener, app)
-            .with_graceful_shutdown(wait(shutdown))
-            .into_future(),
-    );
+    let server = tokio::spawn(http_server::serve(
+        listener,
+        app,
+        http_server::Limits::default(),
+        wait(shutdown),
+    ));
     // Listening already, so the load balancer sees 204 while the state warms up.
     table.warm().await?;
     readiness.set_ready();

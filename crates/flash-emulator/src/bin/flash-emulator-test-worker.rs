@@ -177,6 +177,55 @@ async fn main() {
     }
 }
 
+#[derive(serde::Deserialize)]
+struct BytesQuery {
+    n: usize,
+    #[serde(default)]
+    chunked: bool,
+}
+
+/// `n` bytes of `x`: with a Content-Length, or chunked (1 MiB chunks) when `chunked`.
+async fn bytes(
+    axum::extract::Query(q): axum::extract::Query<BytesQuery>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if !q.chunked {
+        return vec![b'x'; q.n].into_response();
+    }
+    const CHUNK: usize = 1 << 20;
+    let chunks = (0..q.n.div_ceil(CHUNK)).map(move |i| {
+        let len = CHUNK.min(q.n - i * CHUNK);
+        Ok::<_, std::io::Error>(axum::body::Bytes::from(vec![b'x'; len]))
+    });
+    axum::body::Body::from_stream(futures_util::stream::iter(chunks)).into_response()
+}
+
+#[derive(serde::Deserialize)]
+struct DripQuery {
+    gate: String,
+}
+
+/// "first\n", then, once the file `gate` exists, "second\n": a client that sees the first
+/// line before creating the gate proves the answer was streamed through.
+async fn drip(axum::extract::Query(q): axum::extract::Query<DripQuery>) -> axum::body::Body {
+    let lines = futures_util::stream::unfold(0, move |step| {
+        let gate = q.gate.clone();
+        async move {
+            match step {
+                0 => Some((Ok::<_, std::io::Error>("first\n"), 1)),
+                1 => {
+                    while !std::path::Path::new(&gate).exists() {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                    Some((Ok("second\n"), 2))
+                }
+                _ => None,
+            }
+        }
+    });
+    axum::body::Body::from_stream(lines)
+}
+
 async fn serve_lb(port: &str) {
     use axum::routing::{get, post};
     let pod = var("RUNPOD_POD_ID");
@@ -191,7 +240,9 @@ async fn serve_lb(port: &str) {
                 let pod = pod.clone();
                 async move { axum::Json(json!({"body": body, "worker": pod})) }
             }),
-        );
+        )
+        .route("/bytes", get(bytes))
+        .route("/drip", get(drip));
     let Ok(listener) = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await else {
         eprintln!("cannot bind port {port}");
         std::process::exit(2);

@@ -93,7 +93,7 @@ fn build(config: PeerConfig) -> Peer {
     let http = reqwest::Client::builder()
         .user_agent(config::USER_AGENT)
         .connect_timeout(config::PEER_CONNECT_TIMEOUT)
-        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_idle_timeout(config::POOL_IDLE_TIMEOUT)
         .build()
         .unwrap_or_else(|error| {
             tracing::warn!("cannot build the configured HTTP client ({error}); using defaults");

@@ -127,6 +127,7 @@ pub async fn run(
     let worker = Arc::new(Worker {
         http: reqwest::Client::builder()
             .user_agent(config::USER_AGENT)
+            .pool_idle_timeout(config::POOL_IDLE_TIMEOUT)
             .build()
             .unwrap_or_default(),
         plane,
