@@ -6,6 +6,7 @@ mod support;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use flash_cli::deploy::{self, DeployOptions};
@@ -326,4 +327,179 @@ async fn kill_9_of_a_worker_mid_job_requeues_the_job_and_it_completes_once() {
     for pid in pids {
         assert!(!pid_alive(pid), "worker {pid} outlived the emulator");
     }
+}
+
+#[path = "support/fault_proxy.rs"]
+mod fault_proxy;
+
+/// The 00_standalone_worker example, built as `flash run` builds it (the examples suite builds
+/// it the same way, so it is compiled once).
+fn standalone_worker() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/00_standalone_worker");
+    let options = flash_cli::build::BuildOptions {
+        profile: "dev".into(),
+        target_dir: Some(std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+            || Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"),
+            PathBuf::from,
+        )),
+        target: flash_cli::build::HOST_TARGET.to_owned(),
+        zigbuild: false,
+        ..flash_cli::build::BuildOptions::default()
+    };
+    flash_cli::build::build(&Project::at(&root), &options).expect("the example builds");
+    root
+}
+
+/// Real Flash workers (the runtime's queue worker) behind a proxy that drops, loses the answer
+/// of, delays or 503s a share of their job-takes, job-dones and pings. Every job must end in
+/// exactly one terminal state, COMPLETED with its own answer: none lost, none failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::print_stderr)] // the count table is the test's report
+async fn platform_faults_between_workers_and_runpod_lose_no_job() {
+    use fault_proxy::{Fault, Route};
+    const KEY: &str = "faults-proxy-key";
+    const JOBS: usize = 80;
+    let plan: fault_proxy::Plan = Arc::new(|route, n| match (route, n % 10) {
+        (Route::Take, 3) => Some(Fault::Reset),
+        (Route::Take, 6) => Some(Fault::Unavailable),
+        (Route::Take, 8) => Some(Fault::Drop),
+        (Route::Take, 9) => Some(Fault::Delay(Duration::from_millis(200))),
+        (Route::Done, 1) => Some(Fault::Drop),
+        (Route::Done, 4) => Some(Fault::Reset),
+        (Route::Done, 7) => Some(Fault::Unavailable),
+        (Route::Done, 9) => Some(Fault::Delay(Duration::from_millis(300))),
+        (Route::Ping, 2) => Some(Fault::Drop),
+        (Route::Ping, 5) => Some(Fault::Delay(Duration::from_millis(500))),
+        (Route::Ping, 8) => Some(Fault::Unavailable),
+        _ => None,
+    });
+    let proxy = fault_proxy::start(plan).await;
+    let root = standalone_worker();
+    let emu = flash_emulator::Emulator::builder()
+        .api_key(ApiKey::new(KEY).unwrap())
+        .take_timeout(Duration::from_secs(2))
+        .ping_interval(Duration::from_secs(1))
+        .worker_plane_url(&proxy.url)
+        .start()
+        .await
+        .unwrap();
+    proxy.set_upstream(emu.api_base_url());
+    let report = deploy::deploy(
+        &Project::at(&root),
+        &deploy_options(emu.api_base_url(), KEY),
+    )
+    .await
+    .unwrap();
+    let endpoint = report.endpoint("standalone_worker").unwrap();
+    let (url, endpoint_id) = (endpoint.url.clone(), endpoint.endpoint_id.clone());
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    let mut ids = Vec::with_capacity(JOBS);
+    for i in 0..JOBS {
+        let job: Value = http
+            .post(format!("{url}/run"))
+            .bearer_auth(KEY)
+            .json(&json!({"input": {"name": format!("n{i}"), "times": 1}}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        ids.push(job["id"].as_str().unwrap().to_owned());
+    }
+    // Every job's final status, read once it is final; a job that is not final by the
+    // deadline, or that the platform no longer knows, is lost.
+    let deadline = Instant::now() + Duration::from_secs(240);
+    let mut finals: Vec<Option<Value>> = vec![None; JOBS];
+    let mut lost = 0;
+    while finals.iter().any(Option::is_none) && Instant::now() < deadline {
+        for (i, id) in ids.iter().enumerate() {
+            if finals[i].is_some() {
+                continue;
+            }
+            let r = http
+                .get(format!("{url}/status/{id}"))
+                .bearer_auth(KEY)
+                .send()
+                .await
+                .unwrap();
+            if r.status() == 404 {
+                lost += 1;
+                finals[i] = Some(json!({"status": "LOST"}));
+                continue;
+            }
+            let s: Value = r.json().await.unwrap();
+            if matches!(
+                s["status"].as_str(),
+                Some("COMPLETED" | "FAILED" | "TIMED_OUT" | "CANCELLED")
+            ) {
+                finals[i] = Some(s);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let elapsed = started.elapsed();
+    lost += finals.iter().filter(|f| f.is_none()).count();
+    let count = |status: &str| {
+        finals
+            .iter()
+            .flatten()
+            .filter(|s| s["status"] == status)
+            .count()
+    };
+    let (completed, failed) = (count("COMPLETED"), count("FAILED") + count("TIMED_OUT"));
+    for (i, s) in finals.iter().flatten().enumerate() {
+        if s["status"] == "COMPLETED" {
+            assert_eq!(
+                s["output"]["message"],
+                format!("Hello, n{i}!"),
+                "job {i}: {s}"
+            );
+        }
+    }
+    let snapshot = emu.snapshot();
+    let snap = snapshot
+        .endpoints
+        .iter()
+        .find(|e| e.id == endpoint_id)
+        .unwrap();
+    let pids: Vec<u32> = snap.workers.iter().filter_map(|w| w.pid).collect();
+    emu.shutdown().await;
+    let left = pids.iter().filter(|p| pid_alive(**p)).count();
+    let injected = proxy.injected();
+    let seen = proxy.seen();
+    eprintln!(
+        "platform faults, {JOBS} jobs in {:.1} s:",
+        elapsed.as_secs_f64()
+    );
+    eprintln!("| route | requests | fault | injected |");
+    eprintln!("|---|---|---|---|");
+    for ((route, fault), n) in &injected {
+        eprintln!(
+            "| {route:?} | {} | {fault} | {n} |",
+            seen.get(route).unwrap_or(&0)
+        );
+    }
+    eprintln!(
+        "| submitted {JOBS} | completed {completed} | failed {failed} | lost {lost} | processes left {left} |"
+    );
+    for kind in [
+        (Route::Take, "reset"),
+        (Route::Take, "503"),
+        (Route::Take, "drop"),
+        (Route::Done, "drop"),
+        (Route::Done, "reset"),
+        (Route::Done, "503"),
+        (Route::Ping, "drop"),
+    ] {
+        assert!(
+            injected.get(&kind).copied().unwrap_or(0) > 0,
+            "no {kind:?} injected: {injected:?}"
+        );
+    }
+    assert_eq!(lost, 0, "jobs lost: {finals:?}");
+    assert_eq!(failed, 0, "jobs failed: {finals:?}");
+    assert_eq!(completed, JOBS);
+    assert_eq!(left, 0, "worker processes outlived the emulator");
 }

@@ -29,6 +29,9 @@ pub(crate) struct Settings {
     pub(crate) lb_wait: Duration,
     /// `http://127.0.0.1:PORT`, no trailing slash.
     pub(crate) base_url: String,
+    /// The job plane's base URL as workers are given it (the emulator's own unless a test
+    /// interposes a proxy), no trailing slash.
+    pub(crate) worker_plane_url: String,
     /// What starts Flash-for-Rust images (`None`: not found; such endpoints report it).
     pub(crate) boot: Option<crate::launch::BootCommand>,
     /// What runs Python Flash images (found at first use, shared by clones).

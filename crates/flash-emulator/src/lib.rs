@@ -125,6 +125,7 @@ pub struct EmulatorBuilder {
     lb_wait: Duration,
     boot: Option<BootCommand>,
     python: Option<PathBuf>,
+    worker_plane_url: Option<String>,
 }
 
 impl Default for EmulatorBuilder {
@@ -139,6 +140,7 @@ impl Default for EmulatorBuilder {
             lb_wait: Duration::from_secs(120),
             boot: None,
             python: None,
+            worker_plane_url: None,
         }
     }
 }
@@ -203,6 +205,15 @@ impl EmulatorBuilder {
     /// first needs it.
     pub fn python(mut self, path: impl Into<PathBuf>) -> Self {
         self.python = Some(path.into());
+        self
+    }
+
+    /// The base URL workers are given for the job plane (`RUNPOD_WEBHOOK_GET_JOB`,
+    /// `..._POST_OUTPUT`, `..._POST_STREAM`, `..._PING`), `http://HOST:PORT` with no trailing
+    /// slash. Default: the emulator's own. A test puts a proxy here that injects the faults of
+    /// a real network between workers and Runpod; every other URL stays the emulator's.
+    pub fn worker_plane_url(mut self, url: impl Into<String>) -> Self {
+        self.worker_plane_url = Some(url.into());
         self
     }
 
@@ -292,6 +303,10 @@ impl EmulatorBuilder {
                 tick: self.tick,
                 ping_interval_ms: u64::try_from(self.ping_interval.as_millis()).unwrap_or(u64::MAX),
                 lb_wait: self.lb_wait,
+                worker_plane_url: self
+                    .worker_plane_url
+                    .map(|u| u.trim_end_matches('/').to_owned())
+                    .unwrap_or_else(|| base_url.clone()),
                 base_url,
                 boot: self.boot.or_else(BootCommand::discover),
                 python: Arc::new(launch::PythonFinder::new(self.python)),

@@ -181,24 +181,25 @@ pub(crate) fn launch_spec(core: &Core, ep: &Endpoint) -> Result<LaunchSpec, Stri
         ));
     }
     let base = &core.settings.base_url;
+    let plane = &core.settings.worker_plane_url;
     let epid = &ep.id;
     let vars = [
         (env::RUNPOD_ENDPOINT_ID, epid.clone()),
         (
             env::RUNPOD_WEBHOOK_GET_JOB,
-            format!("{base}/v2/{epid}/job-take/$ID?gpu=emulator"),
+            format!("{plane}/v2/{epid}/job-take/$ID?gpu=emulator"),
         ),
         (
             env::RUNPOD_WEBHOOK_POST_OUTPUT,
-            format!("{base}/v2/{epid}/job-done/$RUNPOD_POD_ID/$ID?gpu=emulator"),
+            format!("{plane}/v2/{epid}/job-done/$RUNPOD_POD_ID/$ID?gpu=emulator"),
         ),
         (
             env::RUNPOD_WEBHOOK_POST_STREAM,
-            format!("{base}/v2/{epid}/job-stream/$RUNPOD_POD_ID/$ID?gpu=emulator"),
+            format!("{plane}/v2/{epid}/job-stream/$RUNPOD_POD_ID/$ID?gpu=emulator"),
         ),
         (
             env::RUNPOD_WEBHOOK_PING,
-            format!("{base}/v2/{epid}/ping/$RUNPOD_POD_ID?gpu=emulator"),
+            format!("{plane}/v2/{epid}/ping/$RUNPOD_POD_ID?gpu=emulator"),
         ),
         (env::RUNPOD_AI_API_KEY, ep.ai_key.clone()),
         (
