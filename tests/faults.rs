@@ -147,10 +147,13 @@ async fn eventually<T>(secs: u64, what: &str, mut f: impl AsyncFnMut() -> Option
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_stops_flash_emulator_its_workers_and_its_temporary_state() {
+/// Starts `flash emulator ARGS` with `envs` added; returns it with the base URL and key it
+/// prints.
+fn flash_emulator(args: &[&str], envs: &[(&str, &str)]) -> (Child, String, String) {
     let mut emulator = Command::new(support::flash_binary())
-        .args(["emulator", "--port", "0"])
+        .arg("emulator")
+        .args(args)
+        .envs(envs.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -167,7 +170,16 @@ async fn sigterm_stops_flash_emulator_its_workers_and_its_temporary_state() {
             break;
         }
     }
-    let (base, key) = (base.unwrap(), key.unwrap());
+    (
+        emulator,
+        base.expect("base URL printed"),
+        key.expect("key printed"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_flash_emulator_its_workers_and_its_temporary_state() {
+    let (mut emulator, base, key) = flash_emulator(&["--port", "0"], &[]);
 
     let dir = queue_project(2);
     let options = deploy_options(&base, &key);
@@ -502,4 +514,196 @@ async fn platform_faults_between_workers_and_runpod_lose_no_job() {
     assert_eq!(failed, 0, "jobs failed: {finals:?}");
     assert_eq!(completed, JOBS);
     assert_eq!(left, 0, "worker processes outlived the emulator");
+}
+
+/// Runs one job with `input` on the endpoint at `url` and returns its final status.
+async fn one_job(url: &str, key: &str, input: Value) -> Value {
+    let http = reqwest::Client::new();
+    let job: Value = http
+        .post(format!("{url}/run"))
+        .bearer_auth(key)
+        .json(&json!({ "input": input }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = job["id"].as_str().unwrap().to_owned();
+    eventually(60, "the job's end", async || {
+        let s: Value = http
+            .get(format!("{url}/status/{id}"))
+            .bearer_auth(key)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        matches!(
+            s["status"].as_str(),
+            Some("COMPLETED" | "FAILED" | "TIMED_OUT" | "CANCELLED")
+        )
+        .then_some(s)
+    })
+    .await
+}
+
+/// `flash emulator --state-dir` killed with SIGKILL during each GraphQL mutation of a deploy in
+/// turn: its workers end with it (no process left), the state on disk is whole (no torn or
+/// corrupt file), and after a restart on the same state dir the deploy can simply be rerun
+/// and serves a job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::print_stderr)] // the kill points are the test's report
+async fn kill_9_of_the_emulator_mid_deploy_then_restart_and_redeploy() {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let project = queue_project(1);
+    // How many mutations a deploy makes, from a clean run.
+    let mutations = {
+        let state = tempfile::tempdir().unwrap();
+        let dir = state.path().to_str().unwrap().to_owned();
+        let (mut emu, base, key) = flash_emulator(&["--port", "0", "--state-dir", &dir], &[]);
+        let proxy = support::graphql_proxy(format!("{base}/graphql"), support::forward_all()).await;
+        deploy::deploy(
+            &Project::at(project.path()),
+            &deploy_options(&proxy.url, &key),
+        )
+        .await
+        .unwrap();
+        sigterm(emu.id());
+        assert!(wait_exit(&mut emu, 20, "flash emulator").success());
+        let requests = proxy.requests.lock().unwrap().clone();
+        requests
+            .iter()
+            .filter_map(|r| r["query"].as_str())
+            .filter(|q| q.trim_start().starts_with("mutation"))
+            .map(|q| support::operation_name(q).unwrap_or_default())
+            .collect::<Vec<_>>()
+    };
+    let names = &mutations;
+    let mutations = names.len();
+    eprintln!("a deploy's mutations, each the kill point of one round: {names:?}");
+    assert!(
+        mutations >= 4,
+        "a deploy makes several mutations, saw {mutations}"
+    );
+    // Each mutation in turn, the emulator killed just before it reaches it, then just after it
+    // acted on it (its answer lost).
+    for (k, after) in (1..=mutations).flat_map(|k| [(k, false), (k, true)]) {
+        let round = format!(
+            "{} {}",
+            if after { "after" } else { "before" },
+            names[k - 1]
+        );
+        let state = tempfile::tempdir().unwrap();
+        let dir = state.path().to_str().unwrap().to_owned();
+        let (mut emu, base, key) = flash_emulator(&["--port", "0", "--state-dir", &dir], &[]);
+        let pid = emu.id();
+        let seen = Arc::new(AtomicUsize::new(0));
+        let orphans: Arc<Mutex<Vec<u32>>> = Arc::default();
+        let (seen2, orphans2) = (Arc::clone(&seen), Arc::clone(&orphans));
+        let hook: support::Hook = Arc::new(move |request: Value| {
+            let is_mutation = request["query"]
+                .as_str()
+                .is_some_and(|q| q.trim_start().starts_with("mutation"));
+            let hit = is_mutation && seen2.fetch_add(1, Ordering::SeqCst) + 1 == k;
+            let orphans = Arc::clone(&orphans2);
+            let kill = move || {
+                orphans.lock().unwrap().extend(children(pid));
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+            };
+            Box::pin(async move {
+                match (hit, after) {
+                    (false, _) => support::Answer::Forward,
+                    (true, false) => {
+                        kill();
+                        support::Answer::Forward
+                    }
+                    (true, true) => support::Answer::ForwardThenLose(Box::new(kill)),
+                }
+            })
+        });
+        let proxy = support::graphql_proxy(format!("{base}/graphql"), hook).await;
+        let first = deploy::deploy(
+            &Project::at(project.path()),
+            &deploy_options(&proxy.url, &key),
+        )
+        .await;
+        assert!(
+            first.is_err(),
+            "{round}: the deploy cannot succeed against a dead emulator"
+        );
+        let status = wait_exit(&mut emu, 20, "the killed emulator");
+        assert!(!status.success());
+        let orphans = orphans.lock().unwrap().clone();
+        for orphan in &orphans {
+            eventually(10, "the killed emulator's workers to end", async || {
+                (!pid_alive(*orphan)).then_some(())
+            })
+            .await;
+        }
+        let state_file = state.path().join("state.json");
+        if state_file.exists() {
+            let text = std::fs::read(&state_file).unwrap();
+            serde_json::from_slice::<Value>(&text)
+                .unwrap_or_else(|e| panic!("{round}: state.json is torn: {e}"));
+        }
+        let (mut emu, base, key2) = flash_emulator(&["--port", "0", "--state-dir", &dir], &[]);
+        assert_eq!(key2, key, "the persisted key is kept");
+        let corrupt: Vec<_> = std::fs::read_dir(state.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().contains("corrupt"))
+            .collect();
+        assert!(
+            corrupt.is_empty(),
+            "{round}: the restart found a corrupt state"
+        );
+        let report = deploy::deploy(&Project::at(project.path()), &deploy_options(&base, &key))
+            .await
+            .unwrap_or_else(|e| panic!("{round}: the redeploy failed: {e}"));
+        let url = report.endpoint("worker").unwrap().url.clone();
+        let done = one_job(&url, &key, json!({"op": "echo", "value": 7})).await;
+        assert_eq!(done["status"], "COMPLETED", "{round}: {done}");
+        assert_eq!(done["output"], 7);
+        let workers_now = workers(&base, &key).await;
+        sigterm(emu.id());
+        assert!(wait_exit(&mut emu, 20, "flash emulator").success());
+        for w in workers_now {
+            assert!(!pid_alive(w), "{round}: worker {w} outlived the emulator");
+        }
+    }
+    // A quiet worker of the Flash runtime (no log line to fail on the broken pipe, and unlike
+    // the test worker it keeps retrying a platform that went away) ends with the emulator
+    // that started it.
+    let root = standalone_worker();
+    let state = tempfile::tempdir().unwrap();
+    let dir = state.path().to_str().unwrap().to_owned();
+    let (mut emu, base, key) = flash_emulator(
+        &["--port", "0", "--state-dir", &dir],
+        &[("RUST_LOG", "off")],
+    );
+    let report = deploy::deploy(&Project::at(&root), &deploy_options(&base, &key))
+        .await
+        .unwrap();
+    let url = report.endpoint("standalone_worker").unwrap().url.clone();
+    let done = one_job(&url, &key, json!({"name": "Ada", "times": 1})).await;
+    assert_eq!(done["status"], "COMPLETED", "{done}");
+    let running = workers(&base, &key).await;
+    assert!(!running.is_empty());
+    let _ = Command::new("kill")
+        .args(["-KILL", &emu.id().to_string()])
+        .status();
+    let _ = wait_exit(&mut emu, 20, "the killed emulator");
+    for w in running {
+        eventually(
+            10,
+            "the Flash worker to end with its emulator",
+            async || (!pid_alive(w)).then_some(()),
+        )
+        .await;
+    }
 }

@@ -68,6 +68,10 @@ pub enum Answer {
     Forward,
     /// Answer with this JSON body (HTTP 200).
     Reply(Value),
+    /// Send it on, run this once the emulator has answered, then lose the answer (the client
+    /// gets a GraphQL error instead): a platform that acted on a request and died before
+    /// replying.
+    ForwardThenLose(Box<dyn FnOnce() + Send>),
 }
 
 /// Decides, for a GraphQL request body, whether the proxy answers it itself.
@@ -112,26 +116,37 @@ pub async fn graphql_proxy(upstream: String, hook: Hook) -> GraphqlProxy {
         async move {
             let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
             recorded.lock().unwrap().push(request.clone());
-            if let Answer::Reply(answer) = hook(request).await {
-                return axum::Json(answer);
-            }
+            let then = match hook(request).await {
+                Answer::Reply(answer) => return axum::Json(answer),
+                Answer::Forward => None,
+                Answer::ForwardThenLose(then) => Some(then),
+            };
             let auth = headers
                 .get("authorization")
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or_default()
                 .to_owned();
-            let answer: Value = http
+            let sent = http
                 .post(&upstream)
                 .header("authorization", auth)
                 .header("content-type", "application/json")
                 .body(body.to_vec())
                 .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            axum::Json(answer)
+                .await;
+            let answer = match sent {
+                Ok(r) => r.json::<Value>().await.map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            if let Some(then) = then {
+                then();
+                return axum::Json(
+                    serde_json::json!({"errors": [{"message": "the answer was lost"}]}),
+                );
+            }
+            // The emulator may be killed under a request (the fault suite does it on purpose).
+            axum::Json(answer.unwrap_or_else(
+                |e| serde_json::json!({"errors": [{"message": format!("upstream: {e}")}]}),
+            ))
         }
     };
     let app = axum::Router::new().route("/graphql", axum::routing::post(handler));

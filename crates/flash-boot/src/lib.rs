@@ -232,6 +232,10 @@ pub fn exec(unpacked: &Unpacked) -> BootError {
 /// [`BootConfig::from_env`], [`prepare`], [`exec`]. Returns only on failure, after printing one
 /// `flash-boot: ...` line per retry and one for the failure on stderr.
 pub fn run() -> std::process::ExitCode {
+    if let Err(message) = exit_with_parent() {
+        eprint_line(&format!("flash-boot: {message}"));
+        return std::process::ExitCode::FAILURE;
+    }
     let config = BootConfig::from_env();
     let mut log = |line: &str| eprint_line(&format!("flash-boot: {line}"));
     let error = match prepare(&config, &mut log) {
@@ -240,6 +244,40 @@ pub fn run() -> std::process::ExitCode {
     };
     eprint_line(&format!("flash-boot: {error}"));
     std::process::ExitCode::FAILURE
+}
+
+/// With [`env::FLASH_EXIT_WITH_PARENT`] set to the pid of the process that started us, asks
+/// the kernel for SIGTERM when that process dies (the request survives the `exec` of the
+/// worker), then checks it is still our parent: had it died before the request, no signal
+/// would ever come.
+fn exit_with_parent() -> Result<(), String> {
+    let Some(value) = std::env::var(env::FLASH_EXIT_WITH_PARENT)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+    else {
+        return Ok(());
+    };
+    let parent: u32 = value.trim().parse().map_err(|_| {
+        format!(
+            "{} must be a process id, got {value:?}",
+            env::FLASH_EXIT_WITH_PARENT
+        )
+    })?;
+    #[cfg(target_os = "linux")]
+    {
+        rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::TERM))
+            .map_err(|e| format!("cannot tie this worker to process {parent}: {e}"))?;
+        let actual =
+            rustix::process::getppid().map_or(0, |p| p.as_raw_nonzero().get().unsigned_abs());
+        if actual != parent {
+            return Err(format!(
+                "the process that started this worker ({parent}) is gone; not starting"
+            ));
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = parent;
+    Ok(())
 }
 
 /// One line on stderr; a closed stderr is not a reason to panic (the boot step's only channel).

@@ -52,6 +52,12 @@ pub const PORT_HEALTH: &str = "PORT_HEALTH";
 /// never reachable from the network without the endpoint's key.
 pub const FLASH_BIND_ADDRESS: &str = "FLASH_BIND_ADDRESS";
 
+/// The pid of the process whose end must also end this worker (the emulator sets its own).
+/// The boot step asks the kernel to send the worker SIGTERM when that process dies, so a
+/// platform killed with SIGKILL leaves no worker behind. Unset on Runpod, where the container
+/// ends with the worker.
+pub const FLASH_EXIT_WITH_PARENT: &str = "FLASH_EXIT_WITH_PARENT";
+
 // --- Set by Flash on deployed workers ---
 
 /// Which resource of the manifest this process is.

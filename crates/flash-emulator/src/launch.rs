@@ -75,7 +75,11 @@ const PYTHON_QUEUE_MODULE: &str = "flash_emulator_handler";
 /// The module standing in for the Python load-balancer images' `lb_handler.py`.
 const PYTHON_LB_MODULE: &str = "flash_emulator_lb_handler";
 /// The start scripts written into each Python worker's `image/` directory.
-const PYTHON_SCRIPTS: [(&str, &str); 2] = [
+const PYTHON_SCRIPTS: [(&str, &str); 3] = [
+    (
+        "flash_emulator_parent.py",
+        include_str!("python/flash_emulator_parent.py"),
+    ),
     (
         "flash_emulator_handler.py",
         include_str!("python/flash_emulator_handler.py"),

@@ -208,6 +208,7 @@ pub(crate) fn launch_spec(core: &Core, ep: &Endpoint) -> Result<LaunchSpec, Stri
         ),
         (env::FLASH_ENVIRONMENT_ID, env_id),
         (env::FLASH_BIND_ADDRESS, "127.0.0.1".to_owned()),
+        (env::FLASH_EXIT_WITH_PARENT, std::process::id().to_string()),
         (env::RUNPOD_API_BASE_URL, base.clone()),
         (env::RUNPOD_ENDPOINT_BASE_URL, format!("{base}/v2")),
         (env::RUNPOD_SKIP_AUTO_SYSTEM_CHECKS, "true".to_owned()),

@@ -17,6 +17,10 @@ import os
 from collections.abc import Awaitable
 from pathlib import Path
 
+from flash_emulator_parent import exit_with_parent
+
+exit_with_parent()
+
 APP_DIR = Path(os.environ.get("FLASH_APP_DIR") or "/app")
 
 

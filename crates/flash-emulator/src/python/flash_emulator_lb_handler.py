@@ -19,6 +19,10 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from flash_emulator_parent import exit_with_parent
+
+exit_with_parent()
+
 APP_DIR = Path(os.environ.get("FLASH_APP_DIR") or "/app")
 
 
