@@ -707,3 +707,39 @@ async fn kill_9_of_the_emulator_mid_deploy_then_restart_and_redeploy() {
         .await;
     }
 }
+
+/// The temporary state of an emulator killed with SIGKILL cannot be removed by it; the next
+/// emulator to start removes it (and only the state of emulators no longer running).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_temporary_state_of_a_killed_emulator_is_removed_by_the_next_one() {
+    let owned_by = |pid: u32| {
+        std::fs::read_dir(std::env::temp_dir())
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("flash-emulator-")
+            })
+            .find(|p| {
+                std::fs::read_to_string(p.join("owner"))
+                    .is_ok_and(|o| o.split_whitespace().next() == Some(&pid.to_string()))
+            })
+    };
+    let (mut killed, _, _) = flash_emulator(&["--port", "0"], &[]);
+    let left = owned_by(killed.id()).expect("the emulator's temporary state dir");
+    let _ = Command::new("kill")
+        .args(["-KILL", &killed.id().to_string()])
+        .status();
+    let _ = wait_exit(&mut killed, 20, "the killed emulator");
+    assert!(left.exists(), "SIGKILL leaves it");
+    let (mut next, _, _) = flash_emulator(&["--port", "0"], &[]);
+    let own = owned_by(next.id()).expect("the new emulator's own dir");
+    assert!(!left.exists(), "{} was not removed", left.display());
+    assert!(own.exists());
+    sigterm(next.id());
+    assert!(wait_exit(&mut next, 20, "flash emulator").success());
+    assert!(!own.exists());
+}

@@ -199,12 +199,18 @@ pub async fn run(
     command: &[String],
     logs: bool,
 ) -> Result<ExitCode, RunError> {
-    let app = LocalApp::start(project, options).await?;
+    let mut stop = crate::signals::StopSignals::listen();
+    let app = tokio::select! {
+        app = LocalApp::start(project, options) => app?,
+        // Whatever had started is stopped as its parts are dropped (workers killed, the
+        // temporary state removed).
+        () = stop.requested() => return Ok(ExitCode::from(130)),
+    };
     let logs = logs.then(|| app.stream_logs());
     app.print_endpoints();
     let outcome = if command.is_empty() {
         say("serving; press Ctrl-C to stop");
-        crate::signals::stop_requested().await;
+        stop.requested().await;
         Ok(ExitCode::SUCCESS)
     } else {
         let mut caller = app.caller(command);
@@ -212,7 +218,7 @@ pub async fn run(
         let status = match caller.spawn() {
             Ok(mut child) => tokio::select! {
                 status = child.wait() => status,
-                () = crate::signals::stop_requested() => {
+                () = stop.requested() => {
                     say("stopping");
                     let _ = child.kill().await;
                     child.wait().await

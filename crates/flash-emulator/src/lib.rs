@@ -44,6 +44,7 @@ mod policy;
 mod rest;
 mod state_store;
 pub mod supervisor;
+mod temp_state;
 mod uploads;
 pub mod worker_plane;
 
@@ -226,14 +227,19 @@ impl EmulatorBuilder {
             });
         }
         let (state_dir, persist) = match self.state_dir {
-            Some(d) => (d, true),
-            None => (
-                std::env::temp_dir().join(format!("flash-emulator-{}", ids::short(12))),
-                false,
-            ),
+            Some(d) => {
+                std::fs::create_dir_all(&d).map_err(|e| EmulatorError::io("create", &d, e))?;
+                (d, true)
+            }
+            None => {
+                for dir in temp_state::sweep(&std::env::temp_dir()) {
+                    tracing::info!(dir = %dir.display(), "removed the temporary state of an emulator that is no longer running");
+                }
+                let dir = temp_state::create()
+                    .map_err(|e| EmulatorError::io("create", std::env::temp_dir(), e))?;
+                (dir, false)
+            }
         };
-        std::fs::create_dir_all(&state_dir)
-            .map_err(|e| EmulatorError::io("create", &state_dir, e))?;
         let state_dir = state_dir
             .canonicalize()
             .map_err(|e| EmulatorError::io("resolve", &state_dir, e))?;

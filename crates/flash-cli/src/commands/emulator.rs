@@ -27,6 +27,7 @@ pub(crate) fn run(port: u16, api_key: Option<String>, state_dir: Option<PathBuf>
         }
     };
     runtime.block_on(async move {
+        let mut stop = flash_cli::signals::StopSignals::listen();
         let mut builder = Emulator::builder().bind(format!("127.0.0.1:{port}"));
         if let Some(boot) = boot_command() {
             builder = builder.boot_command(boot);
@@ -58,7 +59,7 @@ pub(crate) fn run(port: u16, api_key: Option<String>, state_dir: Option<PathBuf>
         let _ = writeln!(out, "State:      {}", emulator.state_dir().display());
         let _ = out.flush();
         drop(out);
-        flash_cli::signals::stop_requested().await;
+        stop.requested().await;
         tracing::info!("stopping the emulator");
         emulator.shutdown().await;
         ExitCode::SUCCESS
