@@ -17,6 +17,7 @@ mod payload;
 mod python;
 mod queue_path;
 mod sizes;
+mod soak;
 mod worker_throughput;
 
 use std::process::ExitCode;
@@ -71,8 +72,8 @@ fn main() -> ExitCode {
         return exit;
     }
     let groups: Vec<String> = std::env::args().skip(1).collect();
-    const GROUPS: [&str; 8] = [
-        "local", "registry", "lb", "worker", "queue", "cold", "payload", "sizes",
+    const GROUPS: [&str; 9] = [
+        "local", "registry", "lb", "worker", "queue", "cold", "payload", "sizes", "soak",
     ];
     if let Some(unknown) = groups.iter().find(|g| !GROUPS.contains(&g.as_str())) {
         eprintln!(
@@ -105,6 +106,16 @@ fn main() -> ExitCode {
         match runtime.block_on(cold_start::measure()) {
             Ok(found) => rows.extend(found),
             Err(error) => eprintln!("cold start: skipped: {error}"),
+        }
+    }
+    // Not part of the default run: it queues 100 000 jobs (about a minute).
+    if groups.iter().any(|g| g == "soak") {
+        match runtime.block_on(soak::measure()) {
+            Ok(found) => rows.extend(found),
+            Err(error) => {
+                eprintln!("soak: {error}");
+                return ExitCode::FAILURE;
+            }
         }
     }
     if wanted("payload") {

@@ -314,17 +314,18 @@ async fn an_undeliverable_result_is_given_up_within_the_budget_and_frees_the_slo
     .await;
     let fake = &running.fake.clone();
     fake.push(json!({"id": "lost-1", "input": {"__flash_fn": "add", "a": 1, "b": 1}}));
-    fake.push(json!({"id": "then-1", "input": {"__flash_fn": "add", "a": 2, "b": 2}}));
-    // With one slot, the second job is only taken once the first one's result is given up.
-    fake.wait_for("the next job's first post", |f| {
-        !f.posts("then-1").is_empty()
-    })
-    .await;
+    // Retried within its 2 s budget (0, ~0.5 and ~1.5 s), then given up.
+    tokio::time::sleep(Duration::from_secs(3)).await;
     let attempts = fake.posts("lost-1").len();
     assert!(
         (2..=3).contains(&attempts),
         "a 2 s budget retries, and stops: {attempts} attempts"
     );
+    // The slot is free: the next job runs and is delivered.
+    fake.with(|p| p.done_always = None);
+    fake.push(json!({"id": "then-1", "input": {"__flash_fn": "add", "a": 2, "b": 2}}));
+    fake.wait_for("the next job's result", |f| f.delivered("then-1").is_some())
+        .await;
     running.stop().await;
     assert_eq!(
         fake.posts("lost-1").len(),
@@ -403,5 +404,35 @@ async fn job_takes_answered_at_once_are_spaced_out_not_hot_looped() {
     })
     .await;
     assert_eq!(fake.delivered("after-1").unwrap(), json!({"output": 7}));
+    running.stop().await;
+}
+
+/// A finished job whose result post is being retried gives its slot back: at concurrency 1 the
+/// next job is taken, run and delivered while the first one's result waits for its retry.
+#[tokio::test]
+async fn a_result_waiting_for_its_retry_does_not_hold_the_slot() {
+    let running = start(0, &[], |p| p.done_script = [503].into()).await;
+    let fake = &running.fake;
+    fake.push(json!({"id": "first", "input": {"__flash_fn": "add", "a": 1, "b": 1}}));
+    fake.push(json!({"id": "second", "input": {"__flash_fn": "add", "a": 2, "b": 2}}));
+    fake.wait_for("both results", |f| {
+        f.delivered("first").is_some() && f.delivered("second").is_some()
+    })
+    .await;
+    let order: Vec<(String, u16)> = fake.with(|p| {
+        p.posts
+            .iter()
+            .map(|post| (post.job.clone(), post.status))
+            .collect()
+    });
+    assert_eq!(
+        order,
+        [
+            ("first".to_owned(), 503),
+            ("second".to_owned(), 200),
+            ("first".to_owned(), 200)
+        ]
+    );
+    assert_eq!(fake.delivered("first").unwrap(), json!({"output": 2}));
     running.stop().await;
 }

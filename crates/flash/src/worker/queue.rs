@@ -2,6 +2,7 @@
 //! job-stop, graceful shutdown. Wire details: docs/wire-formats.md, "Workers".
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -107,6 +108,38 @@ struct Worker {
     concurrency: usize,
     in_flight: InFlight,
     slot_freed: Notify,
+    /// Finished jobs whose result post is being retried (see [`Redelivery`]).
+    redelivering: AtomicUsize,
+}
+
+/// A finished job whose result post failed and is being retried gives its concurrency slot
+/// back for the time it waits, so that one platform hiccup in a hundred posts does not idle a
+/// slot for each retry delay (it halved a worker's throughput in the soak benchmark). At most
+/// `concurrency` results wait this way; beyond that a retrying job keeps its slot, which bounds
+/// the results held in memory. The job stays in the worker's held list (its heartbeat still
+/// names it, and job-stop still cancels it) until its result is delivered or given up.
+struct Redelivery<'a> {
+    worker: &'a Worker,
+}
+
+impl<'a> Redelivery<'a> {
+    fn start(worker: &'a Worker) -> Option<Self> {
+        let limit = worker.concurrency;
+        worker
+            .redelivering
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .ok()?;
+        worker.slot_freed.notify_one();
+        Some(Self { worker })
+    }
+}
+
+impl Drop for Redelivery<'_> {
+    fn drop(&mut self) {
+        self.worker.redelivering.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// How long a shutting-down worker waits for its jobs before failing them.
@@ -135,6 +168,7 @@ pub async fn run(
         concurrency: concurrency.max(1),
         in_flight: Arc::default(),
         slot_freed: Notify::new(),
+        redelivering: AtomicUsize::new(0),
     });
     tracing::info!(
         worker_id = %worker.plane.worker_id,
@@ -306,11 +340,15 @@ fn retry_after(response: &reqwest::Response) -> Option<Duration> {
 }
 
 impl Worker {
+    /// Jobs occupying a concurrency slot: those taken and not finished, less the finished ones
+    /// whose result waits to be redelivered (they hold no slot, see [`Redelivery`]).
     fn held(&self) -> usize {
-        self.in_flight
+        let in_flight = self
+            .in_flight
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .len()
+            .len();
+        in_flight.saturating_sub(self.redelivering.load(Ordering::Relaxed))
     }
 
     fn authorized(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
@@ -424,6 +462,7 @@ impl Worker {
         );
         let started = tokio::time::Instant::now();
         let mut attempts = 0u32;
+        let mut redelivery = None;
         loop {
             let left = budget.saturating_sub(started.elapsed());
             attempts += 1;
@@ -484,6 +523,9 @@ impl Worker {
                 );
                 break;
             }
+            if redelivery.is_none() {
+                redelivery = Redelivery::start(self);
+            }
             if attempts == 1 {
                 tracing::warn!(
                     job_id,
@@ -494,6 +536,9 @@ impl Worker {
             }
             tokio::time::sleep(delay).await;
         }
+        // Counted back first: in between, the job counts as holding a slot (one take may wait
+        // for the notification below), never the other way round (one job too many taken).
+        drop(redelivery);
         self.in_flight
             .lock()
             .unwrap_or_else(|p| p.into_inner())
