@@ -406,3 +406,62 @@ async fn deleting_an_app_deletes_its_artifacts() {
     assert!(!file.exists(), "{} outlived its app", file.display());
     emu.shutdown().await;
 }
+
+/// An upload with a bad token is refused before its body is read: the emulator does not take
+/// in 200 MB (or 1.5 GB) from a client it would refuse anyway.
+#[tokio::test]
+async fn an_upload_with_a_bad_token_is_refused_before_its_body_is_read() {
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let emu = start().await;
+    let (app_id, _) = create_app_env(&emu, "early").await;
+    let d = gql(
+        &emu,
+        "mutation PrepareArtifactUpload($input: PrepareFlashArtifactUploadInput!) { prepareFlashArtifactUpload(input: $input) { uploadUrl objectKey } }",
+        json!({"input": {"flashAppId": app_id, "tarballSize": 10}}),
+    )
+    .await["prepareFlashArtifactUpload"]
+        .clone();
+    let url = d["uploadUrl"].as_str().unwrap();
+    let (_, path_and_query) = url.split_once("127.0.0.1").unwrap();
+    let (port, path) = path_and_query
+        .trim_start_matches(':')
+        .split_once('/')
+        .unwrap();
+    let bad = format!("/{}", path.split('?').next().unwrap());
+    let mut conn = tokio::net::TcpStream::connect(format!("127.0.0.1:{port}"))
+        .await
+        .unwrap();
+    const TOTAL: usize = 200 << 20;
+    conn.write_all(
+        format!("PUT {bad}?token=wrong HTTP/1.1\r\nHost: x\r\nContent-Length: {TOTAL}\r\n\r\n")
+            .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let (mut read, mut write) = conn.into_split();
+    let writer = tokio::spawn(async move {
+        let chunk = vec![0x1f; 1 << 20];
+        let mut sent = 0;
+        while sent < TOTAL {
+            match tokio::time::timeout(Duration::from_secs(2), write.write_all(&chunk)).await {
+                Ok(Ok(())) => sent += chunk.len(),
+                _ => break,
+            }
+        }
+        sent
+    });
+    let mut answer = vec![0; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(20), read.read(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+    let sent = writer.await.unwrap();
+    assert!(
+        sent < TOTAL / 4,
+        "{sent} bytes were taken in before the refusal"
+    );
+    emu.shutdown().await;
+}
