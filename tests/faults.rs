@@ -743,3 +743,40 @@ async fn the_temporary_state_of_a_killed_emulator_is_removed_by_the_next_one() {
     assert!(wait_exit(&mut next, 20, "flash emulator").success());
     assert!(!own.exists());
 }
+
+/// Clients that open connections and never finish their request headers (slowloris) do not
+/// keep `flash emulator` from serving everyone else: a deploy and a job go through while 300
+/// such connections are open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slowloris_clients_do_not_stop_the_emulator_serving_others() {
+    use tokio::io::AsyncWriteExt;
+    let (mut emulator, base, key) = flash_emulator(&["--port", "0"], &[]);
+    let addr = base.trim_start_matches("http://").to_owned();
+    let mut slow = Vec::new();
+    for _ in 0..300 {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        s.write_all(b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Le")
+            .await
+            .unwrap();
+        slow.push(s);
+    }
+    let dir = queue_project(1);
+    let started = Instant::now();
+    let report = deploy::deploy(&Project::at(dir.path()), &deploy_options(&base, &key))
+        .await
+        .unwrap();
+    let url = report.endpoint("worker").unwrap().url.clone();
+    let done = one_job(&url, &key, json!({"op": "echo", "value": "through"})).await;
+    assert_eq!(done["output"], "through", "{done}");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "served within the header deadline, not after it freed the connections"
+    );
+    let pids = workers(&base, &key).await;
+    drop(slow);
+    sigterm(emulator.id());
+    assert!(wait_exit(&mut emulator, 20, "flash emulator").success());
+    for pid in pids {
+        assert!(!pid_alive(pid), "worker {pid} outlived the emulator");
+    }
+}
