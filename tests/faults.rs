@@ -20,6 +20,12 @@ fn pid_alive(pid: u32) -> bool {
         .unwrap_or(false)
 }
 
+fn sigkill(pid: u32) {
+    let _ = Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status();
+}
+
 fn sigterm(pid: u32) {
     let status = Command::new("kill")
         .args(["-TERM", &pid.to_string()])
@@ -305,28 +311,8 @@ async fn kill_9_of_a_worker_mid_job_requeues_the_job_and_it_completes_once() {
             .and_then(|w| w.pid)
     })
     .await;
-    let status = Command::new("kill")
-        .args(["-KILL", &victim.to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let done = eventually(60, "the job's end", async || {
-        let s: Value = http
-            .get(format!("{url}/status/{id}"))
-            .bearer_auth(KEY)
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
-        matches!(
-            s["status"].as_str(),
-            Some("COMPLETED" | "FAILED" | "TIMED_OUT" | "CANCELLED")
-        )
-        .then_some(s)
-    })
-    .await;
+    sigkill(victim);
+    let done = final_status(&url, KEY, &id).await;
     assert_eq!(done["status"], "COMPLETED", "{done}");
     let snap = emu.snapshot();
     let e = snap.endpoints.iter().find(|e| e.id == endpoint_id).unwrap();
@@ -529,7 +515,12 @@ async fn one_job(url: &str, key: &str, input: Value) -> Value {
         .json()
         .await
         .unwrap();
-    let id = job["id"].as_str().unwrap().to_owned();
+    final_status(url, key, job["id"].as_str().unwrap()).await
+}
+
+/// Polls `/status/{id}` of the endpoint at `url` until the job is final (up to 60 s).
+async fn final_status(url: &str, key: &str, id: &str) -> Value {
+    let http = reqwest::Client::new();
     eventually(60, "the job's end", async || {
         let s: Value = http
             .get(format!("{url}/status/{id}"))
@@ -611,9 +602,7 @@ async fn kill_9_of_the_emulator_mid_deploy_then_restart_and_redeploy() {
             let orphans = Arc::clone(&orphans2);
             let kill = move || {
                 orphans.lock().unwrap().extend(children(pid));
-                let _ = Command::new("kill")
-                    .args(["-KILL", &pid.to_string()])
-                    .status();
+                sigkill(pid);
             };
             Box::pin(async move {
                 match (hit, after) {
@@ -694,9 +683,7 @@ async fn kill_9_of_the_emulator_mid_deploy_then_restart_and_redeploy() {
     assert_eq!(done["status"], "COMPLETED", "{done}");
     let running = workers(&base, &key).await;
     assert!(!running.is_empty());
-    let _ = Command::new("kill")
-        .args(["-KILL", &emu.id().to_string()])
-        .status();
+    sigkill(emu.id());
     let _ = wait_exit(&mut emu, 20, "the killed emulator");
     for w in running {
         eventually(
@@ -730,9 +717,7 @@ async fn the_temporary_state_of_a_killed_emulator_is_removed_by_the_next_one() {
     };
     let (mut killed, _, _) = flash_emulator(&["--port", "0"], &[]);
     let left = owned_by(killed.id()).expect("the emulator's temporary state dir");
-    let _ = Command::new("kill")
-        .args(["-KILL", &killed.id().to_string()])
-        .status();
+    sigkill(killed.id());
     let _ = wait_exit(&mut killed, 20, "the killed emulator");
     assert!(left.exists(), "SIGKILL leaves it");
     let (mut next, _, _) = flash_emulator(&["--port", "0"], &[]);

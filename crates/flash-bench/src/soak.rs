@@ -45,21 +45,29 @@ fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
-/// An endpoint with no build (the emulator starts no worker for it); returns (id, aiKey).
-async fn endpoint(emu: &EmulatorHandle, name: &str) -> Result<(String, String), String> {
-    let query = "mutation saveEndpoint($input: EndpointInput!) { saveEndpoint(input: $input) { id aiKey } }";
-    let input = json!({"name": name, "workersMin": 0, "workersMax": 1,
-        "template": {"name": name, "imageName": "flash-rs-worker-cpu:soak", "containerDiskInGb": 10, "dockerArgs": "", "env": []}});
-    let answer: Value = reqwest::Client::new()
-        .post(emu.graphql_url())
+/// The JSON answer to `request`, sent with the emulator's key.
+async fn json_of(request: reqwest::RequestBuilder) -> Result<Value, String> {
+    request
         .bearer_auth(KEY)
-        .json(&json!({"query": query, "variables": {"input": input}}))
         .send()
         .await
         .map_err(|e| e.to_string())?
         .json()
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())
+}
+
+/// An endpoint with no build (the emulator starts no worker for it); returns (id, aiKey).
+async fn endpoint(emu: &EmulatorHandle, name: &str) -> Result<(String, String), String> {
+    let query = "mutation saveEndpoint($input: EndpointInput!) { saveEndpoint(input: $input) { id aiKey } }";
+    let input = json!({"name": name, "workersMin": 0, "workersMax": 1,
+        "template": {"name": name, "imageName": "flash-rs-worker-cpu:soak", "containerDiskInGb": 10, "dockerArgs": "", "env": []}});
+    let answer = json_of(
+        reqwest::Client::new()
+            .post(emu.graphql_url())
+            .json(&json!({"query": query, "variables": {"input": input}})),
+    )
+    .await?;
     let ep = &answer["data"]["saveEndpoint"];
     match (ep["id"].as_str(), ep["aiKey"].as_str()) {
         (Some(id), Some(key)) => Ok((id.to_owned(), key.to_owned())),
@@ -146,15 +154,7 @@ async fn done(
 
 /// Job counts from `/health`: (completed, failed, queued + in progress).
 async fn health(base: &str, ep: &str) -> Result<(u64, u64, u64), String> {
-    let h: Value = reqwest::Client::new()
-        .get(format!("{base}/{ep}/health"))
-        .bearer_auth(KEY)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .json()
-        .await
-        .map_err(|e| e.to_string())?;
+    let h = json_of(reqwest::Client::new().get(format!("{base}/{ep}/health"))).await?;
     let n = |k: &str| h["jobs"][k].as_u64().unwrap_or(0);
     Ok((n("completed"), n("failed"), n("inQueue") + n("inProgress")))
 }
