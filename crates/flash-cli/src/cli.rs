@@ -81,6 +81,26 @@ pub(crate) enum Command {
         #[arg(last = true, value_name = "ARGS")]
         command: Vec<String>,
     },
+    /// Print what an app's workers printed, from the local Runpod emulator.
+    ///
+    /// Reads RUNPOD_API_BASE_URL (the emulator's base URL, as `flash run` prints it) with
+    /// RUNPOD_API_KEY (its key). Each worker's most recent lines are kept; Runpod itself has no
+    /// public API for worker logs.
+    Logs {
+        /// Only this resource (endpoint name) or endpoint id.
+        #[arg(value_name = "RESOURCE")]
+        resource: Option<String>,
+        /// Keep printing new lines as workers print them, until Ctrl-C.
+        #[arg(long, short = 'f')]
+        follow: bool,
+        /// One JSON object per line (seq, time, unixMs, endpointId, endpointName, workerId,
+        /// stream, line).
+        #[arg(long)]
+        json: bool,
+        /// Only lines from this long ago or later: 30s, 10m, 2h, 1d.
+        #[arg(long, value_name = "DURATION")]
+        since: Option<String>,
+    },
     /// Check and inspect flash_manifest.json files.
     Manifest {
         #[command(subcommand)]

@@ -36,6 +36,12 @@ fn main() -> ExitCode {
             quiet,
             command,
         } => commands::run::run(project, profile, app, env, port, !quiet, &command),
+        cli::Command::Logs {
+            resource,
+            follow,
+            json,
+            since,
+        } => commands::logs::run(resource, follow, json, since.as_deref()),
         cli::Command::Manifest { command } => commands::manifest::run(command),
         cli::Command::Emulator {
             port,

@@ -17,6 +17,17 @@ pub fn rfc3339(time: SystemTime) -> String {
     )
 }
 
+/// `time` as `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC, milliseconds): log lines, where seconds are too
+/// coarse to order what several workers printed.
+pub fn rfc3339_millis(time: SystemTime) -> String {
+    let millis = time
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_millis());
+    let whole = rfc3339(time);
+    let seconds = whole.strip_suffix('Z').unwrap_or(&whole);
+    format!("{seconds}.{millis:03}Z")
+}
+
 /// Now, as [`rfc3339`].
 pub fn now_rfc3339() -> String {
     rfc3339(SystemTime::now())
@@ -66,5 +77,9 @@ mod tests {
         assert_eq!(rfc3339(t), "2024-02-29T23:59:59Z");
         let t = UNIX_EPOCH + Duration::from_secs(1_767_225_599); // 2025-12-31 23:59:59
         assert_eq!(rfc3339(t), "2025-12-31T23:59:59Z");
+        assert_eq!(
+            rfc3339_millis(t + Duration::from_millis(7)),
+            "2025-12-31T23:59:59.007Z"
+        );
     }
 }

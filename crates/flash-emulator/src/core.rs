@@ -195,6 +195,8 @@ pub(crate) struct Core {
     pub(crate) store: Mutex<Store>,
     pub(crate) endpoints: Mutex<HashMap<String, Arc<EndpointRt>>>,
     pub(crate) logs: broadcast::Sender<LogLine>,
+    /// What workers printed, kept for `GET /emulator/logs`.
+    pub(crate) worker_logs: crate::worker_logs::LogStore,
     pub(crate) shutdown: watch::Sender<bool>,
     pub(crate) http: reqwest::Client,
     pub(crate) tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
@@ -207,6 +209,12 @@ pub(crate) struct Core {
 }
 
 impl Core {
+    /// Keeps a worker's line and hands it to live subscribers.
+    pub(crate) fn publish_log(&self, line: LogLine) {
+        self.worker_logs.record(&line);
+        let _ = self.logs.send(line);
+    }
+
     pub(crate) fn endpoint(&self, id: &str) -> Option<Arc<EndpointRt>> {
         lock(&self.endpoints).get(id).cloned()
     }

@@ -21,7 +21,8 @@
 //!   job plane ([`worker_plane`]);
 //! - `PUT /emulator/uploads/{object_key}`: artifact uploads ([`artifacts`] has the artifact
 //!   contract);
-//! - `GET /emulator/state`: introspection ([`Snapshot`]).
+//! - `GET /emulator/state`: introspection ([`Snapshot`]);
+//! - `GET /emulator/logs`: what workers printed, kept per worker ([`worker_logs`]).
 //!
 //! - `/lb/{endpoint_id}/{*rest}`: load-balanced endpoint `endpoint_id`, path `/{rest}`
 //!   ([`EmulatorHandle::lb_url_template`]).
@@ -46,6 +47,7 @@ mod state_store;
 pub mod supervisor;
 mod temp_state;
 mod uploads;
+pub mod worker_logs;
 pub mod worker_plane;
 
 use std::net::SocketAddr;
@@ -320,6 +322,7 @@ impl EmulatorBuilder {
             store: Mutex::new(store),
             endpoints: Mutex::new(Default::default()),
             logs: broadcast::channel(1024).0,
+            worker_logs: worker_logs::LogStore::default(),
             shutdown,
             http,
             tasks: Mutex::new(Vec::new()),
@@ -347,6 +350,7 @@ impl EmulatorBuilder {
             .layer(DefaultBodyLimit::max(data_plane::MAX_BODY_BYTES))
             .merge(uploads::routes())
             .route("/emulator/state", get(introspection::route))
+            .route(worker_logs::LOGS_PATH, get(worker_logs::route))
             .route(
                 "/rest/v1/networkvolumes",
                 get(rest::list).post(rest::create),

@@ -603,7 +603,7 @@ impl LogSource {
         {
             *crate::core::lock(last) = Some(line.clone());
         }
-        let _ = self.core.logs.send(LogLine {
+        self.core.publish_log(LogLine {
             endpoint_id: self.endpoint_id.clone(),
             endpoint_name: self.endpoint_name.clone(),
             worker_id: self.worker_id.clone(),
@@ -687,7 +687,7 @@ fn on_exit(
 
 /// A line of the supervisor's own to log subscribers (worker id [`SUPERVISOR_LOG_ID`]).
 fn supervisor_line(core: &Core, rt: &EndpointRt, endpoint_name: &str, line: String) {
-    let _ = core.logs.send(LogLine {
+    core.publish_log(LogLine {
         endpoint_id: rt.id.clone(),
         endpoint_name: endpoint_name.to_owned(),
         worker_id: SUPERVISOR_LOG_ID.to_owned(),

@@ -1,0 +1,235 @@
+//! The developer's loop against a real emulator and real processes on 127.0.0.1: `flash logs`
+//! (once and `--follow`), `flash login`.
+#![allow(missing_docs)]
+
+mod support;
+
+use std::io::{BufRead as _, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use flash_cli::deploy::{DeployOptions, deploy};
+use flash_cli::project::Project;
+use flash_emulator::{Emulator, EmulatorHandle};
+use runpod_flash::ApiKey;
+use serde_json::{Value, json};
+
+const KEY: &str = "devloop-test-key";
+
+/// One queue resource, `worker`, run by the emulator's test worker.
+fn manifest() -> Value {
+    json!({
+        "version": "1.0",
+        "project_name": "devloop",
+        "entrypoint": "bin/app",
+        "resources": {
+            "worker": {
+                "resource_type": "LiveServerless",
+                "functions": [{"name": "work", "module": "app", "is_async": true, "is_class": false}],
+                "is_load_balanced": false,
+                "makes_remote_calls": false,
+                "workersMin": 0,
+                "workersMax": 1,
+                "idleTimeout": 30,
+            },
+        },
+        "function_registry": {"work": "worker"},
+    })
+}
+
+async fn deployed() -> (EmulatorHandle, tempfile::TempDir, String) {
+    let _ = tracing_subscriber::fmt().with_test_writer().try_init();
+    let emu = Emulator::builder()
+        .api_key(ApiKey::new(KEY).unwrap())
+        .take_timeout(Duration::from_secs(1))
+        .start()
+        .await
+        .expect("emulator starts");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("Cargo.toml"),
+        "[package]\nname = \"devloop\"\n",
+    )
+    .unwrap();
+    support::write_build(dir.path(), &manifest());
+    let options = DeployOptions {
+        app: "devloop".to_owned(),
+        env: "dev".to_owned(),
+        api_base_url: emu.api_base_url().to_owned(),
+        endpoint_base_url: emu.endpoint_base_url(),
+        lb_url_template: emu.lb_url_template(),
+        rest_api_url: emu.rest_api_url(),
+        api_key: ApiKey::new(KEY),
+    };
+    let report = deploy(&Project::at(dir.path()), &options)
+        .await
+        .expect("deploys");
+    let url = report.endpoints[0].url.clone();
+    (emu, dir, url)
+}
+
+/// Runs a job that makes the worker print `job {id} op "echo"`; its id.
+async fn echo_job(url: &str) -> String {
+    let done: Value = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .post(format!("{url}/runsync"))
+        .bearer_auth(KEY)
+        .json(&json!({"input": {"op": "echo", "value": 1}}))
+        .timeout(Duration::from_secs(60))
+        .send()
+        .await
+        .expect("runsync")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(done["status"], "COMPLETED", "{done}");
+    done["id"].as_str().unwrap().to_owned()
+}
+
+/// `flash` with the emulator as its target and a home of its own (no user config read).
+fn flash(emu: &EmulatorHandle, home: &Path) -> Command {
+    let mut command = Command::new(support::flash_binary());
+    command
+        .env("RUNPOD_API_BASE_URL", emu.api_base_url())
+        .env("RUNPOD_API_KEY", KEY)
+        .env("HOME", home)
+        .env("CI", "true");
+    command
+}
+
+/// Kills and reaps a child when the test ends, however it ends.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_prints_kept_lines_and_follow_sees_a_new_one() {
+    let (emu, dir, url) = deployed().await;
+    let first = echo_job(&url).await;
+
+    let output = tokio::task::block_in_place(|| {
+        flash(&emu, dir.path())
+            .args(["logs", "worker", "--json"])
+            .output()
+            .unwrap()
+    });
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{stderr}");
+    let lines: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    let job_line = lines
+        .iter()
+        .find(|l| {
+            l["line"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("job {first}"))
+        })
+        .unwrap_or_else(|| panic!("the job's line is kept: {stdout}"));
+    assert_eq!(job_line["endpointName"], "worker");
+    assert_eq!(job_line["stream"], "stdout");
+    assert!(job_line["time"].as_str().unwrap().ends_with('Z'));
+    assert!(!stdout.contains(KEY) && !stderr.contains(KEY));
+
+    let human = tokio::task::block_in_place(|| {
+        flash(&emu, dir.path())
+            .args(["logs", "--since", "10m"])
+            .output()
+            .unwrap()
+    });
+    let text = String::from_utf8_lossy(&human.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.contains("[worker/") && l.contains(&format!("job {first}"))),
+        "{text}"
+    );
+    let other = tokio::task::block_in_place(|| {
+        flash(&emu, dir.path())
+            .args(["logs", "no-such-resource"])
+            .output()
+            .unwrap()
+    });
+    assert!(other.status.success() && other.stdout.is_empty());
+
+    let mut follow = Reaped(
+        flash(&emu, dir.path())
+            .args(["logs", "worker", "--follow", "--json"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let (tx, rx) = mpsc::channel::<String>();
+    let stdout = follow.0.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    // The backlog first: once the old job's line is out, the follow loop is running.
+    wait_for(&rx, &format!("job {first}"));
+    let second = echo_job(&url).await;
+    let seen = tokio::task::block_in_place(|| wait_for(&rx, &format!("job {second}")));
+    let seen: Value = serde_json::from_str(&seen).unwrap();
+    assert_eq!(seen["endpointName"], "worker");
+    drop(follow);
+    emu.shutdown().await;
+}
+
+/// The first line from `rx` containing `needle` (panics after 30 s).
+fn wait_for(rx: &mpsc::Receiver<String>, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) if line.contains(needle) => return line,
+            Ok(_) => {}
+            Err(e) => panic!("no line with {needle:?} ({e})"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_refuses_runpod_and_bad_since_clearly() {
+    let home = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], base: &str| {
+        Command::new(support::flash_binary())
+            .args(args)
+            .env("RUNPOD_API_BASE_URL", base)
+            .env("RUNPOD_API_KEY", "rpa_NEVER_PRINTED")
+            .env("HOME", home.path())
+            .output()
+            .unwrap()
+    };
+    // Refused before any request: this test never reaches the internet.
+    let output = run(&["logs"], "https://api.runpod.io");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("no public API"), "{stderr}");
+    assert!(!stderr.contains("rpa_NEVER_PRINTED"));
+    let output = run(&["logs", "--since", "soon"], "http://127.0.0.1:9");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("--since \"soon\""), "{stderr}");
+    // A server without the route is not an emulator.
+    let emu = Emulator::builder().start().await.unwrap();
+    let other = format!("{}/v2", emu.api_base_url());
+    let output = tokio::task::block_in_place(|| run(&["logs"], &other));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("serves no worker logs"), "{stderr}");
+    emu.shutdown().await;
+}
