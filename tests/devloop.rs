@@ -1,5 +1,5 @@
 //! The developer's loop against a real emulator and real processes on 127.0.0.1: `flash logs`
-//! (once and `--follow`), `flash login`.
+//! (once and `--follow`), `flash login` (the device flow, approved at once by the emulator).
 #![allow(missing_docs)]
 
 mod support;
@@ -231,5 +231,66 @@ async fn logs_refuses_runpod_and_bad_since_clearly() {
     let output = tokio::task::block_in_place(|| run(&["logs"], &other));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("serves no worker logs"), "{stderr}");
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_saves_the_key_privately_and_later_commands_use_it() {
+    let emu = Emulator::builder().start().await.unwrap();
+    let key = emu.api_key().expose().to_owned();
+    let home = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(support::flash_binary())
+            .args(args)
+            .env_remove("RUNPOD_API_KEY")
+            .env("RUNPOD_API_BASE_URL", emu.api_base_url())
+            .env("RUNPOD_CONSOLE_URL", "http://console.invalid")
+            .env("HOME", home.path())
+            .env("CI", "true")
+            .output()
+            .unwrap()
+    };
+    let output = tokio::task::block_in_place(|| run(&["login", "--timeout", "30"]));
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{stderr}");
+    assert!(stdout.starts_with("Logged in."), "{stdout}");
+    assert!(
+        stderr.contains("http://console.invalid/flash/login?request=far_"),
+        "{stderr}"
+    );
+    assert!(
+        !stdout.contains(&key) && !stderr.contains(&key),
+        "the key is never printed"
+    );
+
+    let path = home.path().join(".runpod").join("config.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let saved = flash_cli::deploy::credentials::api_key_from_toml(&text).unwrap();
+    assert_eq!(saved.expose(), key);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "readable by its owner only");
+    }
+
+    // Without RUNPOD_API_KEY, the saved key is what the next command sends.
+    let output = tokio::task::block_in_place(|| run(&["app", "list", "--json"]));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    // Only the login operations are anonymous.
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let anonymous = http
+        .post(format!("{}/graphql", emu.api_base_url()))
+        .json(&json!({"query": "query { myself { id } }"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
     emu.shutdown().await;
 }

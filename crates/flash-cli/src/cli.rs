@@ -81,6 +81,17 @@ pub(crate) enum Command {
         #[arg(last = true, value_name = "ARGS")]
         command: Vec<String>,
     },
+    /// Log in to Runpod in the browser and save the API key to ~/.runpod/config.toml.
+    ///
+    /// Python Flash's device flow against RUNPOD_API_BASE_URL: prints a console URL to approve
+    /// (RUNPOD_CONSOLE_URL, default https://console.runpod.io), waits for the approval, and
+    /// saves the key as `[default] api_key` (mode 0600), where `flash deploy` and the Python
+    /// tools find it. The key is never printed.
+    Login {
+        /// Give up after this many seconds without approval.
+        #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+        timeout: u64,
+    },
     /// Print what an app's workers printed, from the local Runpod emulator.
     ///
     /// Reads RUNPOD_API_BASE_URL (the emulator's base URL, as `flash run` prints it) with

@@ -6,6 +6,7 @@
 pub mod build;
 pub mod deploy;
 pub mod init;
+pub mod login;
 pub mod logs;
 pub mod manage;
 pub mod project;

@@ -36,6 +36,7 @@ fn main() -> ExitCode {
             quiet,
             command,
         } => commands::run::run(project, profile, app, env, port, !quiet, &command),
+        cli::Command::Login { timeout } => commands::login::run(timeout),
         cli::Command::Logs {
             resource,
             follow,

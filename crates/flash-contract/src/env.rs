@@ -10,6 +10,9 @@ pub const RUNPOD_API_KEY: &str = "RUNPOD_API_KEY";
 pub const RUNPOD_API_BASE_URL: &str = "RUNPOD_API_BASE_URL";
 /// Runpod's REST API (network volumes).
 pub const RUNPOD_REST_API_URL: &str = "RUNPOD_REST_API_URL";
+/// Base URL of Runpod's web console (default `https://console.runpod.io`): where `flash login`
+/// sends a person to approve a login, as Python Flash does.
+pub const RUNPOD_CONSOLE_URL: &str = "RUNPOD_CONSOLE_URL";
 /// Data-plane base URL for queue endpoints (`{base}/{endpoint_id}/runsync`).
 pub const RUNPOD_ENDPOINT_BASE_URL: &str = "RUNPOD_ENDPOINT_BASE_URL";
 

@@ -197,6 +197,8 @@ pub(crate) struct Core {
     pub(crate) logs: broadcast::Sender<LogLine>,
     /// What workers printed, kept for `GET /emulator/logs`.
     pub(crate) worker_logs: crate::worker_logs::LogStore,
+    /// Open `flash login` requests.
+    pub(crate) auth_requests: crate::graphql::login::AuthRequests,
     pub(crate) shutdown: watch::Sender<bool>,
     pub(crate) http: reqwest::Client,
     pub(crate) tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,

@@ -323,6 +323,7 @@ impl EmulatorBuilder {
             endpoints: Mutex::new(Default::default()),
             logs: broadcast::channel(1024).0,
             worker_logs: worker_logs::LogStore::default(),
+            auth_requests: graphql::login::AuthRequests::default(),
             shutdown,
             http,
             tasks: Mutex::new(Vec::new()),

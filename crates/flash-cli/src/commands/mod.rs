@@ -12,6 +12,7 @@ pub(crate) mod deploy;
 pub(crate) mod emulator;
 pub(crate) mod env;
 pub(crate) mod init;
+pub(crate) mod login;
 pub(crate) mod logs;
 pub(crate) mod manifest;
 pub(crate) mod run;

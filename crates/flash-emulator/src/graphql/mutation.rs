@@ -33,6 +33,14 @@ fn env_pairs(env: &[types::EnvironmentVariableInput]) -> Vec<(String, String)> {
 
 #[Object]
 impl Mutation {
+    /// Opens a login request, approved at once (anonymous; see [`super::login`]).
+    async fn create_flash_auth_request(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Option<super::login::FlashAuthRequest> {
+        Some(super::login::create(core(ctx)))
+    }
+
     /// Creates a Flash app; names are unique.
     async fn create_flash_app(
         &self,

@@ -19,6 +19,15 @@ fn core<'a>(ctx: &Context<'a>) -> &'a Arc<Core> {
 
 #[Object]
 impl Query {
+    /// A login request's state (anonymous; see [`super::login`]).
+    async fn flash_auth_request_status(
+        &self,
+        ctx: &Context<'_>,
+        flash_auth_request_id: String,
+    ) -> Option<super::login::FlashAuthRequest> {
+        super::login::status(core(ctx), &flash_auth_request_id)
+    }
+
     /// A Flash environment by id; null when it does not exist or is not visible to the key.
     async fn flash_environment(
         &self,
