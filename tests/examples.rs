@@ -420,3 +420,100 @@ async fn text_to_speech_writes_a_playable_wav() {
     );
     app.stop().await;
 }
+
+/// The local console in headless Chromium while 03_mixed_workers runs: the page (its key in
+/// the URL fragment) lists the deployed endpoints and a finished job. The DOM and a screenshot
+/// are kept in `$CARGO_TARGET_TMPDIR/console/`. Skipped, saying why, without Chromium
+/// (Debian: `apt-get install chromium`; `.ci/run` installs it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_shows_endpoints_and_a_finished_job_in_chromium() {
+    let Some(chromium) = ["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .find_map(|name| which(name))
+    else {
+        println!("skipped: no chromium on PATH (apt-get install chromium)");
+        return;
+    };
+    let app = start("03_mixed_workers").await;
+    let stdout = call(&app, &["demo"]).await;
+    assert_eq!(stdout.lines().count(), 3, "{stdout}");
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("console");
+    std::fs::create_dir_all(&out).unwrap();
+    let profile = tempfile::tempdir().unwrap();
+    let url = app.emulator.console_url();
+    let browse = |extra: &[String]| {
+        let mut command = tokio::process::Command::new(&chromium);
+        command
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--disable-extensions",
+                // Nothing but the emulator resolves: the test never reaches the internet.
+                "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+                // Time for the script's first polls to come back before the DOM is taken.
+                "--virtual-time-budget=8000",
+                "--window-size=1280,1400",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .args(extra)
+            .arg(&url)
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true);
+        command
+    };
+    let output = tokio::time::timeout(
+        Duration::from_secs(120),
+        browse(&["--dump-dom".to_owned()]).output(),
+    )
+    .await
+    .expect("chromium finished in time")
+    .expect("chromium started");
+    let dom = String::from_utf8_lossy(&output.stdout).into_owned();
+    std::fs::write(out.join("console.html"), &dom).unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for endpoint in &app.report.endpoints {
+        assert!(
+            dom.contains(&format!("data-endpoint=\"{}\"", endpoint.resource)),
+            "{} listed; DOM in {}",
+            endpoint.resource,
+            out.display()
+        );
+    }
+    assert!(
+        dom.contains("data-status=\"COMPLETED\""),
+        "a finished job listed; DOM in {}",
+        out.display()
+    );
+    assert!(dom.contains("live: updated"), "the page polled: {dom}");
+    let key = app.emulator.api_key().expose().to_owned();
+    assert!(!dom.contains(&key), "the key is not in the page");
+    let shot = out.join("console.png");
+    let _ = std::fs::remove_file(&shot);
+    let status = tokio::time::timeout(
+        Duration::from_secs(120),
+        browse(&[format!("--screenshot={}", shot.display())]).status(),
+    )
+    .await
+    .expect("chromium finished in time")
+    .expect("chromium started");
+    assert!(status.success() && shot.exists(), "screenshot written");
+    println!("console DOM and screenshot in {}", out.display());
+    app.stop().await;
+}
+
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|path| path.is_file())
+    })
+}

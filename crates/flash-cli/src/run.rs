@@ -174,6 +174,7 @@ impl LocalApp {
             self.emulator.endpoint_base_url(),
             self.emulator.api_key().expose()
         ));
+        say(&format!("console: {}", self.emulator.console_url()));
         for endpoint in &self.report.endpoints {
             let kind = if endpoint.load_balanced {
                 "load-balanced"

@@ -41,6 +41,8 @@ pub struct EndpointSnapshot {
     pub url: Option<String>,
     /// Why workers cannot be started, if they cannot.
     pub provision_error: Option<String>,
+    /// The build its environment has active (what a worker started now runs).
+    pub active_build_id: Option<String>,
     /// Jobs waiting for a worker.
     pub queued: usize,
     /// Its workers.
@@ -57,6 +59,9 @@ pub struct WorkerSnapshot {
     pub id: String,
     /// OS process id; `None` for external workers.
     pub pid: Option<u32>,
+    /// The endpoint version it was started for (a template or config change rolls workers
+    /// to a new one).
+    pub version: i32,
     /// What it is doing.
     pub state: WorkerPhase,
     /// Whether the emulator started it.
@@ -89,6 +94,13 @@ pub struct JobSnapshot {
 
 pub(crate) fn snapshot(core: &Core) -> Snapshot {
     let now = Instant::now();
+    // Read first, not under an endpoint's lock: locks are never taken store-after-endpoint.
+    let active_builds: std::collections::HashMap<String, Option<String>> = core
+        .store()
+        .environments
+        .values()
+        .map(|e| (e.id.clone(), e.active_build_id.clone()))
+        .collect();
     let mut endpoints: Vec<EndpointSnapshot> = core
         .all_endpoints()
         .into_iter()
@@ -103,6 +115,7 @@ pub(crate) fn snapshot(core: &Core) -> Snapshot {
                 .map(|w| WorkerSnapshot {
                     id: w.id.clone(),
                     pid: w.pid,
+                    version: w.version,
                     state: w.state,
                     managed: w.managed,
                     age_ms: now.duration_since(w.started).as_millis(),
@@ -134,6 +147,11 @@ pub(crate) fn snapshot(core: &Core) -> Snapshot {
                 flash_environment_id: st.cfg.flash_environment_id.clone(),
                 url: st.lb.url.clone(),
                 provision_error: st.provision_error.clone(),
+                active_build_id: st
+                    .cfg
+                    .flash_environment_id
+                    .as_ref()
+                    .and_then(|env| active_builds.get(env).cloned().flatten()),
                 queued: st.jobs.queued(),
                 workers,
                 jobs,

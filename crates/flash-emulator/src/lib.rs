@@ -22,7 +22,8 @@
 //! - `PUT /emulator/uploads/{object_key}`: artifact uploads ([`artifacts`] has the artifact
 //!   contract);
 //! - `GET /emulator/state`: introspection ([`Snapshot`]);
-//! - `GET /emulator/logs`: what workers printed, kept per worker ([`worker_logs`]).
+//! - `GET /emulator/logs`: what workers printed, kept per worker ([`worker_logs`]);
+//! - `GET /emulator/console`: a web page showing all of it ([`console`]).
 //!
 //! - `/lb/{endpoint_id}/{*rest}`: load-balanced endpoint `endpoint_id`, path `/{rest}`
 //!   ([`EmulatorHandle::lb_url_template`]).
@@ -31,6 +32,7 @@
 //! processes started from the build artifact with the environment documented in [`supervisor`].
 
 pub mod artifacts;
+pub mod console;
 mod core;
 pub mod data_plane;
 mod error;
@@ -352,6 +354,8 @@ impl EmulatorBuilder {
             .merge(uploads::routes())
             .route("/emulator/state", get(introspection::route))
             .route(worker_logs::LOGS_PATH, get(worker_logs::route))
+            .route(console::CONSOLE_PATH, get(console::page))
+            .route(console::CONSOLE_SCRIPT_PATH, get(console::script))
             .route(
                 "/rest/v1/networkvolumes",
                 get(rest::list).post(rest::create),
@@ -459,6 +463,11 @@ impl EmulatorHandle {
     /// Every authorized GraphQL request received so far, oldest first.
     pub fn graphql_log(&self) -> Vec<GraphqlCall> {
         lock(&self.core.graphql_log).clone()
+    }
+
+    /// The local console's URL, the key in its fragment ([`console`]).
+    pub fn console_url(&self) -> String {
+        console::console_url(&self.core.settings.base_url, &self.core.settings.api_key)
     }
 
     /// Endpoints, workers and recent jobs.
