@@ -294,3 +294,50 @@ async fn login_saves_the_key_privately_and_later_commands_use_it() {
     assert_eq!(anonymous.status(), 401);
     emu.shutdown().await;
 }
+
+/// Off a terminal (and with CI set), `flash deploy` reports plain lines on stderr: its steps,
+/// the upload's size once sent, each endpoint's final state; `--json` keeps stdout pure JSON.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_progress_is_plain_lines_off_a_terminal() {
+    let emu = Emulator::builder()
+        .api_key(ApiKey::new(KEY).unwrap())
+        .start()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("Cargo.toml"),
+        "[package]\nname = \"devloop\"\n",
+    )
+    .unwrap();
+    support::write_build(dir.path(), &manifest());
+    let size = std::fs::metadata(dir.path().join(".flash/artifact.tar.gz"))
+        .unwrap()
+        .len();
+    let output = tokio::task::block_in_place(|| {
+        flash(&emu, dir.path())
+            .args(["deploy", "--env", "progress", "--json"])
+            .current_dir(dir.path())
+            .env("RUNPOD_ENDPOINT_BASE_URL", emu.endpoint_base_url())
+            .output()
+            .unwrap()
+    });
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{stderr}");
+    let report: Value = serde_json::from_slice(&output.stdout).expect("stdout is the JSON report");
+    let id = report["endpoints"][0]["endpoint_id"].as_str().unwrap();
+    for line in [
+        "  app devloop, environment progress".to_owned(),
+        format!("  uploaded {size} bytes"),
+        format!("  worker: created ({id})"),
+        "  publishing endpoint URLs".to_owned(),
+    ] {
+        assert!(stderr.lines().any(|l| l == line), "{line:?} in:\n{stderr}");
+    }
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "no terminal escapes off a terminal"
+    );
+    assert!(!stderr.contains(KEY));
+    emu.shutdown().await;
+}

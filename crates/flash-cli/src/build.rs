@@ -357,6 +357,21 @@ impl BuildError {
 /// # Errors
 /// [`BuildError`], naming the package, file and line, or manifest field.
 pub fn build(project: &Project, options: &BuildOptions) -> Result<BuildOutput, BuildError> {
+    build_with_progress(project, options, &crate::progress::Silent)
+}
+
+/// [`build`], reporting each step to `progress` (cargo prints its own progress and diagnostics
+/// to stderr while it compiles).
+///
+/// # Errors
+/// As [`build`].
+pub fn build_with_progress(
+    project: &Project,
+    options: &BuildOptions,
+    progress: &dyn crate::progress::Progress,
+) -> Result<BuildOutput, BuildError> {
+    let step = |text: &str| progress.event(&crate::progress::Event::Step(text));
+    step("reading the package");
     let package = cargo::metadata(project, options)?;
     let bin = cargo::select_bin(&package, options.bin.as_deref())?;
     let mut warnings = Vec::new();
@@ -371,6 +386,10 @@ pub fn build(project: &Project, options: &BuildOptions) -> Result<BuildOutput, B
         triple::check_installed(&rustc, requested)?;
     }
     let target = triple::base_triple(requested).to_owned();
+    step(&format!(
+        "compiling {} ({} profile, {target})",
+        bin.name, options.profile
+    ));
     let binary = cargo::compile(
         &package,
         &bin,
@@ -383,6 +402,7 @@ pub fn build(project: &Project, options: &BuildOptions) -> Result<BuildOutput, B
     )?;
     let executable = std::fs::read(&binary).map_err(|e| BuildError::io("read", &binary, e))?;
     triple::check_executable(&binary, &executable, &target)?;
+    step("reading the compiled functions");
     let described = if plan.describe_with_host_build {
         // The executable is for another machine: a host build of the same sources names the
         // same functions (unless a `#[cfg(target_...)]` tells them apart).
@@ -401,6 +421,7 @@ pub fn build(project: &Project, options: &BuildOptions) -> Result<BuildOutput, B
         describe::describe(&binary, &project.root)?
     };
 
+    step("checking the sources");
     let sources = scan::read_sources(&project.root)?;
     let excluded = scan::relative_to(&project.root, &package.other_bin_sources(&bin.name));
     let scanned = scan::scan(&sources, &excluded);
@@ -435,6 +456,7 @@ pub fn build(project: &Project, options: &BuildOptions) -> Result<BuildOutput, B
     })?;
     images::resolve(&mut manifest, &options.image_env.over(&project_images));
 
+    step("writing the manifest and packaging the artifact");
     let flash_dir = project.flash_dir();
     std::fs::create_dir_all(&flash_dir).map_err(|e| BuildError::io("create", &flash_dir, e))?;
     let manifest_path = project.manifest_path();

@@ -364,18 +364,21 @@ pub async fn deploy(
     project: &Project,
     options: &DeployOptions,
 ) -> Result<DeployReport, DeployError> {
-    deploy_with_progress(project, options, &|_| {}).await
+    deploy_with_progress(project, options, &crate::progress::Silent).await
 }
 
-/// [`deploy`], reporting each step to `progress` (one line each, never the key).
+/// [`deploy`], reporting its steps, the upload's bytes and each endpoint to `progress` (never
+/// the key).
 ///
 /// # Errors
 /// As [`deploy`].
 pub async fn deploy_with_progress(
     project: &Project,
     options: &DeployOptions,
-    progress: &(dyn Fn(&str) + Sync),
+    progress: &dyn crate::progress::Progress,
 ) -> Result<DeployReport, DeployError> {
+    use crate::progress::Event;
+    let step = |text: &str| progress.event(&Event::Step(text));
     let mut build = build_output::read_build_output(project)?;
     fill_missing_images(&mut build.manifest, &ImageConfig::from_env());
     if !is_loopback_url(&options.api_base_url) {
@@ -392,7 +395,7 @@ pub async fn deploy_with_progress(
     let client = options.client()?;
     let (app, env) = (options.app.as_str(), options.env.as_str());
 
-    progress(&format!("app {app}, environment {env}"));
+    step(&format!("app {app}, environment {env}"));
     let app_id = target::get_or_create_app(&client, app).await?;
     let environment = target::get_or_create_environment(&client, app, &app_id, env).await?;
     let environment_id = environment.id.clone();
@@ -402,12 +405,12 @@ pub async fn deploy_with_progress(
     // run now: activating it never leaves a peer without a URL.
     build.raw.carry_forward(&previous);
 
-    progress(&format!(
+    step(&format!(
         "uploading {} ({} bytes)",
         build.artifact_path.display(),
         build.artifact.len()
     ));
-    let build_id = upload::upload(&client, &app_id, &build).await?;
+    let build_id = upload::upload(&client, &app_id, &build, progress).await?;
     client
         .deploy_build_to_environment(&environment_id, &build_id)
         .await
@@ -415,7 +418,7 @@ pub async fn deploy_with_progress(
             "activating build `{build_id}` in environment `{env}` of app `{app}`"
         )))?;
 
-    progress("provisioning endpoints");
+    step("provisioning endpoints");
     let ctx = Arc::new(spec::Context {
         app: app.to_owned(),
         env: env.to_owned(),
@@ -429,7 +432,7 @@ pub async fn deploy_with_progress(
 
     // Published even when some endpoint failed: the ones provisioned get their new URLs, the
     // others keep the carried-forward ones.
-    progress("publishing endpoint URLs");
+    step("publishing endpoint URLs");
     let hashes = plan::hashes_of(&steps);
     publish::publish(&client, &build_id, &build.raw, &endpoints, &hashes).await?;
     if !failures.is_empty() {

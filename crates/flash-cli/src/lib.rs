@@ -9,6 +9,7 @@ pub mod init;
 pub mod login;
 pub mod logs;
 pub mod manage;
+pub mod progress;
 pub mod project;
 pub mod run;
 pub mod signals;

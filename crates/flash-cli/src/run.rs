@@ -12,8 +12,11 @@ use std::process::ExitCode;
 use flash_contract::env;
 use flash_emulator::{Emulator, EmulatorHandle};
 
-use crate::build::{BuildOptions, BuildOutput, build};
-use crate::deploy::{DeployOptions, DeployReport, deploy};
+use std::sync::Arc;
+
+use crate::build::{BuildOptions, BuildOutput, build_with_progress};
+use crate::deploy::{DeployOptions, DeployReport, deploy_with_progress};
+use crate::progress::Progress;
 use crate::project::Project;
 
 /// Settings of `flash run`.
@@ -80,16 +83,31 @@ impl LocalApp {
     /// # Errors
     /// [`RunError`] naming the step that failed; the emulator is stopped on failure.
     pub async fn start(project: &Project, options: &RunOptions) -> Result<Self, RunError> {
+        Self::start_with_progress(project, options, Arc::new(crate::progress::Silent)).await
+    }
+
+    /// [`start`](Self::start), reporting the build's and the deploy's steps to `progress`.
+    ///
+    /// # Errors
+    /// As [`start`](Self::start).
+    pub async fn start_with_progress(
+        project: &Project,
+        options: &RunOptions,
+        progress: Arc<dyn Progress + Send>,
+    ) -> Result<Self, RunError> {
         let built = {
+            let build_progress = Arc::clone(&progress);
             let project = project.clone();
             let build_options = BuildOptions {
                 target: crate::build::HOST_TARGET.to_owned(),
                 zigbuild: false,
                 ..options.build.clone()
             };
-            tokio::task::spawn_blocking(move || build(&project, &build_options))
-                .await
-                .map_err(|error| RunError::Join(error.to_string()))??
+            tokio::task::spawn_blocking(move || {
+                build_with_progress(&project, &build_options, &*build_progress)
+            })
+            .await
+            .map_err(|error| RunError::Join(error.to_string()))??
         };
         let mut emulator = Emulator::builder().bind(format!("127.0.0.1:{}", options.port));
         if let Some(boot) = &options.boot {
@@ -109,7 +127,7 @@ impl LocalApp {
             rest_api_url: emulator.rest_api_url(),
             api_key: Some(emulator.api_key().clone()),
         };
-        match deploy(project, &deploy_options).await {
+        match deploy_with_progress(project, &deploy_options, &*progress).await {
             Ok(report) => Ok(Self {
                 emulator,
                 report,
@@ -190,7 +208,8 @@ impl LocalApp {
 }
 
 /// Runs the app at `project` on an embedded emulator; see the [module docs](self). `command`
-/// holds the arguments of a caller run; empty, it serves until Ctrl-C.
+/// holds the arguments of a caller run; empty, it serves until Ctrl-C. The build and deploy
+/// report to `progress`.
 ///
 /// # Errors
 /// [`RunError`] naming the step that failed.
@@ -199,10 +218,11 @@ pub async fn run(
     options: &RunOptions,
     command: &[String],
     logs: bool,
+    progress: Arc<dyn Progress + Send>,
 ) -> Result<ExitCode, RunError> {
     let mut stop = crate::signals::StopSignals::listen();
     let app = tokio::select! {
-        app = LocalApp::start(project, options) => app?,
+        app = LocalApp::start_with_progress(project, options, progress) => app?,
         // Whatever had started is stopped as its parts are dropped (workers killed, the
         // temporary state removed).
         () = stop.requested() => return Ok(ExitCode::from(130)),

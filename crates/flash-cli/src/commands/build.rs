@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
-use flash_cli::build::{BuildOptions, BuildOutput, build as run_build};
+use flash_cli::build::{BuildOptions, BuildOutput};
 use flash_contract::images::has_registry;
 
 use super::{current_project, finish};
@@ -40,7 +40,8 @@ fn build(args: Args) -> Result<String> {
         strip: args.strip,
         ..BuildOptions::default()
     };
-    let output = run_build(&project, &options)?;
+    let progress = super::progress::reporter();
+    let output = flash_cli::build::build_with_progress(&project, &options, &*progress)?;
     Ok(summary(&output, &options, &cwd))
 }
 

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use flash_cli::deploy::{self, DeployOptions, DeployReport, EndpointAction};
 
-use super::{app_name, current_project, err, finish, json, progress_enabled, runtime};
+use super::{app_name, current_project, finish, json, runtime};
 use crate::cli::Target;
 
 /// `flash deploy`.
@@ -18,14 +18,9 @@ fn deploy(target: &Target, as_json: bool) -> Result<String> {
     let project = current_project()?;
     let app = app_name(target.app.clone(), Some(&project))?;
     let options = DeployOptions::from_env(app, target.env.clone());
-    let show = progress_enabled();
-    let progress = move |line: &str| {
-        if show {
-            err(&format!("  {line}"));
-        }
-    };
+    let progress = super::progress::reporter();
     let report =
-        runtime()?.block_on(deploy::deploy_with_progress(&project, &options, &progress))?;
+        runtime()?.block_on(deploy::deploy_with_progress(&project, &options, &*progress))?;
     Ok(if as_json {
         json(&report)
     } else {

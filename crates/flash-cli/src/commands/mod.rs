@@ -1,8 +1,9 @@
 //! The `flash` subcommands: argument handling, confirmation prompts and output over the
 //! library modules of `flash_cli`.
 //!
-//! Results go to stdout (human text, or JSON with `--json`); progress lines and errors go to
-//! stderr, progress only when stderr is a terminal and `CI` is not `true`. Errors are
+//! Results go to stdout (human text, or JSON with `--json`); progress and errors go to stderr,
+//! progress as bars when stderr is a terminal and `CI` is not `true`, as plain lines otherwise
+//! ([`progress`]). Errors are
 //! [`anyhow::Error`]s: the library's typed errors with context, printed with their causes. The
 //! API key is never printed.
 
@@ -15,6 +16,7 @@ pub(crate) mod init;
 pub(crate) mod login;
 pub(crate) mod logs;
 pub(crate) mod manifest;
+pub(crate) mod progress;
 pub(crate) mod run;
 pub(crate) mod undeploy;
 

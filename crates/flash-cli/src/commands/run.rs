@@ -36,7 +36,8 @@ pub(crate) fn run(
             port,
             boot: super::emulator::boot_command(),
         };
-        Ok(runtime()?.block_on(run_app(&project, &options, command, logs))?)
+        let progress = super::progress::reporter();
+        Ok(runtime()?.block_on(run_app(&project, &options, command, logs, progress))?)
     };
     attempt().unwrap_or_else(|error| {
         err(&render_error(&error));

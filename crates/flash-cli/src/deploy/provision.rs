@@ -10,6 +10,7 @@ use super::plan::Step;
 use super::{
     DeployError, DeployOptions, DeployedEndpoint, EndpointAction, action_word, platform, spec,
 };
+use crate::progress::{Event, Progress};
 
 /// Carries out every step concurrently; the endpoints provisioned, in plan order, and what
 /// failed (one line each, naming the resource or endpoint).
@@ -19,9 +20,10 @@ pub(crate) async fn provision_all(
     options: &DeployOptions,
     build: &BuildOutput,
     steps: &[Step],
-    progress: &(dyn Fn(&str) + Sync),
+    progress: &dyn Progress,
 ) -> (Vec<DeployedEndpoint>, Vec<String>) {
     let shared = Arc::new(options.clone());
+    let mut names = Vec::with_capacity(steps.len());
     let mut tasks = tokio::task::JoinSet::new();
     for (index, step) in steps.iter().cloned().enumerate() {
         let resource = match &step {
@@ -35,6 +37,20 @@ pub(crate) async fn provision_all(
             }
             Step::Delete { .. } => ResourceConfig::default(),
         };
+        let (resource_name, action) = match &step {
+            Step::Create { name, .. } => (name.clone(), "creating"),
+            Step::Update { name, .. } => (name.clone(), "updating"),
+            Step::Keep { name, .. } => (name.clone(), "checking"),
+            Step::Delete { endpoint } => (
+                endpoint.name.clone().unwrap_or_else(|| endpoint.id.clone()),
+                "deleting",
+            ),
+        };
+        progress.event(&Event::EndpointStarted {
+            resource: &resource_name,
+            action,
+        });
+        names.push(resource_name);
         let (client, ctx, options) = (client.clone(), Arc::clone(ctx), Arc::clone(&shared));
         tasks.spawn(async move {
             let result = provision(&client, &ctx, &options, &resource, &step).await;
@@ -44,7 +60,21 @@ pub(crate) async fn provision_all(
     let mut results = Vec::with_capacity(steps.len());
     while let Some(joined) = tasks.join_next().await {
         match joined {
-            Ok(done) => results.push(done),
+            Ok(done) => {
+                // Each endpoint's final state as soon as it is known.
+                let (index, result) = &done;
+                let resource = names.get(*index).map_or("?", String::as_str);
+                let line = match result {
+                    Ok(e) => format!("{} ({})", action_word(e.action), e.endpoint_id),
+                    Err(error) => error.to_string(),
+                };
+                progress.event(&Event::EndpointFinished {
+                    resource,
+                    line: &line,
+                    ok: result.is_ok(),
+                });
+                results.push(done);
+            }
             Err(error) => results.push((
                 usize::MAX,
                 Err(DeployError::Provisioning {
@@ -58,15 +88,7 @@ pub(crate) async fn provision_all(
     let mut failures = Vec::new();
     for (_, result) in results {
         match result {
-            Ok(done) => {
-                progress(&format!(
-                    "{}: {} ({})",
-                    action_word(done.action),
-                    done.resource,
-                    done.endpoint_id
-                ));
-                endpoints.push(done);
-            }
+            Ok(done) => endpoints.push(done),
             Err(error) => failures.push(error.to_string()),
         }
     }
