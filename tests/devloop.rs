@@ -341,3 +341,159 @@ async fn deploy_progress_is_plain_lines_off_a_terminal() {
     assert!(!stderr.contains(KEY));
     emu.shutdown().await;
 }
+
+/// A one-resource app answering `answer` with `text`, depending on this checkout's runtime.
+fn watched_app_source(text: &str) -> String {
+    format!(
+        r#"use runpod_flash::{{FlashError, Resource, remote}};
+
+const ANSWER: Resource = Resource::queue("answer").cpu(&["cpu3c-1-2"]).workers(0, 1);
+
+#[remote(ANSWER)]
+async fn answer() -> Result<String, FlashError> {{
+    Ok("{text}".to_owned())
+}}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {{
+    if let Some(exit) = runpod_flash::worker::serve_if_worker().await {{
+        return exit;
+    }}
+    std::process::ExitCode::SUCCESS
+}}
+"#
+    )
+}
+
+fn workspace() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// Asks the `answer` endpoint; its output.
+async fn answer(url: &str, key: &str) -> Value {
+    let done: Value = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .post(format!("{url}/runsync"))
+        .bearer_auth(key)
+        .json(&json!({"input": {"__empty": true}}))
+        .timeout(Duration::from_secs(60))
+        .send()
+        .await
+        .expect("runsync")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(done["status"], "COMPLETED", "{done}");
+    done["output"].clone()
+}
+
+/// `flash run --watch`: an edit is rebuilt and redeployed to the same emulator (same URL, same
+/// key) and answers; a broken edit prints the compiler's error and the last good build keeps
+/// answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_watch_redeploys_an_edit_and_survives_a_broken_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::write(
+        root.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"flash-watch-fixture\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\
+             publish = false\n\n[dependencies]\nrunpod-flash = {{ path = \"{}\" }}\n\
+             tokio = {{ version = \"1\", features = [\"macros\", \"rt-multi-thread\"] }}\n\n[workspace]\n",
+            workspace().join("crates/flash").display()
+        ),
+    )
+    .unwrap();
+    // The workspace's lock: the same versions as already built, nothing fetched.
+    std::fs::copy(workspace().join("Cargo.lock"), root.join("Cargo.lock")).unwrap();
+    std::fs::create_dir_all(root.join("src")).unwrap();
+    let main_rs = root.join("src/main.rs");
+    std::fs::write(&main_rs, watched_app_source("v1")).unwrap();
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace().join("target"), std::path::PathBuf::from);
+    let home = tempfile::tempdir().unwrap();
+
+    let mut run = Reaped(
+        Command::new(support::flash_binary())
+            .args(["run", "--watch", "--quiet", "--project"])
+            .arg(root)
+            .env("CARGO_TARGET_DIR", &target)
+            .env("HOME", home.path())
+            .env_remove("RUNPOD_API_KEY")
+            .env("CI", "true")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let (tx, rx) = mpsc::channel::<String>();
+    let stderr = run.0.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let wait = |needle: &str| tokio::task::block_in_place(|| wait_long(&rx, needle));
+    let (before, banner) = wait("local Runpod:");
+    let key = banner.rsplit("key ").next().unwrap().trim().to_owned();
+    let (_, endpoint) = wait("  answer ");
+    let url = endpoint.split_whitespace().last().unwrap().to_owned();
+    wait("watching ");
+    assert_eq!(answer(&url, &key).await, "v1", "{before:?}");
+
+    std::fs::write(&main_rs, watched_app_source("v2")).unwrap();
+    let (_, redeployed) = wait("redeployed build");
+    assert!(redeployed.contains("answer updated"), "{redeployed}");
+    assert_eq!(
+        answer(&url, &key).await,
+        "v2",
+        "same URL and key, new build"
+    );
+
+    std::fs::write(&main_rs, watched_app_source("v3").replace("Ok(", "Ok(((")).unwrap();
+    let (seen, failed) = wait("the new build failed");
+    assert!(failed.contains("last good build keeps serving"), "{failed}");
+    assert!(
+        seen.iter().any(|l| l.contains("error")),
+        "the compiler's errors are printed: {seen:?}"
+    );
+    assert_eq!(
+        answer(&url, &key).await,
+        "v2",
+        "the last good build still answers"
+    );
+
+    // SIGTERM: `flash run` stops its workers and the emulator, then exits by itself.
+    let pid = run.0.id().to_string();
+    let _ = Command::new("kill").args(["-TERM", &pid]).status();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while run.0.try_wait().unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "flash run did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Lines from `rx` up to and including the first containing `needle` (panics after 5 min: the
+/// first build compiles the app).
+fn wait_long(rx: &mpsc::Receiver<String>, needle: &str) -> (Vec<String>, String) {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) if line.contains(needle) => return (seen, line),
+            Ok(line) => seen.push(line),
+            Err(e) => panic!("no line with {needle:?} ({e}); saw:\n{}", seen.join("\n")),
+        }
+    }
+}

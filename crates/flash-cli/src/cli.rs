@@ -77,6 +77,12 @@ pub(crate) enum Command {
         /// Do not stream worker logs.
         #[arg(long)]
         quiet: bool,
+        /// On every change to the project's sources (target/, .flash/ and .git/ aside),
+        /// rebuild and redeploy to the same local Runpod (same URLs and key); only resources
+        /// whose build or configuration changed roll. A failed build keeps the last good one
+        /// serving.
+        #[arg(long, conflicts_with = "command")]
+        watch: bool,
         /// Arguments for the app's binary, run as a caller of the deployed endpoints.
         #[arg(last = true, value_name = "ARGS")]
         command: Vec<String>,

@@ -14,3 +14,4 @@ pub mod project;
 pub mod run;
 pub mod signals;
 pub mod undeploy;
+pub mod watch;

@@ -34,8 +34,9 @@ fn main() -> ExitCode {
             env,
             port,
             quiet,
+            watch,
             command,
-        } => commands::run::run(project, profile, app, env, port, !quiet, &command),
+        } => commands::run::run(project, profile, app, env, port, !quiet, watch, &command),
         cli::Command::Login { timeout } => commands::login::run(timeout),
         cli::Command::Logs {
             resource,

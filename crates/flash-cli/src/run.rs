@@ -75,6 +75,22 @@ pub struct LocalApp {
     /// What the build made.
     pub built: BuildOutput,
     project: Project,
+    build_options: BuildOptions,
+    deploy_options: DeployOptions,
+}
+
+/// Builds for this machine (the emulator's workers run here), off the async runtime.
+async fn build_here(
+    project: &Project,
+    build_options: &BuildOptions,
+    progress: &Arc<dyn Progress + Send>,
+) -> Result<BuildOutput, RunError> {
+    let (project, build_options, progress) =
+        (project.clone(), build_options.clone(), Arc::clone(progress));
+    tokio::task::spawn_blocking(move || build_with_progress(&project, &build_options, &*progress))
+        .await
+        .map_err(|error| RunError::Join(error.to_string()))?
+        .map_err(RunError::from)
 }
 
 impl LocalApp {
@@ -95,20 +111,12 @@ impl LocalApp {
         options: &RunOptions,
         progress: Arc<dyn Progress + Send>,
     ) -> Result<Self, RunError> {
-        let built = {
-            let build_progress = Arc::clone(&progress);
-            let project = project.clone();
-            let build_options = BuildOptions {
-                target: crate::build::HOST_TARGET.to_owned(),
-                zigbuild: false,
-                ..options.build.clone()
-            };
-            tokio::task::spawn_blocking(move || {
-                build_with_progress(&project, &build_options, &*build_progress)
-            })
-            .await
-            .map_err(|error| RunError::Join(error.to_string()))??
+        let build_options = BuildOptions {
+            target: crate::build::HOST_TARGET.to_owned(),
+            zigbuild: false,
+            ..options.build.clone()
         };
+        let built = build_here(project, &build_options, &progress).await?;
         let mut emulator = Emulator::builder().bind(format!("127.0.0.1:{}", options.port));
         if let Some(boot) = &options.boot {
             emulator = emulator.boot_command(boot.clone());
@@ -133,12 +141,42 @@ impl LocalApp {
                 report,
                 built,
                 project: project.clone(),
+                build_options,
+                deploy_options,
             }),
             Err(error) => {
                 emulator.shutdown().await;
                 Err(error.into())
             }
         }
+    }
+
+    /// Builds the app again and deploys it to the same emulator with the same deploy code: the
+    /// endpoints keep their ids, URLs and key, and only resources whose build or configuration
+    /// changed roll to new workers. On failure nothing is deployed and the last good build
+    /// keeps serving.
+    ///
+    /// # Errors
+    /// [`RunError::Build`] (the compiler's errors) or [`RunError::Deploy`].
+    pub async fn rebuild(
+        &mut self,
+        progress: Arc<dyn Progress + Send>,
+    ) -> Result<&DeployReport, RunError> {
+        let built = build_here(&self.project, &self.build_options, &progress).await?;
+        let report = deploy_with_progress(&self.project, &self.deploy_options, &*progress).await?;
+        self.built = built;
+        self.report = report;
+        Ok(&self.report)
+    }
+
+    /// The app's project.
+    pub fn project(&self) -> &Project {
+        &self.project
+    }
+
+    /// The cargo target directory the build was given, if any.
+    pub fn target_dir(&self) -> Option<std::path::PathBuf> {
+        self.build_options.target_dir.clone()
     }
 
     /// The app's binary, set up as a caller of the deployed endpoints.
@@ -208,8 +246,9 @@ impl LocalApp {
 }
 
 /// Runs the app at `project` on an embedded emulator; see the [module docs](self). `command`
-/// holds the arguments of a caller run; empty, it serves until Ctrl-C. The build and deploy
-/// report to `progress`.
+/// holds the arguments of a caller run; empty, it serves until Ctrl-C, and with `watch`
+/// rebuilds and redeploys on every source change meanwhile ([`crate::watch`]). The build and
+/// deploy report to `progress`.
 ///
 /// # Errors
 /// [`RunError`] naming the step that failed.
@@ -218,11 +257,12 @@ pub async fn run(
     options: &RunOptions,
     command: &[String],
     logs: bool,
+    watch: bool,
     progress: Arc<dyn Progress + Send>,
 ) -> Result<ExitCode, RunError> {
     let mut stop = crate::signals::StopSignals::listen();
-    let app = tokio::select! {
-        app = LocalApp::start_with_progress(project, options, progress) => app?,
+    let mut app = tokio::select! {
+        app = LocalApp::start_with_progress(project, options, Arc::clone(&progress)) => app?,
         // Whatever had started is stopped as its parts are dropped (workers killed, the
         // temporary state removed).
         () = stop.requested() => return Ok(ExitCode::from(130)),
@@ -231,7 +271,14 @@ pub async fn run(
     app.print_endpoints();
     let outcome = if command.is_empty() {
         say("serving; press Ctrl-C to stop");
-        stop.requested().await;
+        if watch {
+            tokio::select! {
+                () = stop.requested() => {}
+                () = crate::watch::watch(&mut app, progress, say) => {}
+            }
+        } else {
+            stop.requested().await;
+        }
         Ok(ExitCode::SUCCESS)
     } else {
         let mut caller = app.caller(command);

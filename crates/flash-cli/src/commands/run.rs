@@ -18,6 +18,7 @@ pub(crate) fn run(
     env: String,
     port: u16,
     logs: bool,
+    watch: bool,
     command: &[String],
 ) -> ExitCode {
     let attempt = || -> Result<ExitCode> {
@@ -37,7 +38,7 @@ pub(crate) fn run(
             boot: super::emulator::boot_command(),
         };
         let progress = super::progress::reporter();
-        Ok(runtime()?.block_on(run_app(&project, &options, command, logs, progress))?)
+        Ok(runtime()?.block_on(run_app(&project, &options, command, logs, watch, progress))?)
     };
     attempt().unwrap_or_else(|error| {
         err(&render_error(&error));
