@@ -36,7 +36,16 @@ fn main() -> ExitCode {
             quiet,
             watch,
             command,
-        } => commands::run::run(project, profile, app, env, port, !quiet, watch, &command),
+        } => commands::run::run(commands::run::Args {
+            project,
+            profile,
+            app,
+            env,
+            port,
+            logs: !quiet,
+            watch,
+            command,
+        }),
         cli::Command::Login { timeout } => commands::login::run(timeout),
         cli::Command::Logs {
             resource,

@@ -10,17 +10,32 @@ use flash_cli::run::{RunOptions, run as run_app};
 
 use super::{err, render_error, runtime};
 
-/// Builds, deploys to an embedded emulator, and serves or runs `command` as a caller.
-pub(crate) fn run(
-    project: Option<PathBuf>,
-    profile: String,
-    app: Option<String>,
-    env: String,
-    port: u16,
-    logs: bool,
-    watch: bool,
-    command: &[String],
-) -> ExitCode {
+/// The arguments of `flash run`.
+#[derive(Debug)]
+pub(crate) struct Args {
+    pub(crate) project: Option<PathBuf>,
+    pub(crate) profile: String,
+    pub(crate) app: Option<String>,
+    pub(crate) env: String,
+    pub(crate) port: u16,
+    pub(crate) logs: bool,
+    pub(crate) watch: bool,
+    pub(crate) command: Vec<String>,
+}
+
+/// Builds, deploys to an embedded emulator, and serves (watching the sources with `watch`) or
+/// runs `command` as a caller.
+pub(crate) fn run(args: Args) -> ExitCode {
+    let Args {
+        project,
+        profile,
+        app,
+        env,
+        port,
+        logs,
+        watch,
+        command,
+    } = args;
     let attempt = || -> Result<ExitCode> {
         let start = match project {
             Some(dir) => dir,
@@ -38,7 +53,7 @@ pub(crate) fn run(
             boot: super::emulator::boot_command(),
         };
         let progress = super::progress::reporter();
-        Ok(runtime()?.block_on(run_app(&project, &options, command, logs, watch, progress))?)
+        Ok(runtime()?.block_on(run_app(&project, &options, &command, logs, watch, progress))?)
     };
     attempt().unwrap_or_else(|error| {
         err(&render_error(&error));
