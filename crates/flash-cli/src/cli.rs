@@ -20,8 +20,9 @@ pub(crate) enum Command {
         /// Directory to create; its name is the package name.
         #[arg(value_name = "NAME")]
         name: PathBuf,
-        /// Path of the `runpod-flash` crate to depend on (it is not on crates.io yet).
-        /// Default: the one this `flash` was built from.
+        /// Path of the `runpod-flash` crate to depend on. Default: the checkout this `flash`
+        /// was built from, while it exists; else (a `flash` installed from a registry) a
+        /// version dependency on this `flash`'s version.
         #[arg(long, value_name = "PATH")]
         flash_path: Option<PathBuf>,
     },

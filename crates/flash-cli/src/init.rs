@@ -3,12 +3,70 @@
 
 use std::path::{Path, PathBuf};
 
-/// Where `runpod-flash` is when `--flash-path` is not given: this workspace's `crates/flash`.
-/// (`runpod-flash` is not on crates.io yet, so new apps depend on it by path.)
+/// Where `runpod-flash` is in the checkout this `flash` was built from: its `crates/flash`.
 pub fn default_flash_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .map_or_else(|| PathBuf::from("."), |crates| crates.join("flash"))
+}
+
+/// How a new app depends on `runpod-flash`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FlashDependency {
+    /// A checkout's `crates/flash`, by path (`--flash-path`, or a `flash` built in a checkout).
+    Path(PathBuf),
+    /// A registry version (a `flash` installed from a registry: its sources have no checkout
+    /// beside them).
+    Version(String),
+}
+
+impl FlashDependency {
+    /// A path to the checkout this `flash` was built from while that checkout is there, else
+    /// this `flash`'s own version (the workspace versions its crates together).
+    pub fn detect() -> Self {
+        Self::detect_in(&default_flash_path())
+    }
+
+    fn detect_in(flash_dir: &Path) -> Self {
+        let is_runpod_flash = std::fs::read_to_string(flash_dir.join("Cargo.toml"))
+            .is_ok_and(|text| text.contains("name = \"runpod-flash\""));
+        if is_runpod_flash {
+            Self::Path(flash_dir.to_owned())
+        } else {
+            Self::Version(env!("CARGO_PKG_VERSION").to_owned())
+        }
+    }
+
+    /// The dependency's value in `Cargo.toml`.
+    fn toml(&self) -> String {
+        match self {
+            // TOML basic strings escape `\` and `"`.
+            Self::Path(path) => format!(
+                "{{ path = \"{}\" }}",
+                path.display()
+                    .to_string()
+                    .replace('\\', "\\\\")
+                    .replace('"', "\\\"")
+            ),
+            Self::Version(version) => format!("\"{version}\""),
+        }
+    }
+
+    /// What the README says about it.
+    fn note(&self) -> String {
+        match self {
+            Self::Path(path) => format!(
+                "`Cargo.toml` depends on `runpod-flash` by path, on the flash-rs checkout at\n\
+                 `{}`. Change that path if you move the app or the checkout\n\
+                 (`flash init --flash-path PATH` sets it when creating an app).",
+                path.display()
+            ),
+            Self::Version(version) => format!(
+                "`Cargo.toml` depends on `runpod-flash` {version} from crates.io, the version of the\n\
+                 `flash` command that created it."
+            ),
+        }
+    }
 }
 
 /// Why `flash init` failed.
@@ -52,12 +110,12 @@ pub struct InitOutput {
 }
 
 /// Creates the app in `dir` (its last component is the package name), depending on
-/// `runpod-flash` at `flash_path`. An existing empty directory is used; a non-empty one is
-/// refused.
+/// `runpod-flash` as `dependency` says. An existing empty directory is used; a non-empty one
+/// is refused.
 ///
 /// # Errors
 /// [`InitError`].
-pub fn init(dir: &Path, flash_path: &Path) -> Result<InitOutput, InitError> {
+pub fn init(dir: &Path, dependency: &FlashDependency) -> Result<InitOutput, InitError> {
     let package = dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -77,26 +135,25 @@ pub fn init(dir: &Path, flash_path: &Path) -> Result<InitOutput, InitError> {
             dir: dir.to_owned(),
         });
     }
-    let flash_path = std::fs::canonicalize(flash_path).unwrap_or_else(|_| flash_path.to_owned());
-    // TOML basic strings escape `\` and `"`.
-    let flash_path_toml = flash_path
-        .display()
-        .to_string()
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"");
+    let dependency = match dependency {
+        FlashDependency::Path(path) => {
+            FlashDependency::Path(std::fs::canonicalize(path).unwrap_or_else(|_| path.clone()))
+        }
+        version @ FlashDependency::Version(_) => version.clone(),
+    };
     let files = [
         (
             "Cargo.toml",
             CARGO_TOML
                 .replace("{package}", &package)
-                .replace("{flash_path}", &flash_path_toml),
+                .replace("{flash_dependency}", &dependency.toml()),
         ),
         ("src/main.rs", MAIN_RS.replace("{package}", &package)),
         (
             "README.md",
             README
                 .replace("{package}", &package)
-                .replace("{flash_path}", &flash_path.display().to_string()),
+                .replace("{flash_dependency_note}", &dependency.note()),
         ),
         (".gitignore", GITIGNORE.to_owned()),
     ];
@@ -125,9 +182,7 @@ edition = "2024"
 publish = false
 
 [dependencies]
-# runpod-flash is not on crates.io yet: this is a path dependency on a checkout of flash-rs
-# (`flash init --flash-path PATH` picks another one).
-runpod-flash = { path = "{flash_path}" }
+runpod-flash = {flash_dependency}
 serde = { version = "1", features = ["derive"] }
 tokio = { version = "1", features = ["macros", "rt-multi-thread"] }
 
@@ -229,9 +284,7 @@ serverless endpoints. `src/main.rs` declares three endpoints (resources):
 | `cpu-worker` | queue, CPU | `tokenize(text)` |
 | `api` | load-balanced (HTTP) | `POST /analyze` -> `analyze(text)`, which calls both workers |
 
-`runpod-flash` is not on crates.io yet, so `Cargo.toml` depends on it by path:
-`{flash_path}`. Change that path if you move the app or the flash-rs checkout
-(`flash init --flash-path PATH` sets it when creating an app).
+{flash_dependency_note}
 
 ## Try it in-process
 
@@ -297,12 +350,13 @@ mod tests {
     #[test]
     fn refuses_bad_names_and_non_empty_directories() {
         let temp = tempfile::tempdir().expect("temp dir");
-        let bad = init(&temp.path().join("1app"), Path::new("/x"));
+        let x = FlashDependency::Path("/x".into());
+        let bad = init(&temp.path().join("1app"), &x);
         assert!(matches!(bad, Err(InitError::BadName { .. })), "{bad:?}");
         let dir = temp.path().join("app");
         std::fs::create_dir(&dir).expect("mkdir");
         std::fs::write(dir.join("keep.txt"), "mine").expect("write");
-        let taken = init(&dir, Path::new("/x"));
+        let taken = init(&dir, &x);
         assert!(
             matches!(taken, Err(InitError::NotEmpty { .. })),
             "{taken:?}"
@@ -317,7 +371,8 @@ mod tests {
     fn writes_the_skeleton() {
         let temp = tempfile::tempdir().expect("temp dir");
         let dir = temp.path().join("my-app");
-        let out = init(&dir, Path::new("/opt/flash-rs/crates/flash")).expect("init");
+        let dependency = FlashDependency::Path("/opt/flash-rs/crates/flash".into());
+        let out = init(&dir, &dependency).expect("init");
         assert_eq!(out.package, "my-app");
         let cargo = std::fs::read_to_string(dir.join("Cargo.toml")).expect("Cargo.toml");
         assert!(cargo.contains("name = \"my-app\""));
@@ -337,5 +392,32 @@ mod tests {
         }
         assert!(dir.join(".gitignore").is_file());
         assert!(default_flash_path().join("Cargo.toml").is_file());
+    }
+
+    #[test]
+    fn a_checkout_gives_a_path_and_a_registry_install_a_version() {
+        assert_eq!(
+            FlashDependency::detect(),
+            FlashDependency::Path(default_flash_path()),
+            "built in this checkout"
+        );
+        // Installed from a registry: the sources sit in `…/flash-cli-0.1.0`, no `flash` beside.
+        let registry = tempfile::tempdir().expect("temp dir");
+        let version = FlashDependency::detect_in(&registry.path().join("flash"));
+        assert_eq!(
+            version,
+            FlashDependency::Version(env!("CARGO_PKG_VERSION").to_owned())
+        );
+        let temp = tempfile::tempdir().expect("temp dir");
+        let dir = temp.path().join("from-registry");
+        init(&dir, &version).expect("init");
+        let cargo = std::fs::read_to_string(dir.join("Cargo.toml")).expect("Cargo.toml");
+        assert!(
+            cargo.contains(&format!("runpod-flash = \"{}\"\n", env!("CARGO_PKG_VERSION"))),
+            "{cargo}"
+        );
+        assert!(!cargo.contains("path ="), "{cargo}");
+        let readme = std::fs::read_to_string(dir.join("README.md")).expect("README");
+        assert!(readme.contains("from crates.io"), "{readme}");
     }
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Result;
-use flash_cli::init::{default_flash_path, init as run_init};
+use flash_cli::init::{FlashDependency, init as run_init};
 
 use super::finish;
 
@@ -15,16 +15,19 @@ pub(crate) fn run(name: &Path, flash_path: Option<PathBuf>) -> ExitCode {
 }
 
 fn init(name: &Path, flash_path: Option<PathBuf>) -> Result<String> {
-    let flash_path = flash_path.unwrap_or_else(default_flash_path);
-    let output = run_init(name, &flash_path)?;
+    let dependency = flash_path.map_or_else(FlashDependency::detect, FlashDependency::Path);
+    let output = run_init(name, &dependency)?;
     let mut report = format!("created {} ({}):\n", output.dir.display(), output.package);
     for file in &output.files {
         let _ = writeln!(report, "  {file}");
     }
+    let from = match &dependency {
+        FlashDependency::Path(path) => format!("at {}", path.display()),
+        FlashDependency::Version(version) => format!("{version} from crates.io"),
+    };
     let _ = writeln!(
         report,
-        "depends on runpod-flash at {}\nnext: cd {} && flash build (or flash run)",
-        flash_path.display(),
+        "depends on runpod-flash {from}\nnext: cd {} && flash build (or flash run)",
         output.dir.display()
     );
     Ok(report)
