@@ -166,11 +166,13 @@ impl LogStore {
         let inner = lock(&self.inner);
         let after = query.after.unwrap_or(0);
         let limit = query.limit.unwrap_or(MAX_PAGE).clamp(1, MAX_PAGE);
+        // Each worker's lines are in seq order: skip the seen ones without looking at them
+        // (a console polls every second).
         let mut lines: Vec<LogEntry> = inner
             .workers
             .values()
-            .flat_map(|w| w.lines.iter())
-            .filter(|e| e.seq > after && query.matches(e))
+            .flat_map(|w| w.lines.range(w.lines.partition_point(|e| e.seq <= after)..))
+            .filter(|e| query.matches(e))
             .cloned()
             .collect();
         lines.sort_by_key(|e| e.seq);
