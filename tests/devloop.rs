@@ -506,3 +506,121 @@ fn wait_long(rx: &mpsc::Receiver<String>, needle: &str) -> (Vec<String>, String)
         }
     }
 }
+
+/// Every OTLP/HTTP export request a receiver on 127.0.0.1 got.
+async fn otlp_receiver() -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
+    tokio::task::JoinHandle<()>,
+) {
+    use axum::routing::post;
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let app = axum::Router::new().route(
+        "/v1/traces",
+        post({
+            let got = std::sync::Arc::clone(&got);
+            move |body: axum::Json<Value>| async move {
+                got.lock().unwrap().push(body.0);
+                axum::Json(json!({}))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, got, server)
+}
+
+/// One exported span: (service, trace id, span id, parent span id, kind, name).
+type SpanRow = (String, String, String, Option<String>, u64, String);
+
+fn spans(requests: &[Value]) -> Vec<SpanRow> {
+    let mut rows = Vec::new();
+    for request in requests {
+        for rs in request["resourceSpans"].as_array().unwrap() {
+            let service = rs["resource"]["attributes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|a| a["key"] == "service.name")
+                .and_then(|a| a["value"]["stringValue"].as_str())
+                .unwrap()
+                .to_owned();
+            for ss in rs["scopeSpans"].as_array().unwrap() {
+                for s in ss["spans"].as_array().unwrap() {
+                    rows.push((
+                        service.clone(),
+                        s["traceId"].as_str().unwrap().to_owned(),
+                        s["spanId"].as_str().unwrap().to_owned(),
+                        s["parentSpanId"].as_str().map(str::to_owned),
+                        s["kind"].as_u64().unwrap(),
+                        s["name"].as_str().unwrap().to_owned(),
+                    ));
+                }
+            }
+        }
+    }
+    rows
+}
+
+/// With OTEL_EXPORTER_OTLP_ENDPOINT set, `flash run -- demo` on 03_mixed_workers exports the
+/// caller's and every worker's spans, and one call through three endpoints is one trace: one
+/// root (the caller's), each server span the child of the client span that called it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn otlp_sees_one_trace_across_three_endpoints() {
+    let (url, got, server) = otlp_receiver().await;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace().join("target"), std::path::PathBuf::from);
+    let home = tempfile::tempdir().unwrap();
+    let output = tokio::time::timeout(
+        Duration::from_secs(600),
+        tokio::process::Command::new(support::flash_binary())
+            .args(["run", "--quiet", "--project"])
+            .arg(workspace().join("examples/03_mixed_workers"))
+            .args(["--", "demo"])
+            .env("CARGO_TARGET_DIR", &target)
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", &url)
+            .env("HOME", home.path())
+            .env_remove("RUNPOD_API_KEY")
+            .env("CI", "true")
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("flash run finished in time")
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let rows = spans(&got.lock().unwrap());
+    server.abort();
+    let mut traces: std::collections::BTreeMap<&str, Vec<&SpanRow>> = Default::default();
+    for row in &rows {
+        traces.entry(row.1.as_str()).or_default().push(row);
+    }
+    let (trace, members) = traces
+        .iter()
+        .find(|(_, members)| {
+            let services: std::collections::BTreeSet<&str> =
+                members.iter().map(|r| r.0.as_str()).collect();
+            services.len() >= 4
+        })
+        .unwrap_or_else(|| panic!("no trace spans the caller and three endpoints: {rows:#?}"));
+    let roots: Vec<_> = members.iter().filter(|r| r.3.is_none()).collect();
+    assert_eq!(roots.len(), 1, "one root in {trace}: {members:#?}");
+    assert_eq!(roots[0].4, 3, "the root is the caller's client span");
+    for span in members.iter().filter(|r| r.3.is_some()) {
+        let parent = members
+            .iter()
+            .find(|p| Some(&p.2) == span.3.as_ref())
+            .unwrap_or_else(|| panic!("the parent of {span:?} is in the trace: {members:#?}"));
+        if span.4 == 2 {
+            assert_eq!(parent.4, 3, "a server span's parent is a client span");
+            assert_ne!(parent.0, span.0, "and in the calling process");
+        }
+    }
+}

@@ -413,7 +413,10 @@ mod tests {
         init(&dir, &version).expect("init");
         let cargo = std::fs::read_to_string(dir.join("Cargo.toml")).expect("Cargo.toml");
         assert!(
-            cargo.contains(&format!("runpod-flash = \"{}\"\n", env!("CARGO_PKG_VERSION"))),
+            cargo.contains(&format!(
+                "runpod-flash = \"{}\"\n",
+                env!("CARGO_PKG_VERSION")
+            )),
             "{cargo}"
         );
         assert!(!cargo.contains("path ="), "{cargo}");

@@ -627,8 +627,11 @@ fn compile_errors_are_cargo_errors() {
 fn init_app_builds() {
     let temp = tempfile::tempdir().expect("temp dir");
     let fresh = temp.path().join("fx-init");
-    flash_cli::init::init(&fresh, &flash_cli::init::FlashDependency::Path(flash_path()))
-        .expect("init");
+    flash_cli::init::init(
+        &fresh,
+        &flash_cli::init::FlashDependency::Path(flash_path()),
+    )
+    .expect("init");
     // Copy into the stable fixture dir (unchanged files keep their mtimes).
     let root = target_dir().join("flash-cli-fixtures").join("fx-init");
     for rel in ["Cargo.toml", "src/main.rs", "README.md", ".gitignore"] {

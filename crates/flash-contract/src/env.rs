@@ -108,6 +108,17 @@ pub const FLASH_RESULT_RETRY_SECS: &str = "FLASH_RESULT_RETRY_SECS";
 /// cancels the job and fails with a timeout (default 900).
 pub const FLASH_CALL_TIMEOUT_SECS: &str = "FLASH_CALL_TIMEOUT_SECS";
 
+// --- Traces: OpenTelemetry's standard variables (callers and workers export over OTLP/HTTP) ---
+
+/// OTLP base URL: spans go to `{base}/v1/traces`. Unset: no export.
+pub const OTEL_EXPORTER_OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
+/// OTLP traces URL, used as is (wins over [`OTEL_EXPORTER_OTLP_ENDPOINT`]).
+pub const OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
+/// OTLP protocol; only `http/json` is spoken (`grpc` disables the export, with a warning).
+pub const OTEL_EXPORTER_OTLP_PROTOCOL: &str = "OTEL_EXPORTER_OTLP_PROTOCOL";
+/// The exporting process's `service.name` (default: its resource name, else its program name).
+pub const OTEL_SERVICE_NAME: &str = "OTEL_SERVICE_NAME";
+
 // --- Build ---
 
 /// Seconds since the epoch that reproducible builds stamp instead of the clock.

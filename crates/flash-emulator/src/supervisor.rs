@@ -79,13 +79,16 @@ use crate::state_store::Endpoint;
 use crate::{LogLine, LogStream, ids};
 
 /// Variables copied from the emulator's own environment into workers.
-pub(crate) const PASSTHROUGH_ENV: [&str; 6] = [
+pub(crate) const PASSTHROUGH_ENV: [&str; 8] = [
     "PATH",
     "HOME",
     "TMPDIR",
     "LANG",
     "RUST_LOG",
     "RUST_BACKTRACE",
+    // Local workers export their spans where the local run does.
+    env::OTEL_EXPORTER_OTLP_ENDPOINT,
+    env::OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
 ];
 /// Minimum delay between a crash and the replacement worker.
 const CRASH_BACKOFF: Duration = Duration::from_millis(500);

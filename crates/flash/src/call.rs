@@ -25,6 +25,7 @@ pub(crate) mod errors;
 pub(crate) mod function;
 mod global;
 mod http;
+pub(crate) mod otlp;
 pub(crate) mod stub;
 pub(crate) mod transport;
 

@@ -59,7 +59,14 @@ pub(crate) async fn call(
         deadline,
         give_up_at,
     };
-    async move {
+    let exported = super::otlp::Span::start(
+        super::otlp::Kind::Client,
+        &trace,
+        parent.and_then(|c| c.trace).map(|t| t.span_id),
+        function,
+        &route.resource,
+    );
+    let outcome = async move {
         match &route.kind {
             RemoteKind::Queue { discriminate } => call.queue(args, *discriminate).await,
             RemoteKind::LoadBalanced { method, path } => {
@@ -68,7 +75,16 @@ pub(crate) async fn call(
         }
     }
     .instrument(span)
-    .await
+    .await;
+    if let Some(exported) = exported {
+        let error = match &outcome {
+            Ok(Outcome::Output(_)) => None,
+            Ok(Outcome::Failed { wire, .. }) => Some(wire.error_message.clone()),
+            Err(error) => Some(error.to_string()),
+        };
+        exported.end(error.as_deref()).await;
+    }
+    outcome
 }
 
 struct Call<'a> {

@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use crate::call::{
-    CallContext, FunctionMeta, InvokeError, TraceParent, WireError, reserved, with_context,
+    CallContext, FunctionMeta, InvokeError, TraceParent, WireError, otlp, reserved, with_context,
 };
 
 /// The functions one worker serves.
@@ -78,8 +78,8 @@ impl FunctionTable {
             }
         };
         let meta = self.pick(&mut args)?;
-        let context = take_context(&mut args);
-        invoke(meta, args, context).await
+        let (context, caller_span) = take_context(&mut args);
+        invoke_traced(meta, args, context, caller_span).await
     }
 
     fn pick(&self, args: &mut Map<String, Value>) -> Result<&'static FunctionMeta, JobError> {
@@ -144,8 +144,9 @@ impl FunctionTable {
     }
 }
 
-/// Takes the reserved keys out of a job's arguments and turns them into the call's context.
-pub(crate) fn take_context(args: &mut Map<String, Value>) -> CallContext {
+/// Takes the reserved keys out of a job's arguments and turns them into the call's context,
+/// and the caller's span id (from its `traceparent`).
+pub(crate) fn take_context(args: &mut Map<String, Value>) -> (CallContext, Option<u64>) {
     args.remove(reserved::EMPTY);
     let trace = match args.remove(reserved::TRACEPARENT) {
         Some(Value::String(text)) => TraceParent::parse(&text),
@@ -155,10 +156,38 @@ pub(crate) fn take_context(args: &mut Map<String, Value>) -> CallContext {
         .remove(reserved::DEADLINE_MS)
         .and_then(|ms| ms.as_u64())
         .map(|ms| tokio::time::Instant::now() + Duration::from_millis(ms));
-    CallContext {
+    let context = CallContext {
         deadline,
         trace: Some(trace.map_or_else(TraceParent::new_root, |t| t.child())),
+    };
+    (context, trace.map(|t| t.span_id))
+}
+
+/// [`invoke`] as a span of the call's trace, child of `caller_span`, exported over OTLP when
+/// that is configured ([`crate::call::otlp`]).
+pub(crate) async fn invoke_traced(
+    meta: &'static FunctionMeta,
+    args: Map<String, Value>,
+    context: CallContext,
+    caller_span: Option<u64>,
+) -> Result<Value, JobError> {
+    let resource = std::env::var(flash_contract::env::FLASH_RESOURCE_NAME).unwrap_or_default();
+    let exported = context.trace.and_then(|trace| {
+        otlp::Span::start(
+            otlp::Kind::Server,
+            &trace,
+            caller_span,
+            meta.name,
+            &resource,
+        )
+    });
+    let result = invoke(meta, args, context).await;
+    if let Some(exported) = exported {
+        exported
+            .end(result.as_ref().err().map(|e| e.error_message.as_str()))
+            .await;
     }
+    result
 }
 
 /// Runs `meta` on `args` under `context`; a passed deadline fails the call.

@@ -139,17 +139,14 @@ async fn serve(
         args.insert(name, Value::String(value));
     }
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let caller = header("traceparent").and_then(TraceParent::parse);
     let context = CallContext {
         deadline: header(config::DEADLINE_HEADER)
             .and_then(|ms| ms.parse::<u64>().ok())
             .map(|ms| tokio::time::Instant::now() + Duration::from_millis(ms)),
-        trace: Some(
-            header("traceparent")
-                .and_then(TraceParent::parse)
-                .map_or_else(TraceParent::new_root, |t| t.child()),
-        ),
+        trace: Some(caller.map_or_else(TraceParent::new_root, |t| t.child())),
     };
-    match dispatch::invoke(meta, args, context).await {
+    match dispatch::invoke_traced(meta, args, context, caller.map(|t| t.span_id)).await {
         Ok(value) => Json(value).into_response(),
         Err(wire) if wire.error_type == "ArgumentError" => error(StatusCode::BAD_REQUEST, wire),
         Err(wire) if wire.error_type == "DeadlineExceeded" => {
