@@ -28,6 +28,7 @@ pub(crate) fn run(
         };
         let mut reader = LogReader::new(&options)?;
         runtime()?.block_on(async {
+            let mut stop = flash_cli::signals::StopSignals::listen();
             print(&reader.backlog().await?, as_json);
             if !follow {
                 return Ok(());
@@ -35,7 +36,7 @@ pub(crate) fn run(
             loop {
                 tokio::select! {
                     lines = reader.follow() => print(&lines?, as_json),
-                    () = flash_cli::signals::stop_requested() => return Ok(()),
+                    () = stop.requested() => return Ok(()),
                 }
             }
         })
