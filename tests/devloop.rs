@@ -101,11 +101,21 @@ fn flash(emu: &EmulatorHandle, home: &Path) -> Command {
     command
 }
 
-/// Kills and reaps a child when the test ends, however it ends.
+/// Stops and reaps a child when the test ends, however it ends: SIGTERM first (a `flash run`
+/// then stops its workers and removes its emulator's temporary state), SIGKILL after 15 s.
 struct Reaped(Child);
 
 impl Drop for Reaped {
     fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = Command::new("kill")
+                .args(["-TERM", &self.0.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while matches!(self.0.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
