@@ -21,5 +21,6 @@ pub mod env;
 pub mod files;
 pub mod http;
 pub mod images;
+pub mod jobs;
 pub mod runpod;
 pub mod time;

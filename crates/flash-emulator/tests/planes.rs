@@ -8,37 +8,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::{Value, json};
 
-struct Worker {
-    base: String,
-    key: String,
-}
-
-impl Worker {
-    async fn get(&self, path: &str) -> (u16, Value) {
-        let r = http()
-            .get(format!("{}/{path}", self.base))
-            .header("Authorization", &self.key)
-            .send()
-            .await
-            .unwrap();
-        let code = r.status().as_u16();
-        (code, r.json().await.unwrap_or(Value::Null))
-    }
-    async fn post(&self, path: &str, body: Value) -> u16 {
-        http()
-            .post(format!("{}/{path}", self.base))
-            .header("Authorization", &self.key)
-            .header("Content-Type", "application/x-www-form-urlencoded")
-            .header("charset", "utf-8")
-            .body(body.to_string())
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16()
-    }
-}
-
 async fn setup() -> (flash_emulator::EmulatorHandle, String, Worker) {
     let emu = start().await;
     let ep = save_endpoint(

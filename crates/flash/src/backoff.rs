@@ -25,6 +25,13 @@ pub(crate) fn doubling(initial: Duration, step: u32, max: Duration) -> Duration 
     initial.saturating_mul(multiplier).min(max)
 }
 
+/// The seconds of a `Retry-After` header, if it has that form: the server's own back-off.
+pub(crate) fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+    let value = response.headers().get(reqwest::header::RETRY_AFTER)?;
+    let secs = value.to_str().ok()?.trim().parse::<u64>().ok()?;
+    Some(Duration::from_secs(secs))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

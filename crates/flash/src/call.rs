@@ -24,7 +24,7 @@ pub(crate) mod dispatch;
 pub(crate) mod errors;
 pub(crate) mod function;
 mod global;
-mod http;
+pub(crate) mod http;
 pub(crate) mod otlp;
 pub(crate) mod stub;
 pub(crate) mod transport;

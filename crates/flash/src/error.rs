@@ -32,6 +32,9 @@ pub enum FlashError {
     /// A function's worker state could not be built.
     #[error(transparent)]
     WorkerState(#[from] WorkerStateError),
+    /// A call through [`client`](crate::client) to an endpoint failed.
+    #[error(transparent)]
+    Endpoint(#[from] crate::client::EndpointError),
 }
 
 /// A [`WorkerState`](crate::WorkerState) failed to initialize.

@@ -14,6 +14,7 @@
 //! - [`manifest`]: the manifest's serde types, where it is found, and its validation;
 //! - [`registry`]: identity, function-to-route decisions and the endpoint cache;
 //! - [`state_manager`]: the State Manager GraphQL client;
+//! - [`client`]: a typed client of any Runpod endpoint (jobs, streams, progress, webhooks);
 //! - [`error`]: one error hierarchy for all of it;
 //! - [`config`]: the runtime's tunables (timeouts, retry and cache policy, limits);
 //! - [`contract`]: the names every Flash crate shares (environment variables, file names, routes).
@@ -22,6 +23,7 @@
 pub mod __private;
 mod backoff;
 pub mod call;
+pub mod client;
 pub mod config;
 pub mod error;
 pub mod http_server;

@@ -55,6 +55,30 @@ pub use lb::{Readiness, health_router, router as lb_router};
 pub use local_api::router as local_api_router;
 pub use queue::{JobPlane, run as run_queue_worker};
 
+/// Reports the progress of the queue job this task runs: Runpod shows `value` as the job's
+/// `output` while it is `IN_PROGRESS` (the runpod SDK's `progress_update`; a caller reads it
+/// with [`JobStatus::progress`](crate::client::JobStatus::progress)).
+///
+/// Outside a queue job (a local call, a load-balanced route) there is no job to report on and
+/// it does nothing. A report the platform does not take is logged, not returned: progress is
+/// advisory and the job goes on. Returns an error only when `value` cannot be encoded.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// runpod_flash::worker::progress(&serde_json::json!({"percent": 50})).await?;
+/// # Ok::<(), runpod_flash::FlashError>(()) }).unwrap();
+/// ```
+pub async fn progress<P: serde::Serialize + ?Sized>(value: &P) -> Result<(), crate::FlashError> {
+    let value =
+        serde_json::to_value(value).map_err(|error| crate::error::SerializationError::Serde {
+            function: "progress".to_owned(),
+            direction: crate::error::Direction::Result,
+            message: error.to_string(),
+        })?;
+    queue::progress::report(value).await;
+    Ok(())
+}
+
 use crate::http_server;
 use crate::manifest::{Manifest, discover};
 use flash_contract::env;

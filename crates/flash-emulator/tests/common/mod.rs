@@ -256,3 +256,35 @@ pub fn pid_alive(pid: u32) -> bool {
         .map(|s| s.split_whitespace().nth(2).is_none_or(|st| st != "Z"))
         .unwrap_or(false)
 }
+
+/// The test acting as a worker of an endpoint over the job plane (raw key, as the SDK sends it).
+pub struct Worker {
+    pub base: String,
+    pub key: String,
+}
+
+impl Worker {
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let r = http()
+            .get(format!("{}/{path}", self.base))
+            .header("Authorization", &self.key)
+            .send()
+            .await
+            .unwrap();
+        let code = r.status().as_u16();
+        (code, r.json().await.unwrap_or(Value::Null))
+    }
+    pub async fn post(&self, path: &str, body: Value) -> u16 {
+        http()
+            .post(format!("{}/{path}", self.base))
+            .header("Authorization", &self.key)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .header("charset", "utf-8")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+}

@@ -96,6 +96,7 @@ pub(crate) fn flash_error_type(error: &FlashError) -> &'static str {
         FlashError::RemoteExecution(_) => "RemoteExecutionError",
         FlashError::Serialization(_) => "SerializationError",
         FlashError::WorkerState(_) => "WorkerStateError",
+        FlashError::Endpoint(_) => "EndpointError",
     }
 }
 

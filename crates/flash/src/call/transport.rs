@@ -116,12 +116,19 @@ struct JobStatus {
 
 /// Posts `/cancel/{id}` if dropped while armed: the caller gave up (dropped the future or ran
 /// out of time), so the job should stop using a worker.
-struct CancelOnDrop {
+pub(crate) struct CancelOnDrop {
     request: Option<reqwest::RequestBuilder>,
 }
 
 impl CancelOnDrop {
-    fn disarm(&mut self) {
+    /// Armed: dropping it sends `request`.
+    pub(crate) fn new(request: reqwest::RequestBuilder) -> Self {
+        Self {
+            request: Some(request),
+        }
+    }
+
+    pub(crate) fn disarm(&mut self) {
         self.request = None;
     }
 }
@@ -528,7 +535,7 @@ fn http_failure(code: StatusCode, body: &str) -> String {
     format!("HTTP {}{what}: {}", code.as_u16(), excerpt(body))
 }
 
-fn excerpt(text: &str) -> String {
+pub(crate) fn excerpt(text: &str) -> String {
     const MAX: usize = 300;
     let text = text.trim();
     match text.char_indices().nth(MAX) {

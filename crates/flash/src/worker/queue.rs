@@ -12,7 +12,7 @@ use tokio::sync::{Notify, watch};
 use tokio::task::{AbortHandle, JoinSet};
 
 use super::dispatch::FunctionTable;
-use crate::backoff::{doubling, jittered};
+use crate::backoff::{doubling, jittered, retry_after};
 use crate::call::WireError;
 use crate::call::transport::describe;
 use crate::config;
@@ -96,6 +96,55 @@ impl JobPlane {
 fn with_param(url: &str, name: &str, value: &str) -> String {
     let separator = if url.contains('?') { '&' } else { '?' };
     format!("{url}{separator}{name}={value}")
+}
+
+/// Progress reports from inside a job (runpod's `progress_update`).
+pub(crate) mod progress {
+    use std::sync::Arc;
+
+    use serde_json::{Value, json};
+
+    use super::{Posted, Worker, with_param};
+    use crate::config;
+
+    tokio::task_local! {
+        /// The job the current task runs, on a queue worker.
+        pub(super) static JOB: Arc<JobLink>;
+    }
+
+    pub(crate) struct JobLink {
+        pub(super) worker: Arc<Worker>,
+        pub(super) job_id: String,
+    }
+
+    /// Posts `{"status": "IN_PROGRESS", "output": value}` to job-done, as the runpod SDK's
+    /// `progress_update` does. Returns whether the current task is a queue job.
+    pub(crate) async fn report(value: Value) -> bool {
+        let Ok(link) = JOB.try_with(Arc::clone) else {
+            return false;
+        };
+        let url = with_param(
+            &link.worker.plane.done_url.replace("$ID", &link.job_id),
+            "isStream",
+            "false",
+        );
+        let body = json!({"status": "IN_PROGRESS", "output": value}).to_string();
+        match link
+            .worker
+            .post_result(&url, &link.job_id, &body, config::PEER_REQUEST_TIMEOUT)
+            .await
+        {
+            Posted::Delivered => {}
+            // Advisory, as in the SDK: a lost update is replaced by the next one or the result.
+            Posted::Transient { why, .. } => {
+                tracing::warn!(job_id = %link.job_id, "a progress update was not delivered: {why}");
+            }
+            Posted::TooLarge | Posted::Refused(_) => {
+                tracing::warn!(job_id = %link.job_id, "the platform refused a progress update");
+            }
+        }
+        true
+    }
 }
 
 /// Jobs taken and not yet finished: id to the task running it.
@@ -332,13 +381,6 @@ fn too_large_body(size: usize, refused: bool, plane: &JobPlane) -> String {
     result_body(Err(WireError::new("OutputTooLarge", message)), plane)
 }
 
-/// The seconds of a `Retry-After` header, if it has that form.
-fn retry_after(response: &reqwest::Response) -> Option<Duration> {
-    let value = response.headers().get(reqwest::header::RETRY_AFTER)?;
-    let secs = value.to_str().ok()?.trim().parse::<u64>().ok()?;
-    Some(Duration::from_secs(secs))
-}
-
 impl Worker {
     /// Jobs occupying a concurrency slot: those taken and not finished, less the finished ones
     /// whose result waits to be redelivered (they hold no slot, see [`Redelivery`]).
@@ -416,9 +458,15 @@ impl Worker {
         let job_id = id.clone();
         // Registered under the lock before the task can finish and deregister itself.
         let mut in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        let link = progress::JobLink {
+            worker: Arc::clone(&worker),
+            job_id: job_id.clone(),
+        };
         let handle = jobs.spawn(async move {
             let started = std::time::Instant::now();
-            let result = worker.table.run_job(input).await;
+            let result = progress::JOB
+                .scope(Arc::new(link), worker.table.run_job(input))
+                .await;
             tracing::info!(
                 job_id = %job_id,
                 ok = result.is_ok(),

@@ -1,0 +1,206 @@
+//! A load-balanced endpoint: plain HTTP to `https://{id}.api.runpod.ai{path}`, typed.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::Method;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::error::{EndpointError, EndpointErrorKind};
+use super::transport::{Connection, Repeat, Settings};
+use crate::ApiKey;
+use crate::call::WireError;
+use crate::config;
+
+/// Largest load-balanced request body (Runpod: 30 MB).
+const MAX_LB_BODY_BYTES: usize = 30 * 1024 * 1024;
+
+/// A client of one load-balanced endpoint.
+///
+/// A 2xx body decodes as the type asked for (an empty body as `null`); 401, 404, 429 and 5xx are
+/// the same [`EndpointErrorKind`]s as on queue endpoints, and a Flash worker's JSON error body
+/// (`error_type`, `error_message`) is [`EndpointErrorKind::Failed`]. Only GET is retried.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), runpod_flash::client::EndpointError> {
+/// use runpod_flash::client::LoadBalancedEndpoint;
+///
+/// let api = LoadBalancedEndpoint::new("abc123xyz")?;
+/// let label: String = api.post("/classify", &serde_json::json!({"text": "hi"})).await?;
+/// let health: serde_json::Value = api.get("/health").await?;
+/// # let _ = (label, health); Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct LoadBalancedEndpoint {
+    connection: Arc<Connection>,
+}
+
+impl fmt::Debug for LoadBalancedEndpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoadBalancedEndpoint")
+            .field("url", &self.connection.base)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LoadBalancedEndpoint {
+    /// The endpoint `id`, at `https://{id}.api.runpod.ai` (`FLASH_LB_URL_TEMPLATE` overrides
+    /// the template), key from `RUNPOD_API_KEY`.
+    pub fn new(id: &str) -> Result<Self, EndpointError> {
+        let template = std::env::var(flash_contract::env::FLASH_LB_URL_TEMPLATE)
+            .ok()
+            .filter(|t| !t.trim().is_empty())
+            .unwrap_or_else(|| config::DEFAULT_LB_URL_TEMPLATE.to_owned());
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            return Err(EndpointError::new(
+                id,
+                None,
+                EndpointErrorKind::InvalidRequest(format!(
+                    "endpoint id {id:?} must be letters, digits or '-'"
+                )),
+            ));
+        }
+        Self::at_url(template.replace("{endpoint_id}", id), None)
+    }
+
+    /// The endpoint served at `url` (a test server, a proxy, the emulator's load balancer),
+    /// with `key` or else `RUNPOD_API_KEY`.
+    pub fn at_url(url: impl Into<String>, key: Option<ApiKey>) -> Result<Self, EndpointError> {
+        let url = url.into().trim().trim_end_matches('/').to_owned();
+        let invalid = |message: String| {
+            EndpointError::new(&url, None, EndpointErrorKind::InvalidRequest(message))
+        };
+        match url::Url::parse(&url) {
+            Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {}
+            _ => return Err(invalid(format!("{url:?} is not an http(s) URL"))),
+        }
+        let peer = crate::call::http::peer();
+        let key = key
+            .or_else(ApiKey::from_env)
+            .or_else(|| peer.config.api_key.clone())
+            .ok_or_else(|| {
+                invalid(format!(
+                    "no API key: set {} or pass one",
+                    flash_contract::env::RUNPOD_API_KEY
+                ))
+            })?;
+        Ok(Self {
+            connection: Arc::new(Connection {
+                name: url.clone(),
+                base: url,
+                key,
+                http: peer.http.clone(),
+                settings: Settings::default(),
+            }),
+        })
+    }
+
+    /// Timeout of one request (default 120 s; Runpod's load balancer allows 5.5 min).
+    #[must_use]
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        Arc::make_mut(&mut self.connection).settings.request_timeout = timeout;
+        self
+    }
+
+    /// `GET {path}`.
+    pub async fn get<O: DeserializeOwned>(&self, path: &str) -> Result<O, EndpointError> {
+        self.request(Method::GET, path, None::<&Value>).await
+    }
+
+    /// `POST {path}` with `body` as JSON.
+    pub async fn post<B: Serialize + ?Sized, O: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<O, EndpointError> {
+        self.request(Method::POST, path, Some(body)).await
+    }
+
+    /// `PUT {path}` with `body` as JSON.
+    pub async fn put<B: Serialize + ?Sized, O: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<O, EndpointError> {
+        self.request(Method::PUT, path, Some(body)).await
+    }
+
+    /// `PATCH {path}` with `body` as JSON.
+    pub async fn patch<B: Serialize + ?Sized, O: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<O, EndpointError> {
+        self.request(Method::PATCH, path, Some(body)).await
+    }
+
+    /// `DELETE {path}`.
+    pub async fn delete<O: DeserializeOwned>(&self, path: &str) -> Result<O, EndpointError> {
+        self.request(Method::DELETE, path, None::<&Value>).await
+    }
+
+    /// `{method} {path}` with an optional JSON body.
+    pub async fn request<B: Serialize + ?Sized, O: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<O, EndpointError> {
+        if !path.starts_with('/') {
+            return Err(self.connection.error(
+                None,
+                EndpointErrorKind::InvalidRequest(format!("path {path:?} must start with '/'")),
+            ));
+        }
+        let body = body
+            .map(|body| {
+                self.connection
+                    .encode(body, "request body", MAX_LB_BODY_BYTES)
+            })
+            .transpose()?;
+        let repeat = if method == Method::GET {
+            Repeat::Safe
+        } else {
+            Repeat::Never
+        };
+        let answer = self
+            .connection
+            .send(
+                method,
+                path,
+                body,
+                None,
+                self.connection.settings.request_timeout,
+                repeat,
+            )
+            .await?;
+        if !answer.status.is_success() {
+            let status = answer.status.as_u16();
+            // A Flash worker's failure carries its typed error; the platform's own refusals
+            // (auth, missing endpoint, rate limit) keep their kinds.
+            if !matches!(status, 401 | 403 | 404 | 429)
+                && let Ok(wire) = serde_json::from_str::<WireError>(&answer.text)
+            {
+                return Err(self.connection.error(None, EndpointErrorKind::Failed(wire)));
+            }
+            return Err(self.connection.refusal(None, &answer));
+        }
+        if answer.text.trim().is_empty() {
+            return serde_json::from_value(Value::Null).map_err(|error| {
+                self.connection.error(
+                    None,
+                    EndpointErrorKind::Decode(format!("an empty body: {error}")),
+                )
+            });
+        }
+        serde_json::from_str(&answer.text).map_err(|error| {
+            self.connection.error(
+                None,
+                EndpointErrorKind::Decode(format!("the response body: {error}")),
+            )
+        })
+    }
+}

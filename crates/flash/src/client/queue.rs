@@ -1,0 +1,379 @@
+//! A queue endpoint by id: `/run`, `/runsync`, `/health`, `/purge-queue`, and its jobs.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use flash_contract::jobs as wire;
+use reqwest::Method;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use super::error::{EndpointError, EndpointErrorKind};
+use super::job::{Job, finish};
+use super::options::RunOptions;
+use super::status::JobStatus;
+use super::transport::{Connection, Repeat, Settings};
+use crate::ApiKey;
+use crate::call::transport::CancelOnDrop;
+use crate::config;
+
+/// A client of one Runpod queue endpoint (any endpoint: a Flash app's, a vLLM worker's, ...).
+///
+/// Cheap to clone; every clone and every endpoint of the process share one pooled HTTP client.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), runpod_flash::client::EndpointError> {
+/// use std::time::Duration;
+/// use runpod_flash::client::QueueEndpoint;
+///
+/// let endpoint = QueueEndpoint::new("abc123xyz")?; // key from RUNPOD_API_KEY
+/// let sum: i64 = endpoint
+///     .run_sync(&serde_json::json!({"a": 1, "b": 2}), Duration::from_secs(60))
+///     .await?;
+/// let job = endpoint.run(&serde_json::json!({"prompt": "hi"})).await?;
+/// println!("{} is {:?}", job.id(), job.status().await?.status);
+/// # let _ = sum; Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct QueueEndpoint {
+    connection: Arc<Connection>,
+}
+
+impl fmt::Debug for QueueEndpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QueueEndpoint")
+            .field("id", &self.connection.name)
+            .field("url", &self.connection.base)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a [`QueueEndpoint`] is set up.
+#[derive(Debug, Clone)]
+pub struct QueueEndpointBuilder {
+    id: String,
+    base_url: Option<String>,
+    api_key: Option<ApiKey>,
+    settings: Settings,
+}
+
+/// An endpoint's `/health`: its job and worker counts.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Health {
+    /// Job counts.
+    pub jobs: JobCounts,
+    /// Worker counts by state (`idle`, `running`, and any state newer platforms add).
+    pub workers: std::collections::BTreeMap<String, u64>,
+}
+
+/// The job counts of [`Health`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobCounts {
+    /// Jobs finished with an output.
+    #[serde(default)]
+    pub completed: u64,
+    /// Jobs that failed.
+    #[serde(default)]
+    pub failed: u64,
+    /// Jobs running now.
+    #[serde(default)]
+    pub in_progress: u64,
+    /// Jobs waiting for a worker.
+    #[serde(default)]
+    pub in_queue: u64,
+    /// Jobs run again.
+    #[serde(default)]
+    pub retried: u64,
+}
+
+#[derive(Deserialize)]
+struct Submitted {
+    id: String,
+}
+
+#[derive(Deserialize)]
+struct Purged {
+    removed: u64,
+}
+
+impl QueueEndpointBuilder {
+    /// The data-plane base URL, `https://api.runpod.ai/v2` by default
+    /// (`RUNPOD_ENDPOINT_BASE_URL` overrides the default).
+    #[must_use]
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = Some(url.into());
+        self
+    }
+
+    /// The API key, sent as `Authorization: Bearer`. Default: `RUNPOD_API_KEY`, else the key
+    /// of [`call::configure`](crate::call::configure).
+    #[must_use]
+    pub fn api_key(mut self, key: ApiKey) -> Self {
+        self.api_key = Some(key);
+        self
+    }
+
+    /// Timeout of one status, stream, cancel, retry or health request (default 120 s).
+    #[must_use]
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.request_timeout = timeout;
+        self
+    }
+
+    /// First and largest pause between status polls (default 250 ms and 5 s).
+    #[must_use]
+    pub fn poll_interval(mut self, initial: Duration, max: Duration) -> Self {
+        self.settings.poll_initial = initial;
+        self.settings.poll_max = max.max(initial);
+        self
+    }
+
+    /// How long one `/runsync` request asks Runpod to hold the job (default 90 s, Runpod's
+    /// bounds 1 to 300 s) before the client falls back to polling `/status`.
+    #[must_use]
+    pub fn runsync_wait(mut self, wait: Duration) -> Self {
+        self.settings.runsync_wait = wait;
+        self
+    }
+
+    /// Builds the client. Fails when the id is not a plain path segment, the base URL is not an
+    /// http(s) URL, or no API key can be found.
+    pub fn build(self) -> Result<QueueEndpoint, EndpointError> {
+        let invalid = |message: String| {
+            EndpointError::new(&self.id, None, EndpointErrorKind::InvalidRequest(message))
+        };
+        if self.id.is_empty()
+            || !self
+                .id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(invalid(format!(
+                "endpoint id {:?} must be letters, digits, '-' or '_'",
+                self.id
+            )));
+        }
+        let base = match self.base_url {
+            Some(url) => url,
+            None => std::env::var(flash_contract::env::RUNPOD_ENDPOINT_BASE_URL)
+                .ok()
+                .filter(|url| !url.trim().is_empty())
+                .unwrap_or_else(|| config::DEFAULT_ENDPOINT_BASE_URL.to_owned()),
+        };
+        let base = base.trim().trim_end_matches('/').to_owned();
+        match url::Url::parse(&base) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") => {}
+            _ => {
+                return Err(invalid(format!(
+                    "base URL {base:?} ({}) is not an http(s) URL",
+                    flash_contract::env::RUNPOD_ENDPOINT_BASE_URL
+                )));
+            }
+        }
+        let peer = crate::call::http::peer();
+        let key = self
+            .api_key
+            .or_else(ApiKey::from_env)
+            .or_else(|| peer.config.api_key.clone())
+            .ok_or_else(|| {
+                invalid(format!(
+                    "no API key: set {} or pass one to the builder",
+                    flash_contract::env::RUNPOD_API_KEY
+                ))
+            })?;
+        Ok(QueueEndpoint {
+            connection: Arc::new(Connection {
+                base: format!("{base}/{}", self.id),
+                name: self.id,
+                key,
+                http: peer.http.clone(),
+                settings: self.settings,
+            }),
+        })
+    }
+}
+
+impl QueueEndpoint {
+    /// The endpoint `id` with the defaults (see [`QueueEndpointBuilder`]).
+    pub fn new(id: impl Into<String>) -> Result<Self, EndpointError> {
+        Self::builder(id).build()
+    }
+
+    /// Sets up a client of the endpoint `id`.
+    pub fn builder(id: impl Into<String>) -> QueueEndpointBuilder {
+        QueueEndpointBuilder {
+            id: id.into(),
+            base_url: None,
+            api_key: None,
+            settings: Settings::default(),
+        }
+    }
+
+    /// The endpoint's id.
+    pub fn id(&self) -> &str {
+        &self.connection.name
+    }
+
+    /// `POST /run` with `{"input": input}`: queues a job and returns it at once. Never retried
+    /// (a repeat would run the job twice).
+    pub async fn run<I: Serialize + ?Sized>(&self, input: &I) -> Result<Job, EndpointError> {
+        self.run_with(input, &RunOptions::new()).await
+    }
+
+    /// [`run`](Self::run) with a webhook, a policy or S3 credentials.
+    pub async fn run_with<I: Serialize + ?Sized>(
+        &self,
+        input: &I,
+        options: &RunOptions,
+    ) -> Result<Job, EndpointError> {
+        let body = self.body(input, options, wire::MAX_RUN_BODY_BYTES)?;
+        let answer = self
+            .connection
+            .send(
+                Method::POST,
+                "run",
+                Some(body),
+                None,
+                self.connection.settings.request_timeout,
+                Repeat::Never,
+            )
+            .await?;
+        let submitted: Submitted = self.connection.json(None, &answer)?;
+        Ok(Job::new(Arc::clone(&self.connection), submitted.id))
+    }
+
+    /// Runs a job and waits up to `timeout` for its output: `POST /runsync?wait=...` (Runpod
+    /// holds the request up to 90 s here), then `/status` polls past that window.
+    ///
+    /// The job's end maps as in [`Job::wait`]. When `timeout` passes, or the future is dropped,
+    /// the job is cancelled: nobody is left to read its result.
+    pub async fn run_sync<I: Serialize + ?Sized, O: DeserializeOwned>(
+        &self,
+        input: &I,
+        timeout: Duration,
+    ) -> Result<O, EndpointError> {
+        self.run_sync_with(input, &RunOptions::new(), timeout).await
+    }
+
+    /// [`run_sync`](Self::run_sync) with options.
+    pub async fn run_sync_with<I: Serialize + ?Sized, O: DeserializeOwned>(
+        &self,
+        input: &I,
+        options: &RunOptions,
+        timeout: Duration,
+    ) -> Result<O, EndpointError> {
+        let started = Instant::now();
+        let body = self.body(input, options, wire::MAX_RUNSYNC_BODY_BYTES)?;
+        let wait = timeout.min(self.connection.settings.runsync_wait);
+        let wait_ms = u64::try_from(wait.as_millis())
+            .unwrap_or(u64::MAX)
+            .clamp(*wire::RUNSYNC_WAIT_MS.start(), *wire::RUNSYNC_WAIT_MS.end());
+        // The server holds the request for up to `wait`; the slack covers the answer itself.
+        let slack = self
+            .connection
+            .settings
+            .request_timeout
+            .min(Duration::from_secs(30));
+        let answer = self
+            .connection
+            .send(
+                Method::POST,
+                &format!("runsync?wait={wait_ms}"),
+                Some(body),
+                None,
+                Duration::from_millis(wait_ms) + slack,
+                Repeat::Never,
+            )
+            .await?;
+        let status: JobStatus = self.connection.json(None, &answer)?;
+        if status.status.is_final() {
+            return finish(&self.connection, status);
+        }
+        let job = Job::new(Arc::clone(&self.connection), status.id);
+        let mut cancel = CancelOnDrop::new(
+            self.connection
+                .http
+                .post(format!("{}/cancel/{}", self.connection.base, job.id()))
+                .bearer_auth(self.connection.key.expose())
+                .timeout(self.connection.settings.request_timeout),
+        );
+        let left = timeout.saturating_sub(started.elapsed());
+        let result = job.wait(left).await;
+        if let Err(error) = &result
+            && let EndpointErrorKind::Deadline { .. } = error.kind()
+        {
+            // Dropping the armed guard sends the cancel.
+            return Err(EndpointError::new(
+                self.id(),
+                Some(job.id()),
+                EndpointErrorKind::Deadline {
+                    waited: started.elapsed(),
+                },
+            ));
+        }
+        cancel.disarm();
+        result
+    }
+
+    /// The job `id` of this endpoint, to follow a job submitted earlier (by this process or
+    /// another). Nothing is sent until it is used.
+    pub fn job(&self, id: impl Into<String>) -> Job {
+        Job::new(Arc::clone(&self.connection), id.into())
+    }
+
+    /// `GET /health`: job and worker counts.
+    pub async fn health(&self) -> Result<Health, EndpointError> {
+        let answer = self
+            .connection
+            .send(
+                Method::GET,
+                "health",
+                None,
+                None,
+                self.connection.settings.request_timeout,
+                Repeat::Safe,
+            )
+            .await?;
+        self.connection.json(None, &answer)
+    }
+
+    /// `POST /purge-queue`: drops every queued job (running ones go on). Returns how many were
+    /// dropped.
+    pub async fn purge_queue(&self) -> Result<u64, EndpointError> {
+        let answer = self
+            .connection
+            .send(
+                Method::POST,
+                "purge-queue",
+                None,
+                None,
+                self.connection.settings.request_timeout,
+                Repeat::Never,
+            )
+            .await?;
+        let purged: Purged = self.connection.json(None, &answer)?;
+        Ok(purged.removed)
+    }
+
+    fn body<I: Serialize + ?Sized>(
+        &self,
+        input: &I,
+        options: &RunOptions,
+        limit: usize,
+    ) -> Result<Vec<u8>, EndpointError> {
+        let input = serde_json::to_value(input).map_err(|error| {
+            self.connection.error(
+                None,
+                EndpointErrorKind::InvalidRequest(format!("cannot encode the input: {error}")),
+            )
+        })?;
+        let body = options.body(input).map_err(|message| {
+            self.connection
+                .error(None, EndpointErrorKind::InvalidRequest(message))
+        })?;
+        self.connection.encode(&body, "request body", limit)
+    }
+}

@@ -1,0 +1,213 @@
+//! One endpoint's HTTP: the process's pooled client, the Bearer key, timeouts, which requests are
+//! retried (only those safe to repeat: reads and cancel) and how an answer becomes an error.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::error::{EndpointError, EndpointErrorKind};
+use crate::ApiKey;
+use crate::backoff::{doubling, jittered, retry_after};
+use crate::call::transport::{describe, excerpt};
+use crate::config;
+
+/// Whether a request may be sent again after a transient failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Repeat {
+    /// Reads and cancels: repeating them changes nothing.
+    Safe,
+    /// `/run`, `/runsync`, `/retry`, `/purge-queue` and load-balanced writes: a repeat could
+    /// start the work twice.
+    Never,
+}
+
+/// Settings shared by the clients of one endpoint.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) request_timeout: Duration,
+    pub(crate) poll_initial: Duration,
+    pub(crate) poll_max: Duration,
+    /// How long one `/runsync` asks the platform to hold the job before answering "running".
+    pub(crate) runsync_wait: Duration,
+    /// Extra attempts of a [`Repeat::Safe`] request after transient failures.
+    pub(crate) retries: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            request_timeout: config::PEER_REQUEST_TIMEOUT,
+            poll_initial: config::POLL_INITIAL,
+            poll_max: config::POLL_MAX,
+            runsync_wait: config::RUNSYNC_WAIT,
+            retries: config::POLL_ERROR_BUDGET,
+        }
+    }
+}
+
+/// The HTTP side of one endpoint client.
+#[derive(Debug, Clone)]
+pub(crate) struct Connection {
+    /// How errors name the endpoint: its id, or a load-balanced endpoint's URL.
+    pub(crate) name: String,
+    /// The URL operations are relative to, without a trailing slash.
+    pub(crate) base: String,
+    pub(crate) key: ApiKey,
+    pub(crate) http: reqwest::Client,
+    pub(crate) settings: Settings,
+}
+
+/// An answer that came back, whatever its status.
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
+    pub(crate) retry_after: Option<Duration>,
+    pub(crate) text: String,
+}
+
+impl Connection {
+    pub(crate) fn error(&self, job_id: Option<&str>, kind: EndpointErrorKind) -> EndpointError {
+        EndpointError::new(&self.name, job_id, kind)
+    }
+
+    /// `body` as JSON, refused before anything is sent when it is over `limit` bytes.
+    pub(crate) fn encode<T: Serialize + ?Sized>(
+        &self,
+        body: &T,
+        what: &str,
+        limit: usize,
+    ) -> Result<Vec<u8>, EndpointError> {
+        let bytes = serde_json::to_vec(body).map_err(|error| {
+            self.error(
+                None,
+                EndpointErrorKind::InvalidRequest(format!("cannot encode the {what}: {error}")),
+            )
+        })?;
+        if bytes.len() > limit {
+            return Err(self.error(
+                None,
+                EndpointErrorKind::InvalidRequest(format!(
+                    "the {what} encodes to {} bytes, over the {limit}-byte limit; nothing was sent",
+                    bytes.len()
+                )),
+            ));
+        }
+        Ok(bytes)
+    }
+
+    /// Sends `method {base}/{tail}` (a [`Repeat::Safe`] one again after transport errors, 429
+    /// and 5xx, with jittered doubling pauses) and returns the last answer.
+    pub(crate) async fn send(
+        &self,
+        method: Method,
+        tail: &str,
+        body: Option<Vec<u8>>,
+        job_id: Option<&str>,
+        timeout: Duration,
+        repeat: Repeat,
+    ) -> Result<Answer, EndpointError> {
+        let url = if tail.is_empty() {
+            self.base.clone()
+        } else {
+            format!("{}/{}", self.base, tail.trim_start_matches('/'))
+        };
+        let attempts = match repeat {
+            Repeat::Safe => self.settings.retries + 1,
+            Repeat::Never => 1,
+        };
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut request = self
+                .http
+                .request(method.clone(), &url)
+                .bearer_auth(self.key.expose())
+                .timeout(timeout);
+            if let Some(body) = &body {
+                request = request
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(body.clone());
+            }
+            let outcome = match request.send().await {
+                Ok(response) => {
+                    let status = response.status();
+                    let retry_after = retry_after(&response);
+                    match response.text().await {
+                        Ok(text) => Ok(Answer {
+                            status,
+                            retry_after,
+                            text,
+                        }),
+                        Err(error) => Err(describe(&error)),
+                    }
+                }
+                Err(error) => Err(describe(&error)),
+            };
+            let transient = match &outcome {
+                Ok(answer) => {
+                    answer.status.is_server_error()
+                        || answer.status == StatusCode::TOO_MANY_REQUESTS
+                }
+                Err(_) => true,
+            };
+            if !transient || attempt >= attempts {
+                return outcome
+                    .map_err(|message| self.error(job_id, EndpointErrorKind::Transport(message)));
+            }
+            let pause = jittered(
+                doubling(
+                    self.settings.poll_initial,
+                    attempt - 1,
+                    self.settings.poll_max,
+                ),
+                config::POLL_JITTER,
+            );
+            let pause = match &outcome {
+                Ok(Answer {
+                    retry_after: Some(after),
+                    ..
+                }) => pause.max(*after),
+                _ => pause,
+            };
+            tracing::debug!(endpoint = %self.name, attempt, "transient failure; retrying in {pause:?}");
+            tokio::time::sleep(pause).await;
+        }
+    }
+
+    /// The error of a non-2xx answer.
+    pub(crate) fn refusal(&self, job_id: Option<&str>, answer: &Answer) -> EndpointError {
+        let body = excerpt(&self.key.redact(&answer.text));
+        let kind = match answer.status.as_u16() {
+            401 | 403 => EndpointErrorKind::Unauthorized,
+            404 => EndpointErrorKind::NotFound { body },
+            429 => EndpointErrorKind::RateLimited {
+                retry_after: answer.retry_after,
+                body,
+            },
+            status @ 500..=599 => EndpointErrorKind::Server { status, body },
+            status => EndpointErrorKind::Rejected { status, body },
+        };
+        self.error(job_id, kind)
+    }
+
+    /// A 2xx answer's JSON body as `T`; any other answer as its error.
+    pub(crate) fn json<T: DeserializeOwned>(
+        &self,
+        job_id: Option<&str>,
+        answer: &Answer,
+    ) -> Result<T, EndpointError> {
+        if !answer.status.is_success() {
+            return Err(self.refusal(job_id, answer));
+        }
+        serde_json::from_str(&answer.text).map_err(|error| {
+            self.error(
+                job_id,
+                EndpointErrorKind::Malformed(format!(
+                    "{error}: {}",
+                    excerpt(&self.key.redact(&answer.text))
+                )),
+            )
+        })
+    }
+}
