@@ -39,6 +39,14 @@ async fn reject(n: i64) -> Result<i64, Error<Rejected>> {
     Err(Error::App(Rejected(n)))
 }
 
+#[remote(WQ)]
+async fn count_to(n: u64) -> Result<u64, FlashError> {
+    for i in 1..=n {
+        runpod_flash::worker::progress(&json!({"done": i, "of": n})).await?;
+    }
+    Ok(n)
+}
+
 #[remote(SOLO)]
 async fn hello() -> Result<String, FlashError> {
     Ok("hello".into())
@@ -257,6 +265,35 @@ async fn a_job_is_taken_run_and_posted_as_the_sdk_does() {
         Some("0")
     );
     assert_eq!(take.headers.get("authorization").unwrap(), AI_KEY);
+    running.shutdown.send(true).unwrap();
+    running.worker.await.unwrap();
+}
+
+#[tokio::test]
+async fn progress_reports_are_in_progress_job_done_posts_before_the_result() {
+    let running = start("wq", 1).await;
+    let fake = &running.fake;
+    fake.push(json!({"id": "job-p", "input": {"__flash_fn": "count_to", "n": 2}}));
+    fake.wait_for("job-done", |f| {
+        f.requests("/job-done/job-p").len() == 3
+    })
+    .await;
+    let posts: Vec<Value> = fake
+        .requests("/job-done/job-p")
+        .iter()
+        .map(|r| serde_json::from_str(&r.body).unwrap())
+        .collect();
+    // runpod's progress_update body, then the result.
+    assert_eq!(
+        posts,
+        [
+            json!({"status": "IN_PROGRESS", "output": {"done": 1, "of": 2}}),
+            json!({"status": "IN_PROGRESS", "output": {"done": 2, "of": 2}}),
+            json!({"output": 2}),
+        ]
+    );
+    // Called outside a queue job, progress has nothing to report to and does nothing.
+    runpod_flash::worker::progress(&1).await.unwrap();
     running.shutdown.send(true).unwrap();
     running.worker.await.unwrap();
 }
