@@ -36,6 +36,26 @@ pub(crate) struct Settings {
     pub(crate) boot: Option<crate::launch::BootCommand>,
     /// What runs Python Flash images (found at first use, shared by clones).
     pub(crate) python: Arc<crate::launch::PythonFinder>,
+    /// Pause between the attempts of a webhook delivery.
+    pub(crate) webhook_retry: Duration,
+    pub(crate) retention: Retention,
+}
+
+/// How long finished jobs stay readable (runpod-wire.md §2.3: 30 min after `/run`, 1 min after
+/// `/runsync`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Retention {
+    pub(crate) run: Duration,
+    pub(crate) runsync: Duration,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            run: Duration::from_secs(30 * 60),
+            runsync: Duration::from_secs(60),
+        }
+    }
 }
 
 impl Settings {

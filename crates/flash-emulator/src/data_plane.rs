@@ -2,7 +2,9 @@
 //!
 //! Auth: `Authorization: Bearer KEY` (or the bare key) with the emulator's API key; otherwise
 //! 401 `{"error": "Unauthorized"}`. Unknown endpoint or job: 404 `{"error": "..."}`. A body that
-//! is not JSON, or a `/run` body without `input`: 400.
+//! is not JSON, a `/run` body without `input`, a `policy` out of Runpod's bounds or a webhook
+//! that is not a loopback http(s) URL: 400 naming the field. Finished jobs are kept for the
+//! retention window of their route (`/run` 30 min, `/runsync` 1 min), then 404.
 
 // Handlers return `Result<Response, Response>` so `?` can short-circuit with an HTTP error reply;
 // the error is a response going straight to the client, not a value worth boxing.
@@ -64,7 +66,21 @@ fn job_missing(ep: &str, job: &str) -> Response {
     )
 }
 
-fn submit(rt: &EndpointRt, ep: &str, body: &Bytes, id: String) -> Result<String, Response> {
+/// How a request's job is kept once it ends.
+#[derive(Clone, Copy)]
+enum Route {
+    Run,
+    RunSync,
+}
+
+fn submit(
+    core: &Core,
+    rt: &EndpointRt,
+    ep: &str,
+    body: &Bytes,
+    id: String,
+    route: Route,
+) -> Result<String, Response> {
     let size = body.len();
     let mut body: Value = serde_json::from_slice(body).map_err(|e| {
         error(
@@ -79,12 +95,30 @@ fn submit(rt: &EndpointRt, ep: &str, body: &Bytes, id: String) -> Result<String,
             format!("endpoint {ep}: request body has no \"input\""),
         ));
     };
-    let webhook = body
-        .get("webhook")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
+    let webhook = match body.get("webhook") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(url)) => match crate::webhooks::refusal(url) {
+            Some(why) => {
+                return Err(error(
+                    StatusCode::BAD_REQUEST,
+                    format!("endpoint {ep}: {why}"),
+                ));
+            }
+            None => Some(url.clone()),
+        },
+        Some(other) => {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                format!("endpoint {ep}: webhook must be a string URL, got {other}"),
+            ));
+        }
+    };
     let policy = Policy::parse(&body)
         .map_err(|e| error(StatusCode::BAD_REQUEST, format!("endpoint {ep}: {e}")))?;
+    let retention = match route {
+        Route::Run => core.settings.retention.run,
+        Route::RunSync => core.settings.retention.runsync,
+    };
     {
         let mut st = rt.lock();
         if st.cfg.load_balanced() {
@@ -123,6 +157,7 @@ fn submit(rt: &EndpointRt, ep: &str, body: &Bytes, id: String) -> Result<String,
                 ttl: policy.ttl(),
             },
         );
+        st.jobs.set_terms(&id, policy.low_priority, retention);
     }
     rt.job_ready.notify_waiters();
     Ok(id)
@@ -135,7 +170,14 @@ async fn run(
     body: Bytes,
 ) -> Reply {
     let rt = endpoint(&core, &headers, &ep)?;
-    let id = submit(&rt, &ep, &body, format!("{}-u1", ids::uuid()))?;
+    let id = submit(
+        &core,
+        &rt,
+        &ep,
+        &body,
+        format!("{}-u1", ids::uuid()),
+        Route::Run,
+    )?;
     Ok(axum::Json(json!({"id": id, "status": "IN_QUEUE"})).into_response())
 }
 
@@ -152,7 +194,14 @@ async fn runsync(
     body: Bytes,
 ) -> Reply {
     let rt = endpoint(&core, &headers, &ep)?;
-    let id = submit(&rt, &ep, &body, format!("sync-{}", ids::uuid()))?;
+    let id = submit(
+        &core,
+        &rt,
+        &ep,
+        &body,
+        format!("sync-{}", ids::uuid()),
+        Route::RunSync,
+    )?;
     let wait = Duration::from_millis(q.wait.unwrap_or(90_000).clamp(1000, 300_000));
     let deadline = tokio::time::Instant::now() + wait;
     let done = wait_for(&rt.changed, deadline, || {

@@ -11,6 +11,9 @@ use serde_json::{Map, Value, json};
 
 /// How many finished jobs an endpoint keeps for `/status` and introspection.
 const KEEP_FINISHED: usize = 1000;
+/// Retention of a finished job until [`JobBook::set_terms`] says otherwise (Runpod keeps `/run`
+/// results 30 min).
+const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 60);
 /// How many times a job is requeued after its worker died before it is failed.
 pub(crate) const MAX_REQUEUES: u32 = 3;
 
@@ -80,6 +83,10 @@ pub(crate) struct Job {
     pub(crate) delay_ms: Option<u128>,
     /// Size of the request body that carried the input, counted while the job is live.
     pub(crate) input_bytes: usize,
+    /// `policy.lowPriority`: queued behind every normal job.
+    pub(crate) low_priority: bool,
+    /// How long the job stays readable once finished.
+    pub(crate) retention: Duration,
 }
 
 impl Job {
@@ -154,6 +161,16 @@ pub(crate) struct JobBook {
     /// of scanning a queue that may hold 100 000 jobs. Entries of jobs that finished, were
     /// retried (a new entry) or forgotten are skipped when popped.
     deadlines: BinaryHeap<Reverse<(Instant, String)>>,
+    /// Webhook deliveries due: (URL, final status object), drained by the supervisor.
+    pub(crate) webhooks: Vec<(String, Value)>,
+}
+
+/// Queues the webhook of a job that just ended on its worker or by the platform (a client's
+/// cancel is answered to that client and posts none).
+fn ended(webhooks: &mut Vec<(String, Value)>, job: &Job) {
+    if let Some(url) = &job.webhook {
+        webhooks.push((url.clone(), job.status_object()));
+    }
 }
 
 /// Most input bytes an endpoint holds for jobs not yet finished: a submit past it is refused
@@ -221,10 +238,48 @@ impl JobBook {
             solo: false,
             delay_ms: None,
             input_bytes,
+            low_priority: false,
+            retention: DEFAULT_RETENTION,
         };
         self.jobs.insert(id.clone(), job);
-        self.queue.push_back(id);
+        // Ahead of the low-priority jobs at the tail (usually none: O(1)).
+        let at = self
+            .queue
+            .iter()
+            .rposition(|q| self.jobs.get(q).is_none_or(|j| !j.low_priority))
+            .map_or(0, |p| p + 1);
+        self.queue.insert(at, id);
         self.trim();
+    }
+
+    /// Sets the terms of the job just submitted: low priority (it moves to the tail, behind the
+    /// low-priority jobs before it) and how long it is kept once finished.
+    pub(crate) fn set_terms(&mut self, id: &str, low_priority: bool, retention: Duration) {
+        let Some(job) = self.jobs.get_mut(id) else {
+            return;
+        };
+        job.retention = retention;
+        if low_priority && !job.low_priority {
+            job.low_priority = true;
+            // Submitted as normal, it sits just before the trailing low-priority jobs.
+            if let Some(at) = self.queue.iter().rposition(|q| q == id)
+                && let Some(moved) = self.queue.remove(at)
+            {
+                self.queue.push_back(moved);
+            }
+        }
+    }
+
+    /// Forgets the finished jobs whose retention has passed (then `/status` answers 404, as
+    /// Runpod's does). Returns how many.
+    pub(crate) fn forget_expired(&mut self, now: Instant) -> usize {
+        let before = self.jobs.len();
+        self.jobs.retain(|_, j| {
+            !(j.status.is_final()
+                && j.finished
+                    .is_some_and(|f| now.saturating_duration_since(f) > j.retention))
+        });
+        before - self.jobs.len()
     }
 
     /// Takes up to `n` queued jobs for `worker`. A job to run alone ([`Job::solo`]) is handed
@@ -341,6 +396,7 @@ impl JobBook {
             job.output = Some(body.get("output").cloned().unwrap_or(Value::Null));
             self.counters.completed += 1;
         }
+        ended(&mut self.webhooks, job);
         self.release(worker, &id);
         true
     }
@@ -467,6 +523,7 @@ impl JobBook {
                 job.error = Some(json!(format!(
                     "job {id}: {reason}; gave up after {MAX_REQUEUES} requeues"
                 )));
+                ended(&mut self.webhooks, job);
                 self.counters.failed += 1;
                 continue;
             }
@@ -543,6 +600,7 @@ impl JobBook {
             job.status = JobStatus::Failed;
             job.finished = Some(now);
             job.error = Some(json!(format!("job {id}: {reason}")));
+            ended(&mut self.webhooks, job);
             self.counters.failed += 1;
             failed.push(id);
         }
@@ -571,6 +629,7 @@ impl JobBook {
                     job.id,
                     job.execution_timeout.as_millis()
                 )));
+                ended(&mut self.webhooks, job);
                 self.counters.failed += 1;
                 if let Some(w) = job.worker_id.clone() {
                     self.stops.entry(w.clone()).or_default().push(id.clone());
@@ -745,6 +804,55 @@ mod tests {
         assert_eq!(b.jobs["j1"].input, json!(1));
         b.purge();
         assert_eq!(b.live_bytes(), 0);
+    }
+
+    #[test]
+    fn low_priority_jobs_wait_behind_normal_ones() {
+        let mut b = JobBook::default();
+        let t = Duration::from_secs(60);
+        b.submit("low1".into(), json!(1), None, t);
+        b.set_terms("low1", true, t);
+        b.submit("n1".into(), json!(2), None, t);
+        b.submit("low2".into(), json!(3), None, t);
+        b.set_terms("low2", true, t);
+        b.submit("n2".into(), json!(4), None, t);
+        let order: Vec<Value> = b
+            .take("w", 4)
+            .into_iter()
+            .map(|j| j["id"].clone())
+            .collect();
+        assert_eq!(
+            order,
+            [json!("n1"), json!("n2"), json!("low1"), json!("low2")]
+        );
+    }
+
+    #[test]
+    fn finished_jobs_are_forgotten_after_their_retention_and_post_their_webhook() {
+        let mut b = JobBook::default();
+        let t = Duration::from_secs(60);
+        b.submit(
+            "short".into(),
+            json!(1),
+            Some("http://127.0.0.1:1/h".into()),
+            t,
+        );
+        b.set_terms("short", false, Duration::from_millis(1));
+        b.submit("long".into(), json!(2), None, t);
+        b.submit("queued".into(), json!(3), None, t);
+        b.set_terms("queued", false, Duration::ZERO);
+        b.take("w", 2);
+        assert!(b.done("w", "short", &json!({"status": "IN_PROGRESS", "output": 1})));
+        assert!(b.webhooks.is_empty(), "progress is not an end");
+        assert!(b.done("w", "short", &json!({"output": 1})));
+        assert!(b.done("w", "long", &json!({"output": 2})));
+        assert_eq!(b.webhooks.len(), 1);
+        assert_eq!(b.webhooks[0].0, "http://127.0.0.1:1/h");
+        assert_eq!(b.webhooks[0].1["status"], "COMPLETED");
+        std::thread::sleep(Duration::from_millis(5));
+        assert_eq!(b.forget_expired(Instant::now()), 1);
+        assert!(!b.jobs.contains_key("short"));
+        assert!(b.jobs.contains_key("long") && b.jobs.contains_key("queued"));
     }
 
     #[test]

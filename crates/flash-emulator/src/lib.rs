@@ -49,6 +49,7 @@ mod state_store;
 pub mod supervisor;
 mod temp_state;
 mod uploads;
+mod webhooks;
 pub mod worker_logs;
 pub mod worker_plane;
 
@@ -131,6 +132,8 @@ pub struct EmulatorBuilder {
     boot: Option<BootCommand>,
     python: Option<PathBuf>,
     worker_plane_url: Option<String>,
+    webhook_retry: Duration,
+    retention: core::Retention,
 }
 
 impl Default for EmulatorBuilder {
@@ -146,6 +149,8 @@ impl Default for EmulatorBuilder {
             boot: None,
             python: None,
             worker_plane_url: None,
+            webhook_retry: webhooks::RETRY_INTERVAL,
+            retention: core::Retention::default(),
         }
     }
 }
@@ -185,6 +190,20 @@ impl EmulatorBuilder {
     /// `RUNPOD_PING_INTERVAL` given to workers. Default 10 s.
     pub fn ping_interval(mut self, d: Duration) -> Self {
         self.ping_interval = d;
+        self
+    }
+
+    /// Pause between the attempts of a webhook delivery. Default 10 s, as Runpod documents.
+    pub fn webhook_retry_interval(mut self, d: Duration) -> Self {
+        self.webhook_retry = d;
+        self
+    }
+
+    /// How long a finished job's result stays readable before `/status` answers 404: `run`
+    /// for jobs submitted with `/run`, `runsync` for `/runsync`. Default 30 min and 1 min, as
+    /// Runpod documents.
+    pub fn result_retention(mut self, run: Duration, runsync: Duration) -> Self {
+        self.retention = core::Retention { run, runsync };
         self
     }
 
@@ -320,6 +339,8 @@ impl EmulatorBuilder {
                 base_url,
                 boot: self.boot.or_else(BootCommand::discover),
                 python: Arc::new(launch::PythonFinder::new(self.python)),
+                webhook_retry: self.webhook_retry,
+                retention: self.retention,
             },
             store: Mutex::new(store),
             endpoints: Mutex::new(Default::default()),

@@ -754,6 +754,12 @@ async fn health_loop(core: Arc<Core>, rt: Arc<EndpointRt>, pod: String, port: u1
 pub(crate) async fn tick(core: &Arc<Core>) {
     for rt in core.all_endpoints() {
         let (expired, spawn, kills, cfg) = plan(&rt, core.settings.silence());
+        let due = {
+            let mut st = rt.lock();
+            st.jobs.forget_expired(Instant::now());
+            std::mem::take(&mut st.jobs.webhooks)
+        };
+        crate::webhooks::deliver(core, &rt.id, due);
         if !expired.is_empty() {
             tracing::info!(endpoint = %rt.id, jobs = expired.len(), "jobs timed out or past their ttl");
             rt.changed.notify_waiters();

@@ -274,10 +274,8 @@ async fn progress_reports_are_in_progress_job_done_posts_before_the_result() {
     let running = start("wq", 1).await;
     let fake = &running.fake;
     fake.push(json!({"id": "job-p", "input": {"__flash_fn": "count_to", "n": 2}}));
-    fake.wait_for("job-done", |f| {
-        f.requests("/job-done/job-p").len() == 3
-    })
-    .await;
+    fake.wait_for("job-done", |f| f.requests("/job-done/job-p").len() == 3)
+        .await;
     let posts: Vec<Value> = fake
         .requests("/job-done/job-p")
         .iter()
