@@ -11,6 +11,8 @@
 //! to create it. The app has no dependencies, so the deploy itself needs no network.
 #![allow(missing_docs, clippy::print_stderr)] // says why it skips, and how long it took
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -21,11 +23,6 @@ use serde_json::{Value, json};
 
 /// A fake key: it only ever reaches the emulator.
 const KEY: &str = "rpa_PYTHONFLASHTEST00000000000000000000000000";
-/// What the virtualenv holds.
-const REQUIREMENT: &str = "runpod-flash==1.21.*";
-/// Written when the virtualenv is complete; a directory without it is made again.
-const COMPLETE: &str = ".flash-ci-complete";
-
 /// The app: the golden CPU queue app (a twin of examples/02_cpu_worker) and a load-balanced
 /// endpoint.
 const LB_APP: &str = r#"from runpod_flash import Endpoint
@@ -42,100 +39,6 @@ async def shout(text: str) -> dict:
 
 fn golden_queue_app() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/golden/apps/cpu_queue/flash121")
-}
-
-/// The virtualenv's directory.
-fn venv_dir() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("FLASH_CI_VENVS").filter(|d| !d.is_empty()) {
-        return Some(PathBuf::from(dir).join("flash121"));
-    }
-    let home = std::env::var_os("HOME").filter(|h| !h.is_empty())?;
-    Some(PathBuf::from(home).join(".cache/flash-ci/venvs/flash121"))
-}
-
-/// Runs `program args`, returning whether it succeeded and its stderr's last line.
-fn run(program: &Path, args: &[&str]) -> (bool, String) {
-    match std::process::Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-    {
-        Ok(out) => {
-            let err = String::from_utf8_lossy(&out.stderr);
-            let last = err
-                .lines()
-                .rev()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("")
-                .to_owned();
-            (out.status.success(), last)
-        }
-        Err(e) => (false, e.to_string()),
-    }
-}
-
-/// Whether pip's index answers (PyPI, or `PIP_INDEX_URL`).
-async fn index_reachable() -> Result<(), String> {
-    let index = std::env::var("PIP_INDEX_URL")
-        .ok()
-        .filter(|u| !u.trim().is_empty())
-        .unwrap_or_else(|| "https://pypi.org/simple".to_owned());
-    let url = format!("{}/runpod-flash/", index.trim_end_matches('/'));
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .map_err(|e| e.to_string())?;
-    match client.get(&url).send().await {
-        Ok(r) if r.status().is_success() => Ok(()),
-        Ok(r) => Err(format!("{url} answered {}", r.status())),
-        Err(e) => Err(format!("{url}: {e}")),
-    }
-}
-
-/// The virtualenv's python, creating the virtualenv when missing; `Err` is why the test skips.
-async fn venv_python() -> Result<PathBuf, String> {
-    let dir = venv_dir().ok_or("neither FLASH_CI_VENVS nor HOME is set")?;
-    let python = dir.join("bin/python");
-    let ready = |python: &Path| {
-        dir.join(COMPLETE).is_file()
-            && dir.join("bin/flash").is_file()
-            && run(python, &["-c", "import runpod_flash, runpod, uvicorn"]).0
-    };
-    if ready(&python) {
-        return Ok(python);
-    }
-    let system = Path::new("python3");
-    let (ok, why) = run(system, &["--version"]);
-    if !ok {
-        return Err(format!("python3 is missing ({why})"));
-    }
-    index_reachable()
-        .await
-        .map_err(|e| format!("PyPI is unreachable, so {REQUIREMENT} cannot be installed: {e}"))?;
-    eprintln!("creating {} with {REQUIREMENT}", dir.display());
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    }
-    let venv = dir.to_string_lossy().into_owned();
-    let (ok, why) = run(system, &["-m", "venv", &venv]);
-    assert!(ok, "python3 -m venv {venv} failed: {why}");
-    let (ok, why) = run(
-        &dir.join("bin/pip"),
-        &[
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            REQUIREMENT,
-        ],
-    );
-    assert!(ok, "pip install {REQUIREMENT} failed: {why}");
-    std::fs::write(dir.join(COMPLETE), REQUIREMENT).unwrap();
-    assert!(
-        ready(&python),
-        "{} cannot import runpod_flash",
-        python.display()
-    );
-    Ok(python)
 }
 
 /// Python's `flash deploy` in `project`, pointed at `emu` (as tools/golden/record.py does).
@@ -228,7 +131,7 @@ fn group_members(pgid: u32) -> Vec<u32> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_python_flash_app_deployed_by_python_flash_answers_on_its_endpoints() {
     let started = Instant::now();
-    let python = match venv_python().await {
+    let python = match support::python::venv_python().await {
         Ok(python) => python,
         Err(why) => {
             eprintln!("skipping the Python Flash end-to-end test: {why}");

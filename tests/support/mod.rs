@@ -2,6 +2,8 @@
 //! in front of the emulator that records every request and can answer some itself.
 #![allow(dead_code, unreachable_pub)] // each test target uses a part
 
+pub mod python;
+
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::Command;
