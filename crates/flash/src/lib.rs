@@ -60,4 +60,6 @@ mod guide {
     struct Errors;
     #[doc = include_str!("../../../docs/testing.md")]
     struct Testing;
+    #[doc = include_str!("../../../docs/client.md")]
+    struct Client;
 }
