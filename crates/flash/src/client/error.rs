@@ -13,8 +13,12 @@ use crate::call::WireError;
 /// [`kind`](Self::kind) says how; the message names the endpoint and the job. It never holds the
 /// API key: server bodies are redacted before they are kept.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("endpoint {endpoint}{}: {kind}", job_id.as_deref().map(|j| format!(", job {j}")).unwrap_or_default())]
-pub struct EndpointError {
+#[error("endpoint {}{}: {}", .0.endpoint, .0.job_id.as_deref().map(|j| format!(", job {j}")).unwrap_or_default(), .0.kind)]
+pub struct EndpointError(Box<Details>);
+
+/// Boxed so that `Result<_, EndpointError>` and [`FlashError`](crate::FlashError) stay small.
+#[derive(Debug, Clone)]
+struct Details {
     endpoint: String,
     job_id: Option<String>,
     kind: EndpointErrorKind,
@@ -128,32 +132,32 @@ impl EndpointError {
         job_id: Option<&str>,
         kind: EndpointErrorKind,
     ) -> Self {
-        Self {
+        Self(Box::new(Details {
             endpoint: endpoint.into(),
             job_id: job_id.map(str::to_owned),
             kind,
-        }
+        }))
     }
 
     /// The endpoint (its id, or the URL of a load-balanced endpoint).
     pub fn endpoint(&self) -> &str {
-        &self.endpoint
+        &self.0.endpoint
     }
 
     /// The job, when the call was about one.
     pub fn job_id(&self) -> Option<&str> {
-        self.job_id.as_deref()
+        self.0.job_id.as_deref()
     }
 
     /// How the call failed.
     pub fn kind(&self) -> &EndpointErrorKind {
-        &self.kind
+        &self.0.kind
     }
 
     /// The worker's typed application error (a Rust Flash function's `Err(e)`, carried as
     /// `app_error`), when the job failed with one of type `E`.
     pub fn app_error<E: DeserializeOwned>(&self) -> Option<E> {
-        match &self.kind {
+        match &self.0.kind {
             EndpointErrorKind::Failed(wire) => serde_json::from_value(wire.app_error.clone()?).ok(),
             _ => None,
         }
@@ -162,7 +166,7 @@ impl EndpointError {
     /// Whether the same request may succeed later (transport errors, 429 and 5xx).
     pub fn is_transient(&self) -> bool {
         matches!(
-            self.kind,
+            self.0.kind,
             EndpointErrorKind::Transport(_)
                 | EndpointErrorKind::RateLimited { .. }
                 | EndpointErrorKind::Server { .. }

@@ -295,17 +295,16 @@ pub(crate) fn finish<O: DeserializeOwned>(
     connection: &Connection,
     status: JobStatus,
 ) -> Result<O, EndpointError> {
-    let job_id = Some(status.id.as_str());
     let kind =
         match &status.status {
             JobState::Completed => {
-                return serde_json::from_value(status.output.clone().unwrap_or(Value::Null))
-                    .map_err(|error| {
-                        connection.error(
-                            job_id,
-                            EndpointErrorKind::Decode(format!("the output: {error}")),
-                        )
-                    });
+                let JobStatus { id, output, .. } = status;
+                return serde_json::from_value(output.unwrap_or(Value::Null)).map_err(|error| {
+                    connection.error(
+                        Some(&id),
+                        EndpointErrorKind::Decode(format!("the output: {error}")),
+                    )
+                });
             }
             JobState::Failed => EndpointErrorKind::Failed(status.failure().unwrap_or_else(|| {
                 WireError::new("Error", "the job failed without an error message")
@@ -319,5 +318,5 @@ pub(crate) fn finish<O: DeserializeOwned>(
                 other.as_str()
             )),
         };
-    Err(connection.error(job_id, kind))
+    Err(connection.error(Some(&status.id), kind))
 }
