@@ -75,7 +75,34 @@ pub async fn progress<P: serde::Serialize + ?Sized>(value: &P) -> Result<(), cra
             direction: crate::error::Direction::Result,
             message: error.to_string(),
         })?;
-    queue::progress::report(value).await;
+    queue::reports::progress(value).await;
+    Ok(())
+}
+
+/// Streams `item` to the callers of the queue job this task runs, as a runpod SDK generator
+/// handler's yield: it is posted to job-stream at once, and `GET /stream/{id}` returns it
+/// ([`Job::stream`](crate::client::Job::stream), the runpod SDK's `Job.stream()`). The job's
+/// result is still what the function returns; return the items too to mirror the SDK's
+/// `return_aggregate_stream`.
+///
+/// Outside a queue job it does nothing. A chunk the platform does not take is logged, not
+/// returned. Returns an error only when `item` cannot be encoded.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// for token in ["Hel", "lo"] {
+///     runpod_flash::worker::stream(token).await?;
+/// }
+/// # Ok::<(), runpod_flash::FlashError>(()) }).unwrap();
+/// ```
+pub async fn stream<T: serde::Serialize + ?Sized>(item: &T) -> Result<(), crate::FlashError> {
+    let value =
+        serde_json::to_value(item).map_err(|error| crate::error::SerializationError::Serde {
+            function: "stream".to_owned(),
+            direction: crate::error::Direction::Result,
+            message: error.to_string(),
+        })?;
+    queue::reports::chunk(value).await;
     Ok(())
 }
 

@@ -47,6 +47,15 @@ async fn count_to(n: u64) -> Result<u64, FlashError> {
     Ok(n)
 }
 
+#[remote(WQ)]
+async fn spell(word: String) -> Result<Vec<String>, FlashError> {
+    let letters: Vec<String> = word.chars().map(String::from).collect();
+    for letter in &letters {
+        runpod_flash::worker::stream(letter).await?;
+    }
+    Ok(letters)
+}
+
 #[remote(SOLO)]
 async fn hello() -> Result<String, FlashError> {
     Ok("hello".into())
@@ -171,6 +180,17 @@ async fn done(
     StatusCode::OK
 }
 
+async fn streamed(
+    State(fake): State<Fake>,
+    Path((_pod, job)): Path<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: String,
+) -> StatusCode {
+    fake.record(format!("/job-stream/{job}"), query, headers, body);
+    StatusCode::OK
+}
+
 async fn ping(
     State(fake): State<Fake>,
     Query(query): Query<HashMap<String, String>>,
@@ -203,6 +223,7 @@ async fn start(resource: &str, concurrency: usize) -> Running {
     let app = axum::Router::new()
         .route("/v2/ep/{kind}/{pod}", get(take))
         .route("/v2/ep/job-done/{pod}/{job}", post(done))
+        .route("/v2/ep/job-stream/{pod}/{job}", post(streamed))
         .route("/v2/ep/ping/{pod}", get(ping))
         .route("/v2/ep/job-stop/{pod}", get(stop))
         .with_state(fake.clone());
@@ -217,6 +238,10 @@ async fn start(resource: &str, concurrency: usize) -> Running {
         (
             "RUNPOD_WEBHOOK_POST_OUTPUT",
             format!("{base}/job-done/$RUNPOD_POD_ID/$ID?gpu=TEST"),
+        ),
+        (
+            "RUNPOD_WEBHOOK_POST_STREAM",
+            format!("{base}/job-stream/$RUNPOD_POD_ID/$ID?gpu=TEST"),
         ),
         (
             "RUNPOD_WEBHOOK_PING",
@@ -292,6 +317,41 @@ async fn progress_reports_are_in_progress_job_done_posts_before_the_result() {
     );
     // Called outside a queue job, progress has nothing to report to and does nothing.
     runpod_flash::worker::progress(&1).await.unwrap();
+    running.shutdown.send(true).unwrap();
+    running.worker.await.unwrap();
+}
+
+#[tokio::test]
+async fn streamed_items_are_job_stream_posts_and_the_result_says_is_stream() {
+    let running = start("wq", 1).await;
+    let fake = &running.fake;
+    fake.push(json!({"id": "job-s", "input": {"__flash_fn": "spell", "word": "abc"}}));
+    fake.wait_for("job-done", |f| f.done().contains_key("job-s"))
+        .await;
+    let chunks: Vec<Value> = fake
+        .requests("/job-stream/job-s")
+        .iter()
+        .map(|r| serde_json::from_str(&r.body).unwrap())
+        .collect();
+    assert_eq!(
+        chunks,
+        [
+            json!({"output": "a"}),
+            json!({"output": "b"}),
+            json!({"output": "c"})
+        ]
+    );
+    let stream_post = &fake.requests("/job-stream/job-s")[0];
+    assert_eq!(
+        stream_post.query.get("isStream").map(String::as_str),
+        Some("false")
+    );
+    assert_eq!(stream_post.headers.get("authorization").unwrap(), AI_KEY);
+    assert_eq!(fake.done()["job-s"], json!({"output": ["a", "b", "c"]}));
+    // The SDK marks a generator's result isStream=true; a job that streamed nothing says false.
+    let done = &fake.requests("/job-done/job-s")[0];
+    assert_eq!(done.query.get("isStream").map(String::as_str), Some("true"));
+    runpod_flash::worker::stream("outside a job").await.unwrap();
     running.shutdown.send(true).unwrap();
     running.worker.await.unwrap();
 }

@@ -98,9 +98,11 @@ fn with_param(url: &str, name: &str, value: &str) -> String {
     format!("{url}{separator}{name}={value}")
 }
 
-/// Progress reports from inside a job (runpod's `progress_update`).
-pub(crate) mod progress {
+/// What a job reports while it runs: progress (runpod's `progress_update`) and streamed chunks
+/// (a generator handler's yields).
+pub(crate) mod reports {
     use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
 
     use serde_json::{Value, json};
 
@@ -115,32 +117,57 @@ pub(crate) mod progress {
     pub(crate) struct JobLink {
         pub(super) worker: Arc<Worker>,
         pub(super) job_id: String,
+        /// Whether the job streamed a chunk: its result is then posted with `isStream=true`,
+        /// as the SDK posts a generator's.
+        pub(super) streamed: AtomicBool,
     }
 
     /// Posts `{"status": "IN_PROGRESS", "output": value}` to job-done, as the runpod SDK's
     /// `progress_update` does. Returns whether the current task is a queue job.
-    pub(crate) async fn report(value: Value) -> bool {
+    pub(crate) async fn progress(value: Value) -> bool {
         let Ok(link) = JOB.try_with(Arc::clone) else {
             return false;
         };
-        let url = with_param(
-            &link.worker.plane.done_url.replace("$ID", &link.job_id),
-            "isStream",
-            "false",
-        );
-        let body = json!({"status": "IN_PROGRESS", "output": value}).to_string();
+        let url = link.worker.plane.done_url.replace("$ID", &link.job_id);
+        let body = json!({"status": "IN_PROGRESS", "output": value});
+        post(&link, &url, &body, "a progress update").await
+    }
+
+    /// Posts `{"output": chunk}` to job-stream, as the SDK posts each yield of a generator.
+    /// Returns whether the current task is a queue job whose platform takes streams.
+    pub(crate) async fn chunk(value: Value) -> bool {
+        let Ok(link) = JOB.try_with(Arc::clone) else {
+            return false;
+        };
+        let Some(template) = &link.worker.plane.stream_url else {
+            tracing::warn!(job_id = %link.job_id, "no job-stream URL (RUNPOD_WEBHOOK_POST_STREAM); a streamed chunk is dropped");
+            return false;
+        };
+        link.streamed.store(true, Ordering::Relaxed);
+        let url = template.replace("$ID", &link.job_id);
+        post(&link, &url, &json!({"output": value}), "a streamed chunk").await
+    }
+
+    async fn post(link: &JobLink, url: &str, body: &Value, what: &str) -> bool {
+        // The SDK's posts other than a generator's result say isStream=false.
+        let url = with_param(url, "isStream", "false");
         match link
             .worker
-            .post_result(&url, &link.job_id, &body, config::PEER_REQUEST_TIMEOUT)
+            .post_result(
+                &url,
+                &link.job_id,
+                &body.to_string(),
+                config::PEER_REQUEST_TIMEOUT,
+            )
             .await
         {
             Posted::Delivered => {}
-            // Advisory, as in the SDK: a lost update is replaced by the next one or the result.
+            // Advisory, as in the SDK: nothing is retried, the job goes on.
             Posted::Transient { why, .. } => {
-                tracing::warn!(job_id = %link.job_id, "a progress update was not delivered: {why}");
+                tracing::warn!(job_id = %link.job_id, "{what} was not delivered: {why}");
             }
             Posted::TooLarge | Posted::Refused(_) => {
-                tracing::warn!(job_id = %link.job_id, "the platform refused a progress update");
+                tracing::warn!(job_id = %link.job_id, "the platform refused {what}");
             }
         }
         true
@@ -296,7 +323,9 @@ pub async fn run(
             );
             let worker = Arc::clone(&worker);
             failures.spawn(async move {
-                worker.finish(&id, Err(error), SHUTDOWN_RESULT_BUDGET).await;
+                worker
+                    .finish(&id, Err(error), SHUTDOWN_RESULT_BUDGET, false)
+                    .await;
             });
         }
         while failures.join_next().await.is_some() {}
@@ -458,15 +487,17 @@ impl Worker {
         let job_id = id.clone();
         // Registered under the lock before the task can finish and deregister itself.
         let mut in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-        let link = progress::JobLink {
+        let link = Arc::new(reports::JobLink {
             worker: Arc::clone(&worker),
             job_id: job_id.clone(),
-        };
+            streamed: std::sync::atomic::AtomicBool::new(false),
+        });
         let handle = jobs.spawn(async move {
             let started = std::time::Instant::now();
-            let result = progress::JOB
-                .scope(Arc::new(link), worker.table.run_job(input))
+            let result = reports::JOB
+                .scope(Arc::clone(&link), worker.table.run_job(input))
                 .await;
+            let streamed = link.streamed.load(std::sync::atomic::Ordering::Relaxed);
             tracing::info!(
                 job_id = %job_id,
                 ok = result.is_ok(),
@@ -480,7 +511,7 @@ impl Worker {
                 .contains_key(&job_id);
             if still_ours {
                 let budget = worker.plane.result_retry_budget;
-                worker.finish(&job_id, result, budget).await;
+                worker.finish(&job_id, result, budget, streamed).await;
             }
         });
         in_flight.insert(id, handle);
@@ -490,7 +521,13 @@ impl Worker {
     /// jittered exponential back-off for at most `budget`; a result over
     /// [`config::MAX_RESULT_BYTES`], or refused with 413, is replaced by an `OutputTooLarge`
     /// error; any other refusal is final. A result given up is logged once, with the job id.
-    async fn finish(&self, job_id: &str, result: Result<Value, WireError>, budget: Duration) {
+    async fn finish(
+        &self,
+        job_id: &str,
+        result: Result<Value, WireError>,
+        budget: Duration,
+        streamed: bool,
+    ) {
         let mut body = result_body(result, &self.plane);
         let mut replaced = false;
         if body.len() > config::MAX_RESULT_BYTES {
@@ -506,7 +543,7 @@ impl Worker {
         let url = with_param(
             &self.plane.done_url.replace("$ID", job_id),
             "isStream",
-            "false",
+            if streamed { "true" } else { "false" },
         );
         let started = tokio::time::Instant::now();
         let mut attempts = 0u32;
