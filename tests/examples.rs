@@ -2,6 +2,8 @@
 //! Runpod emulator, and run through its workflow: real worker processes, real HTTP on
 //! 127.0.0.1, real GraphQL. The emulator and every worker stop at the end of each test.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -522,4 +524,146 @@ fn which(name: &str) -> Option<PathBuf> {
             .map(|dir| dir.join(name))
             .find(|path| path.is_file())
     })
+}
+
+/// The client of a queue endpoint of `app`, by the URL the deploy published.
+fn queue_client(app: &LocalApp, resource: &str) -> runpod_flash::client::QueueEndpoint {
+    let url = endpoint(app, resource);
+    let (base, id) = url.rsplit_once('/').expect("{base}/{id}");
+    runpod_flash::client::QueueEndpoint::builder(id)
+        .base_url(base)
+        .api_key(app.emulator.api_key().clone())
+        .poll_interval(Duration::from_millis(50), Duration::from_millis(200))
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streaming_tokens_progress_and_webhooks() {
+    use futures_util::StreamExt;
+    use runpod_flash::client::{JobState, RunOptions as JobOptions};
+
+    let app = start("06_streaming").await;
+    let generator = queue_client(&app, "generator");
+    let job = generator
+        .run(&json!({"prompt": "one two three", "max_tokens": 8}))
+        .await
+        .unwrap();
+    let mut stream = job.stream::<String>();
+    let first = tokio::time::timeout(Duration::from_secs(60), stream.next())
+        .await
+        .expect("a first token within a minute (cold start included)")
+        .unwrap()
+        .unwrap();
+    assert_eq!(first, "one#0 ");
+    // The first token is here while the worker is still producing the rest.
+    let status = job.status().await.unwrap();
+    assert_eq!(status.status, JobState::InProgress, "{status:?}");
+    let mut tokens = vec![first];
+    while let Some(token) = stream.next().await {
+        tokens.push(token.unwrap());
+    }
+    assert_eq!(tokens.len(), 8, "{tokens:?}");
+    let output: Vec<String> = job.wait(Duration::from_secs(10)).await.unwrap();
+    assert_eq!(output, tokens, "the output aggregates the stream");
+    let stdout = call(&app, &["stream", "hello there"]).await;
+    assert!(stdout.starts_with("hello#0 there#1 hello#2"), "{stdout}");
+
+    // The long job: progress while it runs, the webhook when it ends.
+    let hooks: std::sync::Arc<std::sync::Mutex<Vec<Value>>> = std::sync::Arc::default();
+    let seen = std::sync::Arc::clone(&hooks);
+    let receiver = axum::Router::new().route(
+        "/done",
+        axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
+            let seen = std::sync::Arc::clone(&seen);
+            async move {
+                seen.lock().unwrap().push(body);
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!("http://{}/done", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move { axum::serve(listener, receiver).await.unwrap() });
+    let renderer = queue_client(&app, "renderer");
+    let job = renderer
+        .run_with(&json!({"frames": 6}), &JobOptions::new().webhook(&hook))
+        .await
+        .unwrap();
+    let mut frames_seen = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = job.status().await.unwrap();
+        if status.status.is_final() {
+            break;
+        }
+        if let Some(progress) = status.progress::<Value>() {
+            let frame = progress.unwrap()["frame"].as_u64().unwrap();
+            if frames_seen.last() != Some(&frame) {
+                frames_seen.push(frame);
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "render did not end");
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+    assert!(
+        frames_seen.len() >= 2,
+        "progress seen while running: {frames_seen:?}"
+    );
+    assert!(
+        frames_seen.windows(2).all(|w| w[0] < w[1]),
+        "{frames_seen:?}"
+    );
+    let done: Value = job.wait(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(done, json!({"frames": 6}));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let delivered = loop {
+        let got = hooks.lock().unwrap().clone();
+        if !got.is_empty() || std::time::Instant::now() > deadline {
+            break got;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(delivered.len(), 1, "{delivered:?}");
+    assert_eq!(delivered[0]["status"], "COMPLETED");
+    assert_eq!(delivered[0]["output"], json!({"frames": 6}));
+    server.abort();
+
+    // The official runpod 1.12 client streams the Rust worker's tokens too.
+    match support::python::venv_python().await {
+        Err(why) => eprintln!("skipping the runpod SDK client part: {why}"),
+        Ok(python) => {
+            let script = r#"
+import json, sys
+import runpod
+runpod.api_key, runpod.endpoint_url_base = sys.argv[1], sys.argv[2]
+job = runpod.Endpoint(sys.argv[3]).run({"prompt": "py rs", "max_tokens": 4})
+print(json.dumps({"chunks": list(job.stream()), "output": job.output(timeout=30)}))
+"#;
+            let url = endpoint(&app, "generator");
+            let (base, id) = url.rsplit_once('/').unwrap();
+            let out = tokio::process::Command::new(&python)
+                .args(["-c", script, app.emulator.api_key().expose(), base, id])
+                .env_clear()
+                .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+                .env("NO_PROXY", "127.0.0.1")
+                .kill_on_drop(true)
+                .output();
+            let out = tokio::time::timeout(Duration::from_secs(60), out)
+                .await
+                .expect("the SDK client finishes")
+                .unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success(),
+                "{stdout}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let got: Value = serde_json::from_str(stdout.trim()).unwrap();
+            let expected = json!(["py#0 ", "rs#1 ", "py#2 ", "rs#3 "]);
+            assert_eq!(got["chunks"], expected);
+            assert_eq!(got["output"], expected);
+        }
+    }
+    app.stop().await;
 }

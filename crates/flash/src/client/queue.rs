@@ -212,6 +212,39 @@ impl QueueEndpoint {
         }
     }
 
+    /// The queue endpoint that owns `function` in this app, found as a `#[remote]` call finds
+    /// it (the manifest and the State Manager, through the process's
+    /// [`ServiceRegistry`](crate::registry::ServiceRegistry)), with the key of
+    /// [`QueueEndpointBuilder::build`]. Use it to run one of your own functions as a job (to
+    /// stream it, follow its progress or give it a webhook).
+    ///
+    /// Fails when the function runs in this process (there is no endpoint to call) or on a
+    /// load-balanced endpoint.
+    pub async fn of_function(function: &str) -> Result<Self, crate::FlashError> {
+        let route = crate::call::registry()?.route(function).await?;
+        let not_queue = |why: String| {
+            EndpointError::new(function, None, EndpointErrorKind::InvalidRequest(why))
+        };
+        let crate::registry::Route::Remote(remote) = route else {
+            return Err(not_queue(format!(
+                "function `{function}` runs in this process, not on an endpoint; call it directly"
+            ))
+            .into());
+        };
+        if !matches!(remote.kind, crate::registry::RemoteKind::Queue { .. }) {
+            return Err(not_queue(format!(
+                "function `{function}` is on the load-balanced endpoint {}; use LoadBalancedEndpoint",
+                remote.endpoint_url
+            ))
+            .into());
+        }
+        let url = remote.endpoint_url.trim_end_matches('/');
+        let Some((base, id)) = url.rsplit_once('/') else {
+            return Err(not_queue(format!("endpoint URL {url:?} has no endpoint id")).into());
+        };
+        Ok(Self::builder(id).base_url(base).build()?)
+    }
+
     /// The endpoint's id.
     pub fn id(&self) -> &str {
         &self.connection.name
