@@ -539,6 +539,7 @@ fn queue_client(app: &LocalApp, resource: &str) -> runpod_flash::client::QueueEn
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::print_stderr)] // says why the SDK part skips
 async fn streaming_tokens_progress_and_webhooks() {
     use futures_util::StreamExt;
     use runpod_flash::client::{JobState, RunOptions as JobOptions};
