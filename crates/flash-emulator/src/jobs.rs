@@ -163,12 +163,24 @@ pub(crate) struct JobBook {
     deadlines: BinaryHeap<Reverse<(Instant, String)>>,
     /// Webhook deliveries due: (URL, final status object), drained by the supervisor.
     pub(crate) webhooks: Vec<(String, Value)>,
+    /// When each finished job's retention ends, soonest first (stale entries, of jobs retried
+    /// or forgotten since, are skipped when popped).
+    retained: BinaryHeap<Reverse<(Instant, String)>>,
 }
 
-/// Queues the webhook of a job that just ended on its worker or by the platform (a client's
-/// cancel is answered to that client and posts none).
-fn ended(webhooks: &mut Vec<(String, Value)>, job: &Job) {
-    if let Some(url) = &job.webhook {
+/// A job just ended: its result is kept for its retention from now, and, when it ended on its
+/// worker or by the platform (`notify`; a client's cancel is answered to that client), its
+/// webhook is due.
+fn ended(
+    webhooks: &mut Vec<(String, Value)>,
+    retained: &mut BinaryHeap<Reverse<(Instant, String)>>,
+    job: &Job,
+    notify: bool,
+) {
+    if let Some(finished) = job.finished {
+        retained.push(Reverse((finished + job.retention, job.id.clone())));
+    }
+    if notify && let Some(url) = &job.webhook {
         webhooks.push((url.clone(), job.status_object()));
     }
 }
@@ -273,13 +285,27 @@ impl JobBook {
     /// Forgets the finished jobs whose retention has passed (then `/status` answers 404, as
     /// Runpod's does). Returns how many.
     pub(crate) fn forget_expired(&mut self, now: Instant) -> usize {
-        let before = self.jobs.len();
-        self.jobs.retain(|_, j| {
-            !(j.status.is_final()
-                && j.finished
-                    .is_some_and(|f| now.saturating_duration_since(f) > j.retention))
-        });
-        before - self.jobs.len()
+        let mut gone = HashSet::new();
+        while let Some(Reverse((at, _))) = self.retained.peek() {
+            if *at > now {
+                break;
+            }
+            let Some(Reverse((at, id))) = self.retained.pop() else {
+                break;
+            };
+            // Stale when the job was retried (and maybe finished again later) or forgotten.
+            let due = self.jobs.get(&id).is_some_and(|job| {
+                job.status.is_final() && job.finished.map(|f| f + job.retention) == Some(at)
+            });
+            if due {
+                gone.insert(id);
+            }
+        }
+        if !gone.is_empty() {
+            // One pass, whatever the number forgotten.
+            self.jobs.retain(|id, _| !gone.contains(id));
+        }
+        gone.len()
     }
 
     /// Takes up to `n` queued jobs for `worker`. A job to run alone ([`Job::solo`]) is handed
@@ -396,7 +422,7 @@ impl JobBook {
             job.output = Some(body.get("output").cloned().unwrap_or(Value::Null));
             self.counters.completed += 1;
         }
-        ended(&mut self.webhooks, job);
+        ended(&mut self.webhooks, &mut self.retained, job, true);
         self.release(worker, &id);
         true
     }
@@ -448,6 +474,7 @@ impl JobBook {
         job.input = Value::Null;
         job.status = JobStatus::Cancelled;
         job.finished = Some(Instant::now());
+        ended(&mut self.webhooks, &mut self.retained, job, false);
         let (id, worker) = (job.id.clone(), job.worker_id.clone());
         if was_in_progress && let Some(worker) = worker {
             self.release(&worker, &id);
@@ -523,7 +550,7 @@ impl JobBook {
                 job.error = Some(json!(format!(
                     "job {id}: {reason}; gave up after {MAX_REQUEUES} requeues"
                 )));
-                ended(&mut self.webhooks, job);
+                ended(&mut self.webhooks, &mut self.retained, job, true);
                 self.counters.failed += 1;
                 continue;
             }
@@ -600,7 +627,7 @@ impl JobBook {
             job.status = JobStatus::Failed;
             job.finished = Some(now);
             job.error = Some(json!(format!("job {id}: {reason}")));
-            ended(&mut self.webhooks, job);
+            ended(&mut self.webhooks, &mut self.retained, job, true);
             self.counters.failed += 1;
             failed.push(id);
         }
@@ -629,7 +656,7 @@ impl JobBook {
                     job.id,
                     job.execution_timeout.as_millis()
                 )));
-                ended(&mut self.webhooks, job);
+                ended(&mut self.webhooks, &mut self.retained, job, true);
                 self.counters.failed += 1;
                 if let Some(w) = job.worker_id.clone() {
                     self.stops.entry(w.clone()).or_default().push(id.clone());
