@@ -2,7 +2,8 @@
 //! to the baseline it should be compared with, in one run, and prints a table of ratios.
 //!
 //! `cargo run --release -p flash-bench -- local registry` runs only the groups named (`local`,
-//! `registry`, `lb`, `worker`, `queue`, `cold`, `payload`, `sizes`); no names runs them all.
+//! `registry`, `lb`, `worker`, `queue`, `cold`, `payload`, `stream`, `sizes`); no names runs
+//! them all.
 //! `sizes` builds every example with `flash build` (release) and prints its own table of
 //! artifact and executable sizes.
 //!
@@ -18,6 +19,7 @@ mod python;
 mod queue_path;
 mod sizes;
 mod soak;
+mod streaming;
 mod worker_throughput;
 
 use std::process::ExitCode;
@@ -72,8 +74,8 @@ fn main() -> ExitCode {
         return exit;
     }
     let groups: Vec<String> = std::env::args().skip(1).collect();
-    const GROUPS: [&str; 9] = [
-        "local", "registry", "lb", "worker", "queue", "cold", "payload", "sizes", "soak",
+    const GROUPS: [&str; 10] = [
+        "local", "registry", "lb", "worker", "queue", "cold", "payload", "stream", "sizes", "soak",
     ];
     if let Some(unknown) = groups.iter().find(|g| !GROUPS.contains(&g.as_str())) {
         eprintln!(
@@ -120,6 +122,12 @@ fn main() -> ExitCode {
     }
     if wanted("payload") {
         rows.extend(payload::measure());
+    }
+    if wanted("stream") {
+        match runtime.block_on(streaming::measure()) {
+            Ok(found) => rows.extend(found),
+            Err(error) => eprintln!("streaming through the emulator: skipped: {error}"),
+        }
     }
     if !rows.is_empty() || groups.is_empty() {
         print_table(&rows);

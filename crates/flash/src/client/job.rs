@@ -159,7 +159,7 @@ impl Job {
     /// handler's yields; `GET /stream/{id}` returns the chunks since the previous read).
     ///
     /// The stream ends after the last chunk of a `COMPLETED` job; a job that ended `FAILED`,
-    /// `CANCELLED` or `TIMED_OUT` ends it with that error. Polls start every 250 ms, are repeated
+    /// `CANCELLED` or `TIMED_OUT` ends it with that error. Polls start every 50 ms, are repeated
     /// at once while chunks keep coming, and slow to one a second while none do.
     pub fn stream<C: DeserializeOwned + Send + 'static>(&self) -> JobStream<C> {
         let state = StreamState {
@@ -208,6 +208,9 @@ struct StreamState<C> {
     ended: bool,
 }
 
+/// First pause after a `/stream` poll that found nothing: short, because the time to the first
+/// item is what streaming is for (Runpod allows 2000 stream reads per 10 s per endpoint).
+const STREAM_POLL_INITIAL: Duration = Duration::from_millis(50);
 /// Longest pause between two `/stream` polls that found nothing.
 const STREAM_POLL_MAX: Duration = Duration::from_secs(1);
 
@@ -282,7 +285,10 @@ impl<C: DeserializeOwned> StreamState<C> {
             self.delay = if got_chunks {
                 Duration::ZERO
             } else if self.delay.is_zero() {
-                job.connection.settings.poll_initial.min(STREAM_POLL_MAX)
+                job.connection
+                    .settings
+                    .poll_initial
+                    .min(STREAM_POLL_INITIAL)
             } else {
                 (self.delay + self.delay / 2).min(STREAM_POLL_MAX)
             };

@@ -1,0 +1,193 @@
+//! Row 7: a streamed queue job through the local Runpod, read with `runpod_flash::client`: the
+//! time to its first item and items per second, next to a unary job producing the same items
+//! and returning them as one result. Each item takes [`ITEM_WORK`] to produce (a token of a
+//! generator), so the unary caller waits for all of them. The worker is this process's own
+//! queue worker on the emulator's job plane.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use runpod_flash::ApiKey;
+use runpod_flash::client::QueueEndpoint;
+use runpod_flash::worker::{FunctionTable, JobPlane, run_queue_worker};
+use runpod_flash::{FlashError, Resource, remote};
+use serde_json::{Value, json};
+
+use crate::{Row, median};
+
+const STREAM: Resource = Resource::queue("bench_stream");
+/// Items per job.
+const ITEMS: u32 = 200;
+/// Time to produce one item.
+const ITEM_WORK: Duration = Duration::from_millis(2);
+/// Jobs measured per side.
+const ROUNDS: usize = 10;
+const KEY: &str = "bench-stream-key";
+
+fn item(i: u32) -> String {
+    format!("token-{i:05}")
+}
+
+/// Streams `n` items, then returns them all (the SDK's `return_aggregate_stream`).
+#[remote(STREAM)]
+async fn bench_tokens(n: u32) -> Result<Vec<String>, FlashError> {
+    let mut all = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        tokio::time::sleep(ITEM_WORK).await;
+        let token = item(i);
+        runpod_flash::worker::stream(&token).await?;
+        all.push(token);
+    }
+    Ok(all)
+}
+
+/// The same items as one result.
+#[remote(STREAM)]
+async fn bench_tokens_unary(n: u32) -> Result<Vec<String>, FlashError> {
+    let mut all = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        tokio::time::sleep(ITEM_WORK).await;
+        all.push(item(i));
+    }
+    Ok(all)
+}
+
+fn input(function: &str) -> Value {
+    json!({runpod_flash::call::reserved::FUNCTION: function, "n": ITEMS})
+}
+
+pub(crate) async fn measure() -> Result<Vec<Row>, String> {
+    let emu = flash_emulator::Emulator::builder()
+        .api_key(ApiKey::new(KEY).ok_or("key")?)
+        .take_timeout(Duration::from_secs(1))
+        .start()
+        .await
+        .map_err(|e| e.to_string())?;
+    let result = with_emulator(&emu).await;
+    emu.shutdown().await;
+    result
+}
+
+async fn with_emulator(emu: &flash_emulator::EmulatorHandle) -> Result<Vec<Row>, String> {
+    let saved: Value = reqwest::Client::new()
+        .post(emu.graphql_url())
+        .bearer_auth(KEY)
+        .json(&json!({
+            "query": "mutation($i: EndpointInput!) { saveEndpoint(input: $i) { id aiKey } }",
+            "variables": {"i": {"name": "bench_stream", "workersMin": 0, "workersMax": 1,
+                "template": {"name": "bench_stream", "containerDiskInGb": 10, "dockerArgs": "", "env": [],
+                    "imageName": flash_contract::images::default_image(false, None)}}}
+        }))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    let endpoint = saved["data"]["saveEndpoint"]["id"]
+        .as_str()
+        .ok_or_else(|| format!("saveEndpoint: {saved}"))?
+        .to_owned();
+    let ai_key = saved["data"]["saveEndpoint"]["aiKey"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let plane = format!("{}/{endpoint}", emu.endpoint_base_url());
+    let vars = HashMap::from([
+        (
+            "RUNPOD_WEBHOOK_GET_JOB",
+            format!("{plane}/job-take/$ID?gpu=cpu"),
+        ),
+        (
+            "RUNPOD_WEBHOOK_POST_OUTPUT",
+            format!("{plane}/job-done/$RUNPOD_POD_ID/$ID?gpu=cpu"),
+        ),
+        (
+            "RUNPOD_WEBHOOK_POST_STREAM",
+            format!("{plane}/job-stream/$RUNPOD_POD_ID/$ID?gpu=cpu"),
+        ),
+        ("RUNPOD_AI_API_KEY", ai_key),
+        ("RUNPOD_POD_ID", "bench-stream".to_owned()),
+    ]);
+    let job_plane = JobPlane::from_vars(|name| vars.get(name).cloned()).ok_or("no job plane")?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(run_queue_worker(
+        job_plane,
+        FunctionTable::for_resource("bench_stream"),
+        1,
+        stopped,
+    ));
+    let client = QueueEndpoint::builder(&endpoint)
+        .base_url(emu.endpoint_base_url())
+        .api_key(ApiKey::new(KEY).ok_or("key")?)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let result = rounds(&client).await;
+    let _ = stop.send(true);
+    let _ = worker.await;
+    result
+}
+
+async fn rounds(client: &QueueEndpoint) -> Result<Vec<Row>, String> {
+    let (mut first, mut rate, mut unary) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..=ROUNDS {
+        let started = Instant::now();
+        let job = client
+            .run(&input("bench_tokens"))
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut stream = job.stream::<String>();
+        let mut got = 0u32;
+        let mut first_at = None;
+        while let Some(token) = stream.next().await {
+            token.map_err(|e| e.to_string())?;
+            first_at.get_or_insert_with(|| started.elapsed());
+            got += 1;
+        }
+        let all = started.elapsed();
+        if got != ITEMS {
+            return Err(format!("streamed {got} of {ITEMS} items"));
+        }
+        let started = Instant::now();
+        let items: Vec<String> = client
+            .run_sync(&input("bench_tokens_unary"), Duration::from_secs(60))
+            .await
+            .map_err(|e| e.to_string())?;
+        let unary_all = started.elapsed();
+        if items.len() != ITEMS as usize {
+            return Err(format!("the unary job returned {} items", items.len()));
+        }
+        // The first round warms connections and the worker.
+        if round > 0 {
+            first.push(first_at.unwrap_or(all).as_secs_f64() * 1e3);
+            rate.push(f64::from(ITEMS) / all.as_secs_f64());
+            unary.push(unary_all.as_secs_f64() * 1e3);
+        }
+    }
+    let (first, rate, unary) = (median(&mut first), median(&mut rate), median(&mut unary));
+    Ok(vec![
+        Row {
+            number: 7,
+            measure: format!(
+                "streamed queue job, {ITEMS} items of {} ms each: time to the first item",
+                ITEM_WORK.as_millis()
+            ),
+            result: format!("{first:.1} ms"),
+            baseline: format!("unary job, the same items as one result: {unary:.1} ms"),
+            ratio: format!("{:.2}x", first / unary),
+            target: "first item sooner than a unary result",
+        },
+        Row {
+            number: 7,
+            measure: format!(
+                "streamed queue job, {ITEMS} items of {} ms each: items/s to the caller",
+                ITEM_WORK.as_millis()
+            ),
+            result: format!("{rate:.0} items/s"),
+            baseline: format!("unary: {:.0} items/s", f64::from(ITEMS) / (unary / 1e3)),
+            ratio: format!("{:.2}x", rate / (f64::from(ITEMS) / (unary / 1e3))),
+            target: "close to 1x: a streamed item costs little",
+        },
+    ])
+}
