@@ -95,7 +95,7 @@ fn submit(
             format!("endpoint {ep}: request body has no \"input\""),
         ));
     };
-    let webhook = match body.get("webhook") {
+    let webhook = match body.get(flash_contract::jobs::WEBHOOK) {
         None | Some(Value::Null) => None,
         Some(Value::String(url)) => match crate::webhooks::refusal(url) {
             Some(why) => {

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use flash_contract::jobs as wire;
 use serde_json::Value;
 
 /// Runpod's default execution timeout when neither the request nor the endpoint sets one.
@@ -12,11 +13,12 @@ pub(crate) const DEFAULT_EXECUTION_TIMEOUT: Duration = Duration::from_secs(600);
 /// Runpod's default job time-to-live: queue time plus run time.
 pub(crate) const DEFAULT_TTL: Duration = Duration::from_secs(24 * 3600);
 /// Smallest `policy.executionTimeout` Runpod accepts.
-const MIN_EXECUTION_TIMEOUT: Duration = Duration::from_secs(5);
+const MIN_EXECUTION_TIMEOUT: Duration =
+    Duration::from_millis(*flash_contract::jobs::EXECUTION_TIMEOUT_MS.start());
 /// Smallest `policy.ttl` Runpod accepts.
-const MIN_TTL: Duration = Duration::from_secs(10);
+const MIN_TTL: Duration = Duration::from_millis(*flash_contract::jobs::TTL_MS.start());
 /// Largest `policy.executionTimeout` and `policy.ttl`: seven days.
-const MAX_POLICY: Duration = Duration::from_secs(7 * 24 * 3600);
+const MAX_POLICY: Duration = Duration::from_millis(*flash_contract::jobs::TTL_MS.end());
 
 /// The parts of a request's `policy` the emulator acts on.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -32,7 +34,7 @@ pub(crate) struct Policy {
 impl Policy {
     /// Reads `body["policy"]`; `Err` is the message of a 400 reply.
     pub(crate) fn parse(body: &Value) -> Result<Self, String> {
-        let Some(policy) = body.get("policy") else {
+        let Some(policy) = body.get(wire::POLICY) else {
             return Ok(Self::default());
         };
         let Some(p) = policy.as_object() else {
@@ -40,12 +42,12 @@ impl Policy {
         };
         Ok(Self {
             execution_timeout: millis(
-                p.get("executionTimeout"),
-                "executionTimeout",
+                p.get(wire::POLICY_EXECUTION_TIMEOUT),
+                wire::POLICY_EXECUTION_TIMEOUT,
                 MIN_EXECUTION_TIMEOUT,
             )?,
-            ttl: millis(p.get("ttl"), "ttl", MIN_TTL)?,
-            low_priority: match p.get("lowPriority") {
+            ttl: millis(p.get(wire::POLICY_TTL), wire::POLICY_TTL, MIN_TTL)?,
+            low_priority: match p.get(wire::POLICY_LOW_PRIORITY) {
                 None | Some(Value::Null) => false,
                 Some(Value::Bool(b)) => *b,
                 Some(other) => {
