@@ -2,7 +2,7 @@
 //! job-stop, graceful shutdown. Wire details: docs/wire-formats.md, "Workers".
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -490,14 +490,14 @@ impl Worker {
         let link = Arc::new(reports::JobLink {
             worker: Arc::clone(&worker),
             job_id: job_id.clone(),
-            streamed: std::sync::atomic::AtomicBool::new(false),
+            streamed: AtomicBool::new(false),
         });
         let handle = jobs.spawn(async move {
             let started = std::time::Instant::now();
             let result = reports::JOB
                 .scope(Arc::clone(&link), worker.table.run_job(input))
                 .await;
-            let streamed = link.streamed.load(std::sync::atomic::Ordering::Relaxed);
+            let streamed = link.streamed.load(Ordering::Relaxed);
             tracing::info!(
                 job_id = %job_id,
                 ok = result.is_ok(),
