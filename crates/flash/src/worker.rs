@@ -42,6 +42,7 @@ mod dispatch;
 mod lb;
 mod local_api;
 mod queue;
+mod report;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
@@ -54,57 +55,7 @@ pub use dispatch::{FunctionTable, JobError};
 pub use lb::{Readiness, health_router, router as lb_router};
 pub use local_api::router as local_api_router;
 pub use queue::{JobPlane, run as run_queue_worker};
-
-/// Reports the progress of the queue job this task runs: Runpod shows `value` as the job's
-/// `output` while it is `IN_PROGRESS` (the runpod SDK's `progress_update`; a caller reads it
-/// with [`JobStatus::progress`](crate::client::JobStatus::progress)).
-///
-/// Outside a queue job (a local call, a load-balanced route) there is no job to report on and
-/// it does nothing. A report the platform does not take is logged, not returned: progress is
-/// advisory and the job goes on. Returns an error only when `value` cannot be encoded.
-///
-/// ```
-/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-/// runpod_flash::worker::progress(&serde_json::json!({"percent": 50})).await?;
-/// # Ok::<(), runpod_flash::FlashError>(()) }).unwrap();
-/// ```
-pub async fn progress<P: serde::Serialize + ?Sized>(value: &P) -> Result<(), crate::FlashError> {
-    let value =
-        serde_json::to_value(value).map_err(|error| crate::error::SerializationError::Serde {
-            function: "progress".to_owned(),
-            direction: crate::error::Direction::Result,
-            message: error.to_string(),
-        })?;
-    queue::reports::progress(value).await;
-    Ok(())
-}
-
-/// Streams `item` to the callers of the queue job this task runs, as a runpod SDK generator
-/// handler's yield: it is posted to job-stream at once, and `GET /stream/{id}` returns it
-/// ([`Job::stream`](crate::client::Job::stream), the runpod SDK's `Job.stream()`). The job's
-/// result is still what the function returns; return the items too to mirror the SDK's
-/// `return_aggregate_stream`.
-///
-/// Outside a queue job it does nothing. A chunk the platform does not take is logged, not
-/// returned. Returns an error only when `item` cannot be encoded.
-///
-/// ```
-/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-/// for token in ["Hel", "lo"] {
-///     runpod_flash::worker::stream(token).await?;
-/// }
-/// # Ok::<(), runpod_flash::FlashError>(()) }).unwrap();
-/// ```
-pub async fn stream<T: serde::Serialize + ?Sized>(item: &T) -> Result<(), crate::FlashError> {
-    let value =
-        serde_json::to_value(item).map_err(|error| crate::error::SerializationError::Serde {
-            function: "stream".to_owned(),
-            direction: crate::error::Direction::Result,
-            message: error.to_string(),
-        })?;
-    queue::reports::chunk(value).await;
-    Ok(())
-}
+pub use report::{progress, stream};
 
 use crate::http_server;
 use crate::manifest::{Manifest, discover};
