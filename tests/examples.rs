@@ -547,7 +547,7 @@ async fn streaming_tokens_progress_and_webhooks() {
     let app = start("06_streaming").await;
     let generator = queue_client(&app, "generator");
     let job = generator
-        .run(&json!({"prompt": "one two three", "max_tokens": 8}))
+        .run(&json!({"prompt": "one two three", "max_tokens": 20}))
         .await
         .unwrap();
     let mut stream = job.stream::<String>();
@@ -557,14 +557,15 @@ async fn streaming_tokens_progress_and_webhooks() {
         .unwrap()
         .unwrap();
     assert_eq!(first, "one#0 ");
-    // The first token is here while the worker is still producing the rest.
+    // The first token is here while the worker is still producing the rest (100 ms a token,
+    // 1.9 s to go; the stream's polls are at most 1 s apart).
     let status = job.status().await.unwrap();
     assert_eq!(status.status, JobState::InProgress, "{status:?}");
     let mut tokens = vec![first];
     while let Some(token) = stream.next().await {
         tokens.push(token.unwrap());
     }
-    assert_eq!(tokens.len(), 8, "{tokens:?}");
+    assert_eq!(tokens.len(), 20, "{tokens:?}");
     let output: Vec<String> = job.wait(Duration::from_secs(10)).await.unwrap();
     assert_eq!(output, tokens, "the output aggregates the stream");
     let stdout = call(&app, &["stream", "hello there"]).await;
