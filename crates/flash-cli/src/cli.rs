@@ -91,7 +91,7 @@ pub(crate) enum Command {
     /// Log in to Runpod in the browser and save the API key to ~/.runpod/config.toml.
     ///
     /// Python Flash's device flow against RUNPOD_API_BASE_URL: prints a console URL to approve
-    /// (RUNPOD_CONSOLE_URL, default https://console.runpod.io), waits for the approval, and
+    /// (RUNPOD_CONSOLE_URL, default `https://console.runpod.io`), waits for the approval, and
     /// saves the key as `[default] api_key` (mode 0600), where `flash deploy` and the Python
     /// tools find it. The key is never printed.
     Login {
