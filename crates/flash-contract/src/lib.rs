@@ -3,6 +3,7 @@
 //! The names and formats that the runtime (`runpod-flash`), the `#[remote]` code generator, the
 //! `flash` CLI, the boot step and the local emulator must agree on, written down once:
 //!
+//! - [`dispatch`]: the Flash dispatcher's route and header names (an endpoint called by name);
 //! - [`env`](mod@env): every environment variable the platform sets on workers or that Flash reads;
 //! - [`files`]: file and directory names (`flash_manifest.json`, `.flash/artifact.tar.gz`);
 //! - [`http`]: the HTTP methods a load-balanced function may use and the paths none may claim;
@@ -17,6 +18,7 @@
 
 #[cfg(feature = "archive")]
 pub mod artifact;
+pub mod dispatch;
 pub mod env;
 pub mod files;
 pub mod http;

@@ -31,7 +31,9 @@ use crate::policy::{DEFAULT_EXECUTION_TIMEOUT, Policy};
 /// Largest `/runsync` body (Runpod: 20 MB).
 pub(crate) const MAX_BODY_BYTES: usize = 20 * 1024 * 1024;
 
-/// The data-plane routes, relative to `/v2`.
+/// The data-plane routes, relative to `/v2`: by endpoint id, and by name through the Flash
+/// dispatcher (`/flash/...`). The dispatcher's static `flash` segment wins over `{ep}` (axum
+/// matches static segments first), and no endpoint id can be `flash` (ids are generated).
 pub(crate) fn routes() -> Router<Arc<Core>> {
     Router::new()
         .route("/{ep}/run", post(run))
@@ -42,9 +44,17 @@ pub(crate) fn routes() -> Router<Arc<Core>> {
         .route("/{ep}/retry/{job}", post(retry))
         .route("/{ep}/health", get(health))
         .route("/{ep}/purge-queue", post(purge))
+        .merge(crate::dispatch::routes())
 }
 
-type Reply = Result<Response, Response>;
+pub(crate) type Reply = Result<Response, Response>;
+
+/// The endpoint a request addresses, and how replies name it.
+pub(crate) struct Target {
+    pub(crate) rt: Arc<EndpointRt>,
+    /// The endpoint id (`/v2/{id}/...`) or `app/environment/resource` (the dispatcher).
+    pub(crate) label: String,
+}
 
 fn endpoint(core: &Core, headers: &HeaderMap, ep: &str) -> Result<Arc<EndpointRt>, Response> {
     if !bearer_ok(headers, &core.settings.api_key) {
@@ -57,6 +67,11 @@ fn endpoint(core: &Core, headers: &HeaderMap, ep: &str) -> Result<Arc<EndpointRt
             format!("endpoint {ep} not found"),
         )),
     }
+}
+
+fn by_id(core: &Core, headers: &HeaderMap, ep: String) -> Result<Target, Response> {
+    let rt = endpoint(core, headers, &ep)?;
+    Ok(Target { rt, label: ep })
 }
 
 fn job_missing(ep: &str, job: &str) -> Response {
@@ -72,7 +87,6 @@ enum Route {
     Run,
     RunSync,
 }
-
 fn submit(
     core: &Core,
     rt: &EndpointRt,
@@ -163,18 +177,13 @@ fn submit(
     Ok(id)
 }
 
-async fn run(
-    State(core): State<Arc<Core>>,
-    Path(ep): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Reply {
-    let rt = endpoint(&core, &headers, &ep)?;
+/// `POST .../run`: queues the job, answers at once.
+pub(crate) fn do_run(core: &Core, t: &Target, body: &Bytes) -> Reply {
     let id = submit(
-        &core,
-        &rt,
-        &ep,
-        &body,
+        core,
+        &t.rt,
+        &t.label,
+        body,
         format!("{}-u1", ids::uuid()),
         Route::Run,
     )?;
@@ -182,23 +191,18 @@ async fn run(
 }
 
 #[derive(Deserialize)]
-struct WaitQuery {
+pub(crate) struct WaitQuery {
     wait: Option<u64>,
 }
 
-async fn runsync(
-    State(core): State<Arc<Core>>,
-    Path(ep): Path<String>,
-    Query(q): Query<WaitQuery>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Reply {
-    let rt = endpoint(&core, &headers, &ep)?;
+/// `POST .../runsync?wait=MS`: queues the job and answers when it ends or the wait passes.
+pub(crate) async fn do_runsync(core: &Core, t: &Target, q: &WaitQuery, body: &Bytes) -> Reply {
+    let rt = &t.rt;
     let id = submit(
-        &core,
-        &rt,
-        &ep,
-        &body,
+        core,
+        rt,
+        &t.label,
+        body,
         format!("sync-{}", ids::uuid()),
         Route::RunSync,
     )?;
@@ -220,51 +224,33 @@ async fn runsync(
     Ok(axum::Json(reply).into_response())
 }
 
-async fn status(
-    State(core): State<Arc<Core>>,
-    Path((ep, job)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Reply {
-    let rt = endpoint(&core, &headers, &ep)?;
-    let st = rt.lock();
-    let obj = st.jobs.jobs.get(&job).map(crate::jobs::Job::status_object);
+pub(crate) fn do_status(t: &Target, job: &str) -> Reply {
+    let st = t.rt.lock();
+    let obj = st.jobs.jobs.get(job).map(crate::jobs::Job::status_object);
     obj.map(|o| axum::Json(o).into_response())
-        .ok_or_else(|| job_missing(&ep, &job))
+        .ok_or_else(|| job_missing(&t.label, job))
 }
 
-async fn stream(
-    State(core): State<Arc<Core>>,
-    Path((ep, job)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Reply {
-    let rt = endpoint(&core, &headers, &ep)?;
-    let obj = rt.lock().jobs.read_stream(&job);
+pub(crate) fn do_stream(t: &Target, job: &str) -> Reply {
+    let obj = t.rt.lock().jobs.read_stream(job);
     obj.map(|o| axum::Json(o).into_response())
-        .ok_or_else(|| job_missing(&ep, &job))
+        .ok_or_else(|| job_missing(&t.label, job))
 }
 
-async fn cancel(
-    State(core): State<Arc<Core>>,
-    Path((ep, job)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Reply {
-    let rt = endpoint(&core, &headers, &ep)?;
-    let obj = rt.lock().jobs.cancel(&job);
+pub(crate) fn do_cancel(t: &Target, job: &str) -> Reply {
+    let rt = &t.rt;
+    let obj = rt.lock().jobs.cancel(job);
     rt.changed.notify_waiters();
     rt.stop_ready.notify_waiters();
     obj.map(|o| axum::Json(o).into_response())
-        .ok_or_else(|| job_missing(&ep, &job))
+        .ok_or_else(|| job_missing(&t.label, job))
 }
 
-async fn retry(
-    State(core): State<Arc<Core>>,
-    Path((ep, job)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Reply {
-    let rt = endpoint(&core, &headers, &ep)?;
-    let res = rt.lock().jobs.retry(&job);
+pub(crate) fn do_retry(t: &Target, job: &str) -> Reply {
+    let rt = &t.rt;
+    let res = rt.lock().jobs.retry(job);
     match res {
-        None => Err(job_missing(&ep, &job)),
+        None => Err(job_missing(&t.label, job)),
         Some(Err(status)) => Err(error(
             StatusCode::BAD_REQUEST,
             format!(
@@ -278,6 +264,57 @@ async fn retry(
             Ok(axum::Json(obj).into_response())
         }
     }
+}
+
+async fn run(
+    State(core): State<Arc<Core>>,
+    Path(ep): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Reply {
+    do_run(&core, &by_id(&core, &headers, ep)?, &body)
+}
+
+async fn runsync(
+    State(core): State<Arc<Core>>,
+    Path(ep): Path<String>,
+    Query(q): Query<WaitQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Reply {
+    do_runsync(&core, &by_id(&core, &headers, ep)?, &q, &body).await
+}
+
+async fn status(
+    State(core): State<Arc<Core>>,
+    Path((ep, job)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Reply {
+    do_status(&by_id(&core, &headers, ep)?, &job)
+}
+
+async fn stream(
+    State(core): State<Arc<Core>>,
+    Path((ep, job)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Reply {
+    do_stream(&by_id(&core, &headers, ep)?, &job)
+}
+
+async fn cancel(
+    State(core): State<Arc<Core>>,
+    Path((ep, job)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Reply {
+    do_cancel(&by_id(&core, &headers, ep)?, &job)
+}
+
+async fn retry(
+    State(core): State<Arc<Core>>,
+    Path((ep, job)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Reply {
+    do_retry(&by_id(&core, &headers, ep)?, &job)
 }
 
 async fn health(

@@ -17,6 +17,9 @@
 //! - `POST /graphql`: the control plane ([`graphql`](crate::sdl) module docs: auth and errors);
 //! - `/v2/{endpoint_id}/{run,runsync,status,stream,cancel,retry,health,purge-queue}`: the client
 //!   data plane ([`data_plane`]);
+//! - `/v2/flash/{run,runsync,status,stream,cancel,retry}` with `X-Flash-App`,
+//!   `X-Flash-Environment`, `X-Flash-Endpoint`: the same queue routes of an endpoint named by
+//!   app, environment and resource (Runpod's Flash dispatcher; `flash_contract::dispatch`);
 //! - `/v2/{endpoint_id}/{job-take,job-take-batch,job-done,job-stream,ping,job-stop}`: the worker
 //!   job plane ([`worker_plane`]);
 //! - `PUT /emulator/uploads/{object_key}`: artifact uploads ([`artifacts`] has the artifact
@@ -35,6 +38,7 @@ pub mod artifacts;
 pub mod console;
 mod core;
 pub mod data_plane;
+mod dispatch;
 mod error;
 mod graphql;
 mod http;

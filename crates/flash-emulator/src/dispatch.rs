@@ -1,0 +1,143 @@
+//! Runpod's Flash dispatcher, `/v2/flash/...`: the queue routes of an endpoint addressed by name
+//! (runpod-wire.md §5). `X-Flash-App`, `X-Flash-Environment` and `X-Flash-Endpoint` name the app,
+//! the environment and the resource; the endpoint is the one saved in that environment
+//! (`flashEnvironmentId`) under that name, or with that id (runpod 2.0's id-based stubs send an
+//! id in `X-Flash-Endpoint`). Everything after resolution is the id route's own handler.
+//!
+//! Refusals, in this order: a bad key 401; a missing (or empty, or non-ASCII) header 400 naming
+//! it; an unknown app, environment or endpoint 404 naming which.
+
+// Handlers return `Result<Response, Response>` (see data_plane.rs).
+#![allow(clippy::result_large_err)]
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::{get, post};
+use flash_contract::dispatch::{HEADER_APP, HEADER_ENDPOINT, HEADER_ENVIRONMENT};
+
+use crate::core::Core;
+use crate::data_plane::{self, Reply, Target, WaitQuery};
+use crate::http::{bearer_ok, error, unauthorized};
+
+/// The dispatcher's queue routes, relative to `/v2`.
+pub(crate) fn routes() -> Router<Arc<Core>> {
+    Router::new()
+        .route("/flash/run", post(run))
+        .route("/flash/runsync", post(runsync))
+        .route("/flash/status/{job}", get(status).post(status))
+        .route("/flash/stream/{job}", get(stream).post(stream))
+        .route("/flash/cancel/{job}", post(cancel))
+        .route("/flash/retry/{job}", post(retry))
+}
+
+fn header<'h>(headers: &'h HeaderMap, name: &str) -> Result<&'h str, Response> {
+    match headers.get(name).map(|v| v.to_str().map(str::trim)) {
+        Some(Ok(value)) if !value.is_empty() => Ok(value),
+        Some(Err(_)) => Err(error(
+            StatusCode::BAD_REQUEST,
+            format!("header {name} is not ASCII text"),
+        )),
+        _ => Err(error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "header {name} is missing; the Flash dispatcher needs {HEADER_APP}, {HEADER_ENVIRONMENT} and {HEADER_ENDPOINT}"
+            ),
+        )),
+    }
+}
+
+/// The endpoint the headers name.
+pub(crate) fn resolve(core: &Core, headers: &HeaderMap) -> Result<Target, Response> {
+    if !bearer_ok(headers, &core.settings.api_key) {
+        return Err(unauthorized());
+    }
+    let app = header(headers, HEADER_APP)?;
+    let env = header(headers, HEADER_ENVIRONMENT)?;
+    let resource = header(headers, HEADER_ENDPOINT)?;
+    let not_found = |what: String| Err(error(StatusCode::NOT_FOUND, what));
+    let id = {
+        let store = core.store();
+        let Some(app_rec) = store.apps.values().find(|a| a.name == app) else {
+            return not_found(format!("flash app {app} not found"));
+        };
+        let Some(env_rec) = store
+            .environments
+            .values()
+            .find(|e| e.app_id == app_rec.id && e.name == env)
+        else {
+            return not_found(format!("environment {env} not found in flash app {app}"));
+        };
+        let saved = store.endpoints_of_env(&env_rec.id);
+        // A name first: deployed endpoint names are resource names. An id only when no name
+        // matches, and only an endpoint of this environment (the stub names app and env too).
+        let found = saved
+            .iter()
+            .find(|e| e.name == resource)
+            .or_else(|| saved.iter().find(|e| e.id == resource));
+        match found {
+            Some(e) => e.id.clone(),
+            None => {
+                return not_found(format!(
+                    "endpoint {resource} not found in environment {env} of flash app {app}"
+                ));
+            }
+        }
+    };
+    let label = format!("{resource} (flash app {app}, environment {env})");
+    match core.endpoint(&id) {
+        Some(rt) if !rt.lock().deleted => Ok(Target { rt, label }),
+        _ => not_found(format!(
+            "endpoint {resource} not found in environment {env} of flash app {app}"
+        )),
+    }
+}
+
+async fn run(State(core): State<Arc<Core>>, headers: HeaderMap, body: Bytes) -> Reply {
+    data_plane::do_run(&core, &resolve(&core, &headers)?, &body)
+}
+
+async fn runsync(
+    State(core): State<Arc<Core>>,
+    Query(q): Query<WaitQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Reply {
+    data_plane::do_runsync(&core, &resolve(&core, &headers)?, &q, &body).await
+}
+
+async fn status(
+    State(core): State<Arc<Core>>,
+    Path(job): Path<String>,
+    headers: HeaderMap,
+) -> Reply {
+    data_plane::do_status(&resolve(&core, &headers)?, &job)
+}
+
+async fn stream(
+    State(core): State<Arc<Core>>,
+    Path(job): Path<String>,
+    headers: HeaderMap,
+) -> Reply {
+    data_plane::do_stream(&resolve(&core, &headers)?, &job)
+}
+
+async fn cancel(
+    State(core): State<Arc<Core>>,
+    Path(job): Path<String>,
+    headers: HeaderMap,
+) -> Reply {
+    data_plane::do_cancel(&resolve(&core, &headers)?, &job)
+}
+
+async fn retry(
+    State(core): State<Arc<Core>>,
+    Path(job): Path<String>,
+    headers: HeaderMap,
+) -> Reply {
+    data_plane::do_retry(&resolve(&core, &headers)?, &job)
+}

@@ -1,0 +1,276 @@
+//! The Flash dispatcher (`/v2/flash/...`, runpod-wire.md §5) over HTTP on 127.0.0.1: an endpoint
+//! named by app, environment and resource reaches the same queue as its id, job ids from one
+//! form work in the other, and each refusal names what was wrong.
+
+mod common;
+
+use common::*;
+use flash_contract::dispatch::{HEADER_APP, HEADER_ENDPOINT, HEADER_ENVIRONMENT};
+use serde_json::{Value, json};
+
+/// A request to `/v2/flash/{op}` with the three headers (`None` leaves one out).
+async fn by_name(
+    emu: &flash_emulator::EmulatorHandle,
+    method: reqwest::Method,
+    op: &str,
+    names: [Option<&str>; 3],
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = http()
+        .request(method, format!("{}/flash/{op}", emu.endpoint_base_url()))
+        .bearer_auth(KEY);
+    for (header, value) in [HEADER_APP, HEADER_ENVIRONMENT, HEADER_ENDPOINT]
+        .into_iter()
+        .zip(names)
+    {
+        if let Some(value) = value {
+            req = req.header(header, value);
+        }
+    }
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let r = req.send().await.unwrap();
+    let code = r.status().as_u16();
+    (code, r.json().await.unwrap_or(Value::Null))
+}
+
+const NAMES: [Option<&str>; 3] = [Some("shop"), Some("production"), Some("resize")];
+
+/// App `shop`, environment `production`, queue endpoint `resize` saved in it (no build, so no
+/// workers: the test takes the jobs). Returns the app id, the endpoint id and the test's worker.
+async fn setup(emu: &flash_emulator::EmulatorHandle) -> (String, String, Worker) {
+    let (app_id, env_id) = create_app_env(emu, "shop").await;
+    let ep = save_endpoint(
+        emu,
+        json!({"name": "resize", "workersMin": 0, "workersMax": 1, "flashEnvironmentId": env_id,
+               "template": template("resize", &[])}),
+    )
+    .await;
+    let id = ep["id"].as_str().unwrap().to_owned();
+    let worker = Worker {
+        base: format!("{}/{id}", emu.endpoint_base_url()),
+        key: ep["aiKey"].as_str().unwrap().to_owned(),
+    };
+    (app_id, id, worker)
+}
+
+async fn take(worker: &Worker) -> (String, Value) {
+    for _ in 0..20 {
+        let (code, job) = worker.get("job-take/pod-1?job_in_progress=0").await;
+        if code == 200 {
+            return (job["id"].as_str().unwrap().to_owned(), job["input"].clone());
+        }
+    }
+    panic!("no job to take");
+}
+
+#[tokio::test]
+async fn a_job_submitted_by_name_is_the_endpoints_job_in_both_forms() {
+    let emu = start().await;
+    let (_, id, worker) = setup(&emu).await;
+    let post = reqwest::Method::POST;
+    let get = reqwest::Method::GET;
+
+    let (code, job) = by_name(
+        &emu,
+        post.clone(),
+        "run",
+        NAMES,
+        Some(json!({"input": {"n": 1}})),
+    )
+    .await;
+    assert_eq!(code, 200, "{job}");
+    assert_eq!(job["status"], "IN_QUEUE");
+    let job_id = job["id"].as_str().unwrap().to_owned();
+    // The worker of the endpoint saved under that name takes it.
+    let (taken, input) = take(&worker).await;
+    assert_eq!(taken, job_id);
+    assert_eq!(input, json!({"n": 1}));
+    let (code, _) = by_name(&emu, get.clone(), &format!("status/{job_id}"), NAMES, None).await;
+    assert_eq!(code, 200);
+    let code = worker
+        .post(
+            &format!("job-done/pod-1/{job_id}?isStream=false"),
+            json!({"output": {"ok": true}}),
+        )
+        .await;
+    assert_eq!(code, 200);
+    for method in [get.clone(), post.clone()] {
+        let (code, status) = by_name(&emu, method, &format!("status/{job_id}"), NAMES, None).await;
+        assert_eq!(code, 200, "{status}");
+        assert_eq!(status["status"], "COMPLETED");
+        assert_eq!(status["output"], json!({"ok": true}));
+    }
+    // The same job by id: one queue, two addresses.
+    let (code, status) = dp_get(&emu, &id, &format!("status/{job_id}")).await;
+    assert_eq!((code, &status["status"]), (200, &json!("COMPLETED")));
+    let (code, stream) = by_name(&emu, get.clone(), &format!("stream/{job_id}"), NAMES, None).await;
+    assert_eq!(
+        (code, &stream["status"]),
+        (200, &json!("COMPLETED")),
+        "{stream}"
+    );
+    // Retry refuses a COMPLETED job: the id route's own rule, reached by name.
+    let (code, refused) =
+        by_name(&emu, post.clone(), &format!("retry/{job_id}"), NAMES, None).await;
+    assert_eq!(code, 400, "{refused}");
+
+    // Cancel by name a job submitted by id.
+    let (code, queued) = dp_post(&emu, &id, "run", json!({"input": {"n": 2}})).await;
+    assert_eq!(code, 200);
+    let queued = queued["id"].as_str().unwrap().to_owned();
+    let (code, cancelled) =
+        by_name(&emu, post.clone(), &format!("cancel/{queued}"), NAMES, None).await;
+    assert_eq!(
+        (code, &cancelled["status"]),
+        (200, &json!("CANCELLED")),
+        "{cancelled}"
+    );
+
+    // runsync by name answers with the finished job inside its wait.
+    let runsync = tokio::spawn({
+        let base = emu.endpoint_base_url();
+        async move {
+            let r = http()
+                .post(format!("{base}/flash/runsync?wait=20000"))
+                .bearer_auth(KEY)
+                .header(HEADER_APP, "shop")
+                .header(HEADER_ENVIRONMENT, "production")
+                .header(HEADER_ENDPOINT, "resize")
+                .json(&json!({"input": {"n": 3}}))
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    });
+    let (sync_id, input) = take(&worker).await;
+    assert_eq!(input, json!({"n": 3}));
+    let code = worker
+        .post(
+            &format!("job-done/pod-1/{sync_id}?isStream=false"),
+            json!({"output": 3}),
+        )
+        .await;
+    assert_eq!(code, 200);
+    let (code, done) = runsync.await.unwrap();
+    assert_eq!(code, 200, "{done}");
+    assert_eq!(
+        (&done["id"], &done["status"], &done["output"]),
+        (&json!(sync_id), &json!("COMPLETED"), &json!(3))
+    );
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_endpoint_id_in_x_flash_endpoint_resolves_within_its_environment_only() {
+    let emu = start().await;
+    let (app_id, id, _worker) = setup(&emu).await;
+    let (code, job) = by_name(
+        &emu,
+        reqwest::Method::POST,
+        "run",
+        [Some("shop"), Some("production"), Some(id.as_str())],
+        Some(json!({"input": {}})),
+    )
+    .await;
+    assert_eq!(code, 200, "{job}");
+    // The same id under another environment of the app is not found there.
+    let d = gql(
+        &emu,
+        "mutation($i: CreateFlashEnvironmentInput!) { createFlashEnvironment(input: $i) { id } }",
+        json!({"i": {"flashAppId": app_id, "name": "staging"}}),
+    )
+    .await;
+    assert!(d["createFlashEnvironment"]["id"].is_string(), "{d}");
+    let (code, body) = by_name(
+        &emu,
+        reqwest::Method::POST,
+        "run",
+        [Some("shop"), Some("staging"), Some(id.as_str())],
+        Some(json!({"input": {}})),
+    )
+    .await;
+    assert_eq!(code, 404, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("environment staging"),
+        "{body}"
+    );
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn refusals_name_the_missing_header_or_the_unknown_name() {
+    let emu = start().await;
+    let _ = setup(&emu).await;
+    let post = reqwest::Method::POST;
+    let body = Some(json!({"input": {}}));
+    for (missing, header) in [HEADER_APP, HEADER_ENVIRONMENT, HEADER_ENDPOINT]
+        .into_iter()
+        .enumerate()
+    {
+        let mut names = NAMES;
+        names[missing] = None;
+        let (code, err) = by_name(&emu, post.clone(), "run", names, body.clone()).await;
+        assert_eq!(code, 400, "{err}");
+        let message = err["error"].as_str().unwrap();
+        assert!(
+            message.starts_with(&format!("header {header} is missing")),
+            "{message}"
+        );
+    }
+    for (names, says) in [
+        (
+            [Some("nope"), Some("production"), Some("resize")],
+            "flash app nope not found",
+        ),
+        (
+            [Some("shop"), Some("dev"), Some("resize")],
+            "environment dev not found in flash app shop",
+        ),
+        (
+            [Some("shop"), Some("production"), Some("crop")],
+            "endpoint crop not found in environment production of flash app shop",
+        ),
+    ] {
+        for op in ["run", "status/some-job"] {
+            let method = if op == "run" {
+                post.clone()
+            } else {
+                reqwest::Method::GET
+            };
+            let (code, err) = by_name(&emu, method, op, names, body.clone()).await;
+            assert_eq!(code, 404, "{op}: {err}");
+            assert_eq!(err["error"], says, "{op}");
+        }
+    }
+    // A job id unknown to the named endpoint is the id route's 404.
+    let (code, err) = by_name(&emu, reqwest::Method::GET, "status/some-job", NAMES, None).await;
+    assert_eq!(code, 404);
+    assert!(
+        err["error"]
+            .as_str()
+            .unwrap()
+            .contains("job some-job not found on endpoint resize"),
+        "{err}"
+    );
+    // The key is checked before anything is resolved.
+    let r = http()
+        .post(format!("{}/flash/run", emu.endpoint_base_url()))
+        .bearer_auth("wrong")
+        .header(HEADER_APP, "shop")
+        .json(&json!({"input": {}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // The dispatcher serves no /health or /purge-queue by name (the runpod SDK sends none):
+    // `flash` is then an endpoint id like any other, and none has it.
+    let (code, err) = dp_get(&emu, "flash", "health").await;
+    assert_eq!(code, 404, "{err}");
+    emu.shutdown().await;
+}
