@@ -1,11 +1,17 @@
 //! The Flash dispatcher (`/v2/flash/...`, runpod-wire.md §5) over HTTP on 127.0.0.1: an endpoint
 //! named by app, environment and resource reaches the same queue as its id, job ids from one
-//! form work in the other, and each refusal names what was wrong.
+//! form work in the other, and each refusal names what was wrong; then `runpod_flash::client`
+//! addressing the endpoint by name the same way.
 
 mod common;
 
+use std::time::Duration;
+
 use common::*;
 use flash_contract::dispatch::{HEADER_APP, HEADER_ENDPOINT, HEADER_ENVIRONMENT};
+use futures_util::StreamExt;
+use runpod_flash::ApiKey;
+use runpod_flash::client::{EndpointErrorKind, JobState, QueueEndpoint};
 use serde_json::{Value, json};
 
 /// A request to `/v2/flash/{op}` with the three headers (`None` leaves one out).
@@ -272,5 +278,155 @@ async fn refusals_name_the_missing_header_or_the_unknown_name() {
     // `flash` is then an endpoint id like any other, and none has it.
     let (code, err) = dp_get(&emu, "flash", "health").await;
     assert_eq!(code, 404, "{err}");
+    emu.shutdown().await;
+}
+
+fn named(
+    emu: &flash_emulator::EmulatorHandle,
+    app: &str,
+    env: &str,
+    resource: &str,
+) -> QueueEndpoint {
+    QueueEndpoint::builder_by_name(app, env, resource)
+        .base_url(emu.endpoint_base_url())
+        .api_key(ApiKey::new(KEY).unwrap())
+        .poll_interval(Duration::from_millis(20), Duration::from_millis(100))
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_rust_client_calls_an_endpoint_by_name_through_every_job_route() {
+    let emu = start().await;
+    let (_, id, worker) = setup(&emu).await;
+    let endpoint = named(&emu, "shop", "production", "resize");
+    assert_eq!(endpoint.id(), "shop/production/resize");
+
+    // run, status, stream and wait, by name.
+    let job = endpoint.run(&json!({"n": 1})).await.unwrap();
+    assert_eq!(job.status().await.unwrap().status, JobState::InQueue);
+    let (taken, input) = take(&worker).await;
+    assert_eq!((taken.as_str(), input), (job.id(), json!({"n": 1})));
+    let code = worker
+        .post(
+            &format!("job-stream/pod-1/{taken}?isStream=true"),
+            json!({"output": "a"}),
+        )
+        .await;
+    assert_eq!(code, 200);
+    let code = worker
+        .post(
+            &format!("job-done/pod-1/{taken}?isStream=true"),
+            json!({"output": ["a"]}),
+        )
+        .await;
+    assert_eq!(code, 200);
+    let chunks: Vec<String> = job.stream::<String>().map(Result::unwrap).collect().await;
+    assert_eq!(chunks, ["a"]);
+    let out: Vec<String> = job.wait(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(out, ["a"]);
+    // The job is the endpoint's: a client by id sees it too.
+    let by_id = QueueEndpoint::builder(&id)
+        .base_url(emu.endpoint_base_url())
+        .api_key(ApiKey::new(KEY).unwrap())
+        .build()
+        .unwrap();
+    assert_eq!(
+        by_id.job(job.id()).status().await.unwrap().status,
+        JobState::Completed
+    );
+
+    // run_sync by name, answered inside the window.
+    let serve = async {
+        let (job, input) = take(&worker).await;
+        let n = input["n"].as_i64().unwrap();
+        worker
+            .post(
+                &format!("job-done/pod-1/{job}?isStream=false"),
+                json!({"output": n * 2}),
+            )
+            .await
+    };
+    let input = json!({"n": 21});
+    let (out, code) = tokio::join!(
+        endpoint.run_sync::<_, i64>(&input, Duration::from_secs(10)),
+        serve
+    );
+    assert_eq!((out.unwrap(), code), (42, 200));
+
+    // FAILED, then retry by name.
+    let job = endpoint.run(&json!({"n": 2})).await.unwrap();
+    let (taken, _) = take(&worker).await;
+    let wire = json!({"error_type": "ValueError", "error_message": "bad n"});
+    worker
+        .post(
+            &format!("job-done/pod-1/{taken}?isStream=false"),
+            json!({"error": wire.to_string()}),
+        )
+        .await;
+    let failed = job.wait::<Value>(Duration::from_secs(5)).await.unwrap_err();
+    assert!(
+        matches!(failed.kind(), EndpointErrorKind::Failed(w) if w.error_message == "bad n"),
+        "{failed}"
+    );
+    assert!(
+        failed.to_string().contains("shop/production/resize"),
+        "{failed}"
+    );
+    assert_eq!(job.retry().await.unwrap(), JobState::InQueue);
+    // Cancel by name.
+    assert_eq!(job.cancel().await.unwrap(), JobState::Cancelled);
+
+    // A run_sync past its deadline cancels the job, by name too (the guard carries the headers).
+    let error = endpoint
+        .run_sync::<_, Value>(&json!({"n": 3}), Duration::from_millis(1200))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error.kind(), EndpointErrorKind::Deadline { .. }),
+        "{error}"
+    );
+    let job = endpoint.job(error.job_id().unwrap());
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while job.status().await.unwrap().status != JobState::Cancelled {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the abandoned job was not cancelled"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_rust_client_by_name_types_unknown_names_and_refuses_bad_ones() {
+    let emu = start().await;
+    let _ = setup(&emu).await;
+    let missing = named(&emu, "shop", "production", "crop");
+    let error = missing.run(&json!({})).await.unwrap_err();
+    let EndpointErrorKind::NotFound { body } = error.kind() else {
+        panic!("{error}");
+    };
+    assert!(
+        body.contains("endpoint crop not found in environment production"),
+        "{body}"
+    );
+    assert_eq!(error.endpoint(), "shop/production/crop");
+
+    for (app, env, resource, field) in [
+        ("", "production", "resize", "app name"),
+        ("shop", " production", "resize", "environment name"),
+        ("shop", "production", "re\nsize", "resource name"),
+    ] {
+        let refused = QueueEndpoint::builder_by_name(app, env, resource)
+            .base_url(emu.endpoint_base_url())
+            .api_key(ApiKey::new(KEY).unwrap())
+            .build()
+            .unwrap_err();
+        assert!(
+            matches!(refused.kind(), EndpointErrorKind::InvalidRequest(m) if m.starts_with(field)),
+            "{refused}"
+        );
+    }
     emu.shutdown().await;
 }

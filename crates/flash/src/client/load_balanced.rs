@@ -92,6 +92,7 @@ impl LoadBalancedEndpoint {
                 name: url.clone(),
                 base: url,
                 key,
+                headers: Vec::new(),
                 http: peer.http.clone(),
                 settings: Settings::default(),
             }),

@@ -1,4 +1,5 @@
-//! A queue endpoint by id: `/run`, `/runsync`, `/health`, `/purge-queue`, and its jobs.
+//! A queue endpoint by id (`/run`, `/runsync`, `/health`, `/purge-queue`, and its jobs), or by
+//! app, environment and resource name through Runpod's Flash dispatcher (`/flash/run`, ...).
 
 use std::fmt;
 use std::sync::Arc;
@@ -53,7 +54,7 @@ impl fmt::Debug for QueueEndpoint {
 /// How a [`QueueEndpoint`] is set up.
 #[derive(Debug, Clone)]
 pub struct QueueEndpointBuilder {
-    id: String,
+    address: Address,
     base_url: Option<String>,
     api_key: Option<ApiKey>,
     settings: Settings,
@@ -87,6 +88,41 @@ pub struct JobCounts {
     /// Jobs run again.
     #[serde(default)]
     pub retried: u64,
+}
+
+/// Which endpoint a client calls.
+#[derive(Debug, Clone)]
+enum Address {
+    /// `{base}/{id}/...`.
+    Id(String),
+    /// `{base}/flash/...` with the `X-Flash-*` headers: Runpod resolves the endpoint.
+    Name {
+        app: String,
+        environment: String,
+        resource: String,
+    },
+}
+
+impl Address {
+    /// How errors name the endpoint.
+    fn label(&self) -> String {
+        match self {
+            Self::Id(id) => id.clone(),
+            Self::Name {
+                app,
+                environment,
+                resource,
+            } => format!("{app}/{environment}/{resource}"),
+        }
+    }
+}
+
+/// Whether `value` can be sent as a header value as it is: printable ASCII, not blank, no
+/// surrounding spaces (a server would trim them and resolve another name).
+fn header_text(value: &str) -> bool {
+    !value.is_empty()
+        && value.trim() == value
+        && value.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
 }
 
 #[derive(Deserialize)]
@@ -142,20 +178,47 @@ impl QueueEndpointBuilder {
     /// Builds the client. Fails when the id is not a plain path segment, the base URL is not an
     /// http(s) URL, or no API key can be found.
     pub fn build(self) -> Result<QueueEndpoint, EndpointError> {
+        let label = self.address.label();
         let invalid = |message: String| {
-            EndpointError::new(&self.id, None, EndpointErrorKind::InvalidRequest(message))
+            EndpointError::new(&label, None, EndpointErrorKind::InvalidRequest(message))
         };
-        if self.id.is_empty()
-            || !self
-                .id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
-            return Err(invalid(format!(
-                "endpoint id {:?} must be letters, digits, '-' or '_'",
-                self.id
-            )));
-        }
+        let (tail, headers) = match &self.address {
+            Address::Id(id) => {
+                if id.is_empty()
+                    || !id
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                {
+                    return Err(invalid(format!(
+                        "endpoint id {id:?} must be letters, digits, '-' or '_'"
+                    )));
+                }
+                (id.clone(), Vec::new())
+            }
+            Address::Name {
+                app,
+                environment,
+                resource,
+            } => {
+                use flash_contract::dispatch::{
+                    HEADER_APP, HEADER_ENDPOINT, HEADER_ENVIRONMENT, SENTINEL_ID,
+                };
+                let mut headers = Vec::with_capacity(3);
+                for (what, header, value) in [
+                    ("app name", HEADER_APP, app),
+                    ("environment name", HEADER_ENVIRONMENT, environment),
+                    ("resource name", HEADER_ENDPOINT, resource),
+                ] {
+                    if !header_text(value) {
+                        return Err(invalid(format!(
+                            "{what} {value:?} ({header}) must be printable ASCII, not empty, without surrounding spaces"
+                        )));
+                    }
+                    headers.push((header, value.clone()));
+                }
+                (SENTINEL_ID.to_owned(), headers)
+            }
+        };
         let base = match self.base_url {
             Some(url) => url,
             None => std::env::var(flash_contract::env::RUNPOD_ENDPOINT_BASE_URL)
@@ -186,9 +249,10 @@ impl QueueEndpointBuilder {
             })?;
         Ok(QueueEndpoint {
             connection: Arc::new(Connection {
-                base: format!("{base}/{}", self.id),
-                name: self.id,
+                base: format!("{base}/{tail}"),
+                name: label,
                 key,
+                headers,
                 http: peer.http.clone(),
                 settings: self.settings,
             }),
@@ -204,8 +268,44 @@ impl QueueEndpoint {
 
     /// Sets up a client of the endpoint `id`.
     pub fn builder(id: impl Into<String>) -> QueueEndpointBuilder {
+        Self::builder_at(Address::Id(id.into()))
+    }
+
+    /// The endpoint of resource `resource` in environment `environment` of Flash app `app`,
+    /// with the defaults: called through Runpod's Flash dispatcher, which finds the endpoint
+    /// by name on every request (`{base}/flash/run`, `/flash/runsync`, `/flash/status/{id}`,
+    /// `/flash/stream/{id}`, `/flash/cancel/{id}`, `/flash/retry/{id}` with `X-Flash-App`,
+    /// `X-Flash-Environment` and `X-Flash-Endpoint`). No id or URL is needed, so the endpoint
+    /// can be redeployed under another id. `resource` may also be an endpoint id of that
+    /// environment. The dispatcher has no `/health` or `/purge-queue`: call those by id.
+    ///
+    /// `flash deploy` without `--env` deploys to `production` (as Python Flash does); runpod
+    /// 2.0 apps deploy to and call
+    /// [`DEFAULT_ENVIRONMENT`](flash_contract::dispatch::DEFAULT_ENVIRONMENT) (`default`).
+    pub fn by_name(
+        app: impl Into<String>,
+        environment: impl Into<String>,
+        resource: impl Into<String>,
+    ) -> Result<Self, EndpointError> {
+        Self::builder_by_name(app, environment, resource).build()
+    }
+
+    /// Sets up a client of an endpoint by name, as [`by_name`](Self::by_name) calls it.
+    pub fn builder_by_name(
+        app: impl Into<String>,
+        environment: impl Into<String>,
+        resource: impl Into<String>,
+    ) -> QueueEndpointBuilder {
+        Self::builder_at(Address::Name {
+            app: app.into(),
+            environment: environment.into(),
+            resource: resource.into(),
+        })
+    }
+
+    fn builder_at(address: Address) -> QueueEndpointBuilder {
         QueueEndpointBuilder {
-            id: id.into(),
+            address,
             base_url: None,
             api_key: None,
             settings: Settings::default(),
@@ -245,7 +345,8 @@ impl QueueEndpoint {
         Ok(Self::builder(id).base_url(base).build()?)
     }
 
-    /// The endpoint's id.
+    /// The endpoint's id, or `app/environment/resource` for one called by name (what errors
+    /// name it by).
     pub fn id(&self) -> &str {
         &self.connection.name
     }
@@ -328,9 +429,10 @@ impl QueueEndpoint {
         let job = Job::new(Arc::clone(&self.connection), status.id);
         let mut cancel = CancelOnDrop::new(
             self.connection
-                .http
-                .post(format!("{}/cancel/{}", self.connection.base, job.id()))
-                .bearer_auth(self.connection.key.expose())
+                .request(
+                    Method::POST,
+                    &format!("{}/cancel/{}", self.connection.base, job.id()),
+                )
                 .timeout(self.connection.settings.request_timeout),
         );
         let left = timeout.saturating_sub(started.elapsed());

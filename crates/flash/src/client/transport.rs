@@ -55,6 +55,9 @@ pub(crate) struct Connection {
     /// The URL operations are relative to, without a trailing slash.
     pub(crate) base: String,
     pub(crate) key: ApiKey,
+    /// Sent on every request besides the key: the Flash dispatcher's `X-Flash-*` names when
+    /// the endpoint is addressed by name, nothing otherwise.
+    pub(crate) headers: Vec<(&'static str, String)>,
     pub(crate) http: reqwest::Client,
     pub(crate) settings: Settings,
 }
@@ -67,6 +70,19 @@ pub(crate) struct Answer {
 }
 
 impl Connection {
+    /// `method url` with the key and the endpoint's headers: every request of this endpoint
+    /// starts here, so none can go without them.
+    pub(crate) fn request(&self, method: Method, url: &str) -> reqwest::RequestBuilder {
+        let mut request = self
+            .http
+            .request(method, url)
+            .bearer_auth(self.key.expose());
+        for (name, value) in &self.headers {
+            request = request.header(*name, value);
+        }
+        request
+    }
+
     pub(crate) fn error(&self, job_id: Option<&str>, kind: EndpointErrorKind) -> EndpointError {
         EndpointError::new(&self.name, job_id, kind)
     }
@@ -119,11 +135,7 @@ impl Connection {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let mut request = self
-                .http
-                .request(method.clone(), &url)
-                .bearer_auth(self.key.expose())
-                .timeout(timeout);
+            let mut request = self.request(method.clone(), &url).timeout(timeout);
             if let Some(body) = &body {
                 request = request
                     .header(reqwest::header::CONTENT_TYPE, "application/json")
