@@ -1,26 +1,65 @@
-//! The cached virtualenv of the tests that run official Python clients and workers: runpod-flash
-//! 1.21 from PyPI, which brings runpod 1.12. It is kept outside the repository in
-//! `$FLASH_CI_VENVS/flash121` (default `$HOME/.cache/flash-ci/venvs/flash121`) and created when
-//! missing; `Err` from [`venv_python`] says why a test should skip (no `python3`, PyPI
-//! unreachable).
+//! The cached virtualenvs of the tests that run official Python clients and workers, kept
+//! outside the repository in `$FLASH_CI_VENVS/NAME` (default `$HOME/.cache/flash-ci/venvs/NAME`)
+//! and created when missing; `Err` says why a test should skip (no `python3`, PyPI
+//! unreachable):
+//!
+//! - [`venv_python`]: `flash121`, runpod-flash 1.21 from PyPI, which brings runpod 1.12;
+//! - [`runpod20_python`]: `runpod20rc2`, runpod 2.0.0rc2 (a pre-release: `pip install --pre`),
+//!   the SDK whose apps call each other through the Flash dispatcher.
+//!
+//! Also used by the emulator's own tests (`#[path]`), so it needs nothing but reqwest and tokio.
 #![allow(clippy::print_stderr)] // says what it installs
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-/// What the virtualenv holds.
+/// What the `flash121` virtualenv holds.
 pub const REQUIREMENT: &str = "runpod-flash==1.21.*";
-/// Written when the virtualenv is complete; a directory without it is made again.
+/// Written when a virtualenv is complete; a directory without it is made again.
 pub const COMPLETE: &str = ".flash-ci-complete";
 
-/// The virtualenv's directory.
+/// One cached virtualenv.
+struct Venv {
+    /// Its directory's name under the venvs directory.
+    name: &'static str,
+    /// The package on PyPI whose index page says whether PyPI answers.
+    package: &'static str,
+    /// `pip install` arguments after `install --quiet --disable-pip-version-check`.
+    pip: &'static [&'static str],
+    /// Files under `bin/` it must have.
+    bins: &'static [&'static str],
+    /// The modules it must import.
+    imports: &'static str,
+}
+
+const FLASH121: Venv = Venv {
+    name: "flash121",
+    package: "runpod-flash",
+    pip: &[REQUIREMENT],
+    bins: &["flash"],
+    imports: "import runpod_flash, runpod, uvicorn",
+};
+
+const RUNPOD20: Venv = Venv {
+    name: "runpod20rc2",
+    package: "runpod",
+    pip: &["--pre", "runpod==2.0.0rc2"],
+    bins: &[],
+    imports: "import runpod, runpod.apps.targets; assert runpod.__version__ == '2.0.0rc2', runpod.__version__",
+};
+
+/// The `flash121` virtualenv's directory.
 pub fn venv_dir() -> Option<PathBuf> {
+    dir_of(FLASH121.name)
+}
+
+fn dir_of(name: &str) -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("FLASH_CI_VENVS").filter(|d| !d.is_empty()) {
-        return Some(PathBuf::from(dir).join("flash121"));
+        return Some(PathBuf::from(dir).join(name));
     }
     let home = std::env::var_os("HOME").filter(|h| !h.is_empty())?;
-    Some(PathBuf::from(home).join(".cache/flash-ci/venvs/flash121"))
+    Some(PathBuf::from(home).join(".cache/flash-ci/venvs").join(name))
 }
 
 /// Runs `program args`, returning whether it succeeded and its stderr's last line.
@@ -46,11 +85,15 @@ pub fn run(program: &Path, args: &[&str]) -> (bool, String) {
 
 /// Whether pip's index answers (PyPI, or `PIP_INDEX_URL`).
 pub async fn index_reachable() -> Result<(), String> {
+    package_reachable(FLASH121.package).await
+}
+
+async fn package_reachable(package: &str) -> Result<(), String> {
     let index = std::env::var("PIP_INDEX_URL")
         .ok()
         .filter(|u| !u.trim().is_empty())
         .unwrap_or_else(|| "https://pypi.org/simple".to_owned());
-    let url = format!("{}/runpod-flash/", index.trim_end_matches('/'));
+    let url = format!("{}/{package}/", index.trim_end_matches('/'));
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(20))
         .build()
@@ -62,14 +105,28 @@ pub async fn index_reachable() -> Result<(), String> {
     }
 }
 
-/// The virtualenv's python, creating the virtualenv when missing; `Err` is why the test skips.
+/// The `flash121` virtualenv's python, creating the virtualenv when missing; `Err` is why the
+/// test skips.
 pub async fn venv_python() -> Result<PathBuf, String> {
-    let dir = venv_dir().ok_or("neither FLASH_CI_VENVS nor HOME is set")?;
+    python_of(&FLASH121).await
+}
+
+/// The `runpod20rc2` virtualenv's python (runpod 2.0.0rc2), creating it when missing; `Err` is
+/// why the test skips.
+pub async fn runpod20_python() -> Result<PathBuf, String> {
+    python_of(&RUNPOD20).await
+}
+
+async fn python_of(venv: &Venv) -> Result<PathBuf, String> {
+    let dir = dir_of(venv.name).ok_or("neither FLASH_CI_VENVS nor HOME is set")?;
     let python = dir.join("bin/python");
     let ready = |python: &Path| {
         dir.join(COMPLETE).is_file()
-            && dir.join("bin/flash").is_file()
-            && run(python, &["-c", "import runpod_flash, runpod, uvicorn"]).0
+            && venv
+                .bins
+                .iter()
+                .all(|bin| dir.join("bin").join(bin).is_file())
+            && run(python, &["-c", venv.imports]).0
     };
     if ready(&python) {
         return Ok(python);
@@ -79,31 +136,27 @@ pub async fn venv_python() -> Result<PathBuf, String> {
     if !ok {
         return Err(format!("python3 is missing ({why})"));
     }
-    index_reachable()
+    let requirement = venv.pip.join(" ");
+    package_reachable(venv.package)
         .await
-        .map_err(|e| format!("PyPI is unreachable, so {REQUIREMENT} cannot be installed: {e}"))?;
-    eprintln!("creating {} with {REQUIREMENT}", dir.display());
+        .map_err(|e| format!("PyPI is unreachable, so {requirement} cannot be installed: {e}"))?;
+    eprintln!("creating {} with {requirement}", dir.display());
     if dir.exists() {
         std::fs::remove_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
-    let venv = dir.to_string_lossy().into_owned();
-    let (ok, why) = run(system, &["-m", "venv", &venv]);
-    assert!(ok, "python3 -m venv {venv} failed: {why}");
-    let (ok, why) = run(
-        &dir.join("bin/pip"),
-        &[
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            REQUIREMENT,
-        ],
-    );
-    assert!(ok, "pip install {REQUIREMENT} failed: {why}");
-    std::fs::write(dir.join(COMPLETE), REQUIREMENT).unwrap();
+    let venv_path = dir.to_string_lossy().into_owned();
+    let (ok, why) = run(system, &["-m", "venv", &venv_path]);
+    assert!(ok, "python3 -m venv {venv_path} failed: {why}");
+    let mut args = vec!["install", "--quiet", "--disable-pip-version-check"];
+    args.extend_from_slice(venv.pip);
+    let (ok, why) = run(&dir.join("bin/pip"), &args);
+    assert!(ok, "pip install {requirement} failed: {why}");
+    std::fs::write(dir.join(COMPLETE), &requirement).unwrap();
     assert!(
         ready(&python),
-        "{} cannot import runpod_flash",
-        python.display()
+        "{} cannot run {:?}",
+        python.display(),
+        venv.imports
     );
     Ok(python)
 }
