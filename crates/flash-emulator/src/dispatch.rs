@@ -4,6 +4,13 @@
 //! (`flashEnvironmentId`) under that name, or with that id (runpod 2.0's id-based stubs send an
 //! id in `X-Flash-Endpoint`). Everything after resolution is the id route's own handler.
 //!
+//! Load-balanced endpoints by name: Runpod serves them at `https://flash.{endpoint domain}{path}`
+//! with the same headers; one loopback listener has no subdomains, so the emulator serves that
+//! host at the path prefix `{base}/flash-lb` (`{base}/flash-lb/classify` is `/classify` on
+//! the endpoint's worker, query and percent-encoding kept), then proxies as `lb_proxy.rs` does.
+//! A queue endpoint named there is 400 (it serves no HTTP paths), as a load-balanced one named
+//! on the queue routes is.
+//!
 //! Refusals, in this order: a bad key 401; a missing (or empty, or non-ASCII) header 400 naming
 //! it; an unknown app, environment or endpoint 404 naming which.
 
@@ -14,8 +21,8 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use axum::routing::{get, post};
 use flash_contract::dispatch::{HEADER_APP, HEADER_ENDPOINT, HEADER_ENVIRONMENT};
@@ -23,6 +30,9 @@ use flash_contract::dispatch::{HEADER_APP, HEADER_ENDPOINT, HEADER_ENVIRONMENT};
 use crate::core::Core;
 use crate::data_plane::{self, Reply, Target, WaitQuery};
 use crate::http::{bearer_ok, error, unauthorized};
+
+/// The path prefix of load-balanced endpoints by name, on the emulator's main listener.
+pub(crate) const LB_PREFIX: &str = "/flash-lb";
 
 /// The dispatcher's queue routes, relative to `/v2`.
 pub(crate) fn routes() -> Router<Arc<Core>> {
@@ -140,4 +150,53 @@ async fn retry(
     headers: HeaderMap,
 ) -> Reply {
     data_plane::do_retry(&resolve(&core, &headers)?, &job)
+}
+
+/// `{base}/flash-lb{path}`: the load-balanced endpoint the headers name, path `{path}`.
+pub(crate) async fn lb(State(core): State<Arc<Core>>, req: Request) -> Response {
+    let target = match resolve(&core, req.headers()) {
+        Ok(target) => target,
+        Err(refusal) => return refusal,
+    };
+    if !target.rt.lock().cfg.load_balanced() {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "endpoint {} is a queue endpoint; call it at /v2/flash/run or /v2/flash/runsync",
+                target.label
+            ),
+        );
+    }
+    let (mut parts, body) = req.into_parts();
+    let path = worker_path(&parts.uri);
+    match path.parse::<Uri>() {
+        Ok(uri) => parts.uri = uri,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("bad path {path}: {e}")),
+    }
+    crate::lb_proxy::forward(core, target.rt, Request::from_parts(parts, body)).await
+}
+
+/// The worker's path of a request to `/flash-lb{rest}`: `rest` as the client encoded it (so
+/// `%2F` stays inside a segment), `/` when empty, the query kept.
+fn worker_path(uri: &Uri) -> String {
+    let rest = uri.path().strip_prefix(LB_PREFIX).unwrap_or("/");
+    let rest = if rest.is_empty() { "/" } else { rest };
+    match uri.query() {
+        Some(q) => format!("{rest}?{q}"),
+        None => rest.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_worker_gets_the_path_after_the_prefix_as_encoded() {
+        let path = |u: &str| worker_path(&u.parse::<Uri>().unwrap());
+        assert_eq!(path("/flash-lb"), "/");
+        assert_eq!(path("/flash-lb/"), "/");
+        assert_eq!(path("/flash-lb/echo?q=1"), "/echo?q=1");
+        assert_eq!(path("/flash-lb/files/a%2Fb"), "/files/a%2Fb");
+    }
 }

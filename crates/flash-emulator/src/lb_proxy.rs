@@ -4,7 +4,8 @@
 //!
 //! The same proxy is also reachable on the emulator's main listener at
 //! `{base}/lb/{endpoint_id}/{*rest}`, which forwards to path `/{rest}` (query kept), so that a
-//! deploy can derive every LB URL from one template without knowing per-endpoint ports.
+//! deploy can derive every LB URL from one template without knowing per-endpoint ports; and by
+//! name at `{base}/flash-lb{path}` (the Flash dispatcher, `dispatch.rs`).
 //!
 //! Auth: `Authorization: Bearer KEY` (or the bare key) with the emulator's API key, else 401.
 //! While no worker is healthy a request waits (and counts as demand, so a worker is started) up
@@ -191,6 +192,13 @@ async fn route_by_path(core: Arc<Core>, endpoint_id: &str, req: Request) -> Resp
         }
     }
     proxy(State((core, rt)), Request::from_parts(parts, body)).await
+}
+
+/// Forwards `req` (its URI already the worker's path) to a healthy worker of `rt`: what every
+/// form of addressing a load-balanced endpoint ends in (its own listener, `/lb/{id}`, the Flash
+/// dispatcher's `/flash-lb`).
+pub(crate) async fn forward(core: Arc<Core>, rt: Arc<EndpointRt>, req: Request) -> Response {
+    proxy(State((core, rt)), req).await
 }
 
 async fn proxy(State((core, rt)): State<(Arc<Core>, Arc<EndpointRt>)>, req: Request) -> Response {

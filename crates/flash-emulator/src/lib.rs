@@ -29,7 +29,9 @@
 //! - `GET /emulator/console`: a web page showing all of it ([`console`]).
 //!
 //! - `/lb/{endpoint_id}/{*rest}`: load-balanced endpoint `endpoint_id`, path `/{rest}`
-//!   ([`EmulatorHandle::lb_url_template`]).
+//!   ([`EmulatorHandle::lb_url_template`]);
+//! - `/flash-lb/{*rest}` with the `X-Flash-*` headers: the load-balanced endpoint they name,
+//!   path `/{rest}` (Runpod's `https://flash.{domain}{path}`; [`EmulatorHandle::flash_lb_url`]).
 //!
 //! Load-balanced endpoints also each get their own listener ([`lb_proxy`]). Workers are real
 //! processes started from the build artifact with the environment documented in [`supervisor`].
@@ -385,6 +387,11 @@ impl EmulatorBuilder {
                 "/rest/v1/networkvolumes",
                 get(rest::list).post(rest::create),
             )
+            .route(dispatch::LB_PREFIX, any(dispatch::lb))
+            .route(
+                &format!("{}/{{*rest}}", dispatch::LB_PREFIX),
+                any(dispatch::lb),
+            )
             .route("/lb/{endpoint_id}", any(lb_proxy::path_proxy_root))
             .route("/lb/{endpoint_id}/{*rest}", any(lb_proxy::path_proxy))
             .with_state(Arc::clone(&core))
@@ -478,6 +485,14 @@ impl EmulatorHandle {
     /// emulator's stand-in for `https://{endpoint_id}.api.runpod.ai`).
     pub fn lb_url_template(&self) -> String {
         format!("{}/lb/{{endpoint_id}}", self.core.settings.base_url)
+    }
+
+    /// Where load-balanced endpoints are reached by name, `{base}/flash-lb` (Runpod's
+    /// `https://flash.{endpoint domain}`): a request to `{this}{path}` with `X-Flash-App`,
+    /// `X-Flash-Environment` and `X-Flash-Endpoint` reaches path `{path}` of the endpoint they
+    /// name.
+    pub fn flash_lb_url(&self) -> String {
+        format!("{}{}", self.core.settings.base_url, dispatch::LB_PREFIX)
     }
 
     /// What `RUNPOD_REST_API_URL` should be: `{base}/rest/v1` (network volumes).

@@ -430,3 +430,71 @@ async fn the_rust_client_by_name_types_unknown_names_and_refuses_bad_ones() {
     }
     emu.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_load_balanced_endpoint_by_name_is_proxied_at_flash_lb() {
+    let emu = start().await;
+    let (_, env_id, _) = deploy(&emu, "shop").await;
+    save_endpoint(
+        &emu,
+        json!({"name": "gateway", "type": "LB", "workersMin": 1, "workersMax": 1, "idleTimeout": 60,
+               "flashEnvironmentId": env_id, "template": template("gateway", &[])}),
+    )
+    .await;
+    save_endpoint(
+        &emu,
+        json!({"name": "resize", "workersMin": 0, "workersMax": 1, "flashEnvironmentId": env_id,
+               "template": template("resize", &[])}),
+    )
+    .await;
+    let lb = emu.flash_lb_url();
+    assert!(lb.starts_with(emu.api_base_url()) && lb.ends_with("/flash-lb"));
+    let send = |resource: &'static str, path: &'static str| {
+        http()
+            .post(format!("{lb}{path}"))
+            .bearer_auth(KEY)
+            .header(HEADER_APP, "shop")
+            .header(HEADER_ENVIRONMENT, "production")
+            .header(HEADER_ENDPOINT, resource)
+            .body("hello")
+            .send()
+    };
+    let r = send("gateway", "/echo").await.unwrap();
+    assert_eq!(r.status(), 200);
+    let worker = r.headers()["x-runpod-worker-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body, json!({"body": "hello", "worker": worker}));
+    // A path the worker does not serve is its own 404, not the dispatcher's.
+    let r = send("gateway", "/nothing-here").await.unwrap();
+    assert_eq!(r.status(), 404);
+    // A queue endpoint serves no paths; an unknown name is the dispatcher's 404.
+    let r = send("resize", "/echo").await.unwrap();
+    assert_eq!(r.status(), 400);
+    let err: Value = r.json().await.unwrap();
+    assert!(
+        err["error"]
+            .as_str()
+            .unwrap()
+            .contains("is a queue endpoint"),
+        "{err}"
+    );
+    let r = send("nope", "/echo").await.unwrap();
+    assert_eq!(r.status(), 404);
+    let err: Value = r.json().await.unwrap();
+    assert_eq!(
+        err["error"],
+        "endpoint nope not found in environment production of flash app shop"
+    );
+    let r = http()
+        .post(format!("{lb}/echo"))
+        .bearer_auth(KEY)
+        .header(HEADER_APP, "shop")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    emu.shutdown().await;
+}
