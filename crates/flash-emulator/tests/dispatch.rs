@@ -11,7 +11,7 @@ use common::*;
 use flash_contract::dispatch::{HEADER_APP, HEADER_ENDPOINT, HEADER_ENVIRONMENT};
 use futures_util::StreamExt;
 use runpod_flash::ApiKey;
-use runpod_flash::client::{EndpointErrorKind, JobState, QueueEndpoint};
+use runpod_flash::client::{EndpointErrorKind, JobState, LoadBalancedEndpoint, QueueEndpoint};
 use serde_json::{Value, json};
 
 /// A request to `/v2/flash/{op}` with the three headers (`None` leaves one out).
@@ -496,5 +496,28 @@ async fn a_load_balanced_endpoint_by_name_is_proxied_at_flash_lb() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
+
+    // Our load-balanced client by name.
+    let key = || Some(ApiKey::new(KEY).unwrap());
+    let api =
+        LoadBalancedEndpoint::by_name_at(&lb, "shop", "production", "gateway", key()).unwrap();
+    let echoed: Value = api.post("/echo", &json!("hi")).await.unwrap();
+    assert_eq!(echoed["body"], "\"hi\"");
+    let missing =
+        LoadBalancedEndpoint::by_name_at(&lb, "shop", "production", "nope", key()).unwrap();
+    let error = missing
+        .post::<_, Value>("/echo", &json!(1))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error.kind(), EndpointErrorKind::NotFound { .. }),
+        "{error}"
+    );
+    assert_eq!(error.endpoint(), "shop/production/nope");
+    let refused = LoadBalancedEndpoint::by_name_at(&lb, "shop", "", "gateway", key()).unwrap_err();
+    assert!(
+        matches!(refused.kind(), EndpointErrorKind::InvalidRequest(m) if m.starts_with("environment name")),
+        "{refused}"
+    );
     emu.shutdown().await;
 }

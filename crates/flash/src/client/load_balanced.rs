@@ -1,4 +1,5 @@
-//! A load-balanced endpoint: plain HTTP to `https://{id}.api.runpod.ai{path}`, typed.
+//! A load-balanced endpoint: plain HTTP to `https://{id}.api.runpod.ai{path}` (or by name,
+//! `https://flash.api.runpod.ai{path}` with the Flash dispatcher's headers), typed.
 
 use std::fmt;
 use std::sync::Arc;
@@ -10,10 +11,23 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::error::{EndpointError, EndpointErrorKind};
-use super::transport::{Connection, Repeat, Settings};
+use super::transport::{Connection, Repeat, Settings, dispatch_headers};
 use crate::ApiKey;
 use crate::call::WireError;
 use crate::config;
+
+/// The dispatcher of load-balanced endpoints for the data-plane base URL `base`, as runpod 2.0
+/// derives it (`targets.py` `_lb_domain`): `https://flash.` and the base URL's host and port.
+fn dispatcher_url(base: &str) -> String {
+    let base = base.trim();
+    let host = base
+        .split_once("://")
+        .map_or(base, |(_, rest)| rest)
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    format!("https://flash.{host}")
+}
 
 /// Largest load-balanced request body (Runpod: 30 MB).
 const MAX_LB_BODY_BYTES: usize = 30 * 1024 * 1024;
@@ -70,8 +84,47 @@ impl LoadBalancedEndpoint {
     /// with `key` or else `RUNPOD_API_KEY`.
     pub fn at_url(url: impl Into<String>, key: Option<ApiKey>) -> Result<Self, EndpointError> {
         let url = url.into().trim().trim_end_matches('/').to_owned();
+        Self::connect(url.clone(), url, key, Vec::new())
+    }
+
+    /// The load-balanced endpoint of resource `resource` in environment `environment` of
+    /// Flash app `app`, through Runpod's Flash dispatcher: `https://flash.{host}{path}`, where
+    /// `host` is that of `RUNPOD_ENDPOINT_BASE_URL` (default `api.runpod.ai`), with the
+    /// `X-Flash-App`, `X-Flash-Environment` and `X-Flash-Endpoint` headers on every request
+    /// (what runpod 2.0's `runpod.Api(app=..., name=...)` sends). Key from `RUNPOD_API_KEY`.
+    pub fn by_name(app: &str, environment: &str, resource: &str) -> Result<Self, EndpointError> {
+        let base = std::env::var(flash_contract::env::RUNPOD_ENDPOINT_BASE_URL)
+            .ok()
+            .filter(|url| !url.trim().is_empty())
+            .unwrap_or_else(|| config::DEFAULT_ENDPOINT_BASE_URL.to_owned());
+        Self::by_name_at(dispatcher_url(&base), app, environment, resource, None)
+    }
+
+    /// [`by_name`](Self::by_name) with the dispatcher at `url` instead (the emulator's
+    /// `flash_lb_url()`, a proxy), with `key` or else `RUNPOD_API_KEY`.
+    pub fn by_name_at(
+        url: impl Into<String>,
+        app: &str,
+        environment: &str,
+        resource: &str,
+        key: Option<ApiKey>,
+    ) -> Result<Self, EndpointError> {
+        let url = url.into().trim().trim_end_matches('/').to_owned();
+        let name = format!("{app}/{environment}/{resource}");
+        let headers = dispatch_headers(app, environment, resource).map_err(|message| {
+            EndpointError::new(&name, None, EndpointErrorKind::InvalidRequest(message))
+        })?;
+        Self::connect(name, url, key, headers)
+    }
+
+    fn connect(
+        name: String,
+        url: String,
+        key: Option<ApiKey>,
+        headers: Vec<(&'static str, String)>,
+    ) -> Result<Self, EndpointError> {
         let invalid = |message: String| {
-            EndpointError::new(&url, None, EndpointErrorKind::InvalidRequest(message))
+            EndpointError::new(&name, None, EndpointErrorKind::InvalidRequest(message))
         };
         match url::Url::parse(&url) {
             Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {}
@@ -89,10 +142,10 @@ impl LoadBalancedEndpoint {
             })?;
         Ok(Self {
             connection: Arc::new(Connection {
-                name: url.clone(),
+                name,
                 base: url,
                 key,
-                headers: Vec::new(),
+                headers,
                 http: peer.http.clone(),
                 settings: Settings::default(),
             }),
@@ -203,5 +256,22 @@ impl LoadBalancedEndpoint {
                 EndpointErrorKind::Decode(format!("the response body: {error}")),
             )
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dispatcher_is_the_flash_subdomain_of_the_endpoint_base_host() {
+        assert_eq!(
+            dispatcher_url(config::DEFAULT_ENDPOINT_BASE_URL),
+            "https://flash.api.runpod.ai"
+        );
+        assert_eq!(
+            dispatcher_url("http://127.0.0.1:8080/v2/"),
+            "https://flash.127.0.0.1:8080"
+        );
     }
 }

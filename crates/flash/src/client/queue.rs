@@ -15,7 +15,7 @@ use super::error::{EndpointError, EndpointErrorKind};
 use super::job::{Job, finish};
 use super::options::RunOptions;
 use super::status::JobStatus;
-use super::transport::{Connection, Repeat, Settings};
+use super::transport::{Connection, Repeat, Settings, dispatch_headers};
 use crate::ApiKey;
 use crate::call::transport::CancelOnDrop;
 use crate::config;
@@ -117,14 +117,6 @@ impl Address {
     }
 }
 
-/// Whether `value` can be sent as a header value as it is: printable ASCII, not blank, no
-/// surrounding spaces (a server would trim them and resolve another name).
-fn header_text(value: &str) -> bool {
-    !value.is_empty()
-        && value.trim() == value
-        && value.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
-}
-
 #[derive(Deserialize)]
 struct Submitted {
     id: String,
@@ -200,23 +192,8 @@ impl QueueEndpointBuilder {
                 environment,
                 resource,
             } => {
-                use flash_contract::dispatch::{
-                    HEADER_APP, HEADER_ENDPOINT, HEADER_ENVIRONMENT, SENTINEL_ID,
-                };
-                let mut headers = Vec::with_capacity(3);
-                for (what, header, value) in [
-                    ("app name", HEADER_APP, app),
-                    ("environment name", HEADER_ENVIRONMENT, environment),
-                    ("resource name", HEADER_ENDPOINT, resource),
-                ] {
-                    if !header_text(value) {
-                        return Err(invalid(format!(
-                            "{what} {value:?} ({header}) must be printable ASCII, not empty, without surrounding spaces"
-                        )));
-                    }
-                    headers.push((header, value.clone()));
-                }
-                (SENTINEL_ID.to_owned(), headers)
+                let headers = dispatch_headers(app, environment, resource).map_err(invalid)?;
+                (flash_contract::dispatch::SENTINEL_ID.to_owned(), headers)
             }
         };
         let base = match self.base_url {

@@ -62,6 +62,34 @@ pub(crate) struct Connection {
     pub(crate) settings: Settings,
 }
 
+/// The Flash dispatcher's headers naming an endpoint (`flash_contract::dispatch`), or why a
+/// name cannot be sent as it is: a header value must be printable ASCII, and a name that is
+/// blank or has surrounding spaces would be trimmed into another name (or none) on the way.
+pub(crate) fn dispatch_headers(
+    app: &str,
+    environment: &str,
+    resource: &str,
+) -> Result<Vec<(&'static str, String)>, String> {
+    use flash_contract::dispatch::{HEADER_APP, HEADER_ENDPOINT, HEADER_ENVIRONMENT};
+    let mut headers = Vec::with_capacity(3);
+    for (what, header, value) in [
+        ("app name", HEADER_APP, app),
+        ("environment name", HEADER_ENVIRONMENT, environment),
+        ("resource name", HEADER_ENDPOINT, resource),
+    ] {
+        let sendable = !value.is_empty()
+            && value.trim() == value
+            && value.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
+        if !sendable {
+            return Err(format!(
+                "{what} {value:?} ({header}) must be printable ASCII, not empty, without surrounding spaces"
+            ));
+        }
+        headers.push((header, value.to_owned()));
+    }
+    Ok(headers)
+}
+
 /// An answer that came back, whatever its status.
 pub(crate) struct Answer {
     pub(crate) status: StatusCode,
