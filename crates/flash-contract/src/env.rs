@@ -95,6 +95,9 @@ pub const FLASH_MANIFEST_PATH: &str = "FLASH_MANIFEST_PATH";
 pub const FLASH_CACHE_TTL_SECS: &str = "FLASH_CACHE_TTL_SECS";
 /// `1`/`true`: a function missing from the manifest is an error instead of a local call.
 pub const FLASH_STRICT_ROUTING: &str = "FLASH_STRICT_ROUTING";
+/// When true (`1`, `true`, `yes`), `#[remote]` calls reach peers by name through Runpod's Flash
+/// dispatcher (`FLASH_APP`, `FLASH_ENV`, the resource) instead of at URLs from the State Manager.
+pub const FLASH_DISPATCH_BY_NAME: &str = "FLASH_DISPATCH_BY_NAME";
 /// Port of a queue worker's local test API (default 8000).
 pub const FLASH_WORKER_PORT: &str = "FLASH_WORKER_PORT";
 /// URL template of load-balanced endpoints, `{endpoint_id}` replaced by the endpoint id.

@@ -21,6 +21,8 @@ pub(crate) mod transport;
 pub use error::{EndpointError, EndpointErrorKind};
 pub use job::{Job, JobStream};
 pub use load_balanced::LoadBalancedEndpoint;
+pub(crate) use load_balanced::dispatcher_url;
 pub use options::{Policy, RunOptions};
 pub use queue::{Health, JobCounts, QueueEndpoint, QueueEndpointBuilder};
 pub use status::{JobState, JobStatus};
+pub(crate) use transport::sendable_name;

@@ -13,6 +13,10 @@
 //!   mode it is an error instead.
 //! - No manifest at all: everything runs locally.
 //! - A resource whose manifest entry says it makes no remote calls never asks the State Manager.
+//! - Configured to dispatch by name ([`ServiceRegistryBuilder::dispatch_by_name`],
+//!   `FLASH_DISPATCH_BY_NAME`), a peer is called through Runpod's Flash dispatcher with the app,
+//!   environment and resource names (runpod 2.0's way; the build needs no endpoint URLs and the
+//!   State Manager is never asked).
 //! - With no URL cached and the State Manager down, a remote call fails with
 //!   [`RoutingErrorKind::ManifestServiceUnavailable`]: another resource's function never silently
 //!   runs here.
@@ -48,7 +52,7 @@ use std::time::Duration;
 use rustc_hash::FxHashMap;
 
 pub use clock::{Clock, CoarseClock, ManualClock, TokioClock};
-pub use route::{HttpMethod, RemoteKind, RemoteRoute, Route};
+pub use route::{ByName, HttpMethod, RemoteKind, RemoteRoute, Route};
 pub use source::{BoxFuture, EndpointSource};
 
 use crate::config;
@@ -79,6 +83,9 @@ enum Endpoints {
     NoSource {
         reason: String,
     },
+    /// Every peer is called by name through the Flash dispatcher: one fixed route per peer,
+    /// nothing to fetch.
+    ByName(Arc<[Arc<RemoteRoute>]>),
 }
 
 /// Decides where each function runs; see the [module docs](self).
@@ -179,6 +186,7 @@ impl ServiceRegistry {
         let resource = &*self.peers[peer].resource;
         let cache = match &self.endpoints {
             Endpoints::Cache(cache) => cache,
+            Endpoints::ByName(routes) => return Ok(Arc::clone(&routes[peer])),
             Endpoints::NotNeeded { resource: me } => {
                 let kind = RoutingErrorKind::RemoteCallsDisabled {
                     resource: me.clone(),
@@ -243,6 +251,18 @@ pub struct ServiceRegistryBuilder {
     ttl: Option<Duration>,
     backoff: Option<(Duration, Duration)>,
     strict: bool,
+    by_name: Option<DispatchByName>,
+}
+
+/// How peers are called by name ([`ServiceRegistryBuilder::dispatch_by_name`]).
+#[derive(Debug, Clone)]
+struct DispatchByName {
+    app: String,
+    environment: String,
+    /// The data-plane base URL (`RUNPOD_ENDPOINT_BASE_URL`), `None` for the default.
+    queue_base: Option<String>,
+    /// The load-balanced dispatcher's URL, `None` for `https://flash.{host of the base}`.
+    lb_url: Option<String>,
 }
 
 impl std::fmt::Debug for ServiceRegistryBuilder {
@@ -259,7 +279,9 @@ impl std::fmt::Debug for ServiceRegistryBuilder {
 impl ServiceRegistryBuilder {
     /// Settings from the environment, as a deployed worker or a caller script has them:
     /// identity from `FLASH_RESOURCE_NAME` (else `RUNPOD_ENDPOINT_ID`), `FLASH_ENVIRONMENT_ID`,
-    /// `FLASH_CACHE_TTL_SECS` and `FLASH_STRICT_ROUTING`. The manifest and endpoint source are
+    /// `FLASH_CACHE_TTL_SECS`, `FLASH_STRICT_ROUTING`, and with `FLASH_DISPATCH_BY_NAME` set
+    /// dispatch by name with the app `FLASH_APP` and environment `FLASH_ENV` (both set on
+    /// deployed workers) at `RUNPOD_ENDPOINT_BASE_URL`. The manifest and endpoint source are
     /// left for the caller to set.
     ///
     /// A malformed `FLASH_CACHE_TTL_SECS` is reported as a warning and the default TTL is used.
@@ -284,10 +306,56 @@ impl ServiceRegistryBuilder {
                 .or_else(|| var(flash_contract::env::RUNPOD_ENDPOINT_ID)),
             environment_id: var(flash_contract::env::FLASH_ENVIRONMENT_ID),
             ttl,
-            strict: var(flash_contract::env::FLASH_STRICT_ROUTING)
-                .is_some_and(|v| matches!(v.trim(), "1" | "true" | "TRUE" | "True" | "yes")),
+            strict: var(flash_contract::env::FLASH_STRICT_ROUTING).is_some_and(|v| truthy(&v)),
+            by_name: var(flash_contract::env::FLASH_DISPATCH_BY_NAME)
+                .filter(|v| truthy(v))
+                .map(|_| DispatchByName {
+                    // Missing names stay empty; `build` then refuses every peer call, naming
+                    // the variable.
+                    app: var(flash_contract::env::FLASH_APP).unwrap_or_default(),
+                    environment: var(flash_contract::env::FLASH_ENV).unwrap_or_default(),
+                    queue_base: var(flash_contract::env::RUNPOD_ENDPOINT_BASE_URL),
+                    lb_url: None,
+                }),
             ..Self::default()
         }
+    }
+
+    /// Calls peers by name through Runpod's Flash dispatcher instead of at URLs from the State
+    /// Manager: queue peers at `{RUNPOD_ENDPOINT_BASE_URL}/flash/runsync` (then `/flash/status`,
+    /// `/flash/cancel`), load-balanced peers at `https://flash.{host of that URL}{path}`, each
+    /// request with `X-Flash-App: app`, `X-Flash-Environment: environment` and
+    /// `X-Flash-Endpoint: <resource>`. For apps whose builds carry no endpoint URLs (a runpod
+    /// 2.0 app's) and callers outside the app. Deployed endpoint names must be the resource
+    /// names, as `flash deploy` names them.
+    pub fn dispatch_by_name(
+        mut self,
+        app: impl Into<String>,
+        environment: impl Into<String>,
+    ) -> Self {
+        let (queue_base, lb_url) = self
+            .by_name
+            .take()
+            .map(|d| (d.queue_base, d.lb_url))
+            .unwrap_or_default();
+        self.by_name = Some(DispatchByName {
+            app: app.into(),
+            environment: environment.into(),
+            queue_base,
+            lb_url,
+        });
+        self
+    }
+
+    /// With [`dispatch_by_name`](Self::dispatch_by_name): the data-plane base URL (default
+    /// `RUNPOD_ENDPOINT_BASE_URL`, else `https://api.runpod.ai/v2`) and, when given, the
+    /// load-balanced dispatcher's URL (the emulator's `flash_lb_url()`).
+    pub fn dispatch_urls(mut self, queue_base: impl Into<String>, lb_url: Option<String>) -> Self {
+        if let Some(by_name) = &mut self.by_name {
+            by_name.queue_base = Some(queue_base.into());
+            by_name.lb_url = lb_url;
+        }
+        self
     }
 
     /// The manifest. Without one, every function runs locally.
@@ -401,6 +469,8 @@ impl ServiceRegistryBuilder {
             Endpoints::NotNeeded {
                 resource: identity.as_deref().unwrap_or_default().into(),
             }
+        } else if let Some(by_name) = self.by_name {
+            by_name_routes(&peers, by_name)
         } else {
             match (self.environment_id, self.source) {
                 (None, _) => Endpoints::NoEnvironment,
@@ -428,6 +498,62 @@ impl ServiceRegistryBuilder {
             warned_unknown: Mutex::new(HashSet::new()),
         })
     }
+}
+
+fn truthy(value: &str) -> bool {
+    matches!(value.trim(), "1" | "true" | "TRUE" | "True" | "yes")
+}
+
+/// The fixed route of every peer called by name, or why none can be.
+fn by_name_routes(peers: &[Peer], by_name: DispatchByName) -> Endpoints {
+    use flash_contract::env::{FLASH_APP, FLASH_ENV};
+    for (value, what) in [(&by_name.app, FLASH_APP), (&by_name.environment, FLASH_ENV)] {
+        if !crate::client::sendable_name(value) {
+            return Endpoints::NoSource {
+                reason: format!(
+                    "dispatch by name needs the {} name ({what}) as printable ASCII without surrounding spaces, got {value:?}",
+                    if what == FLASH_APP {
+                        "app"
+                    } else {
+                        "environment"
+                    }
+                ),
+            };
+        }
+    }
+    let base = by_name
+        .queue_base
+        .filter(|b| !b.trim().is_empty())
+        .unwrap_or_else(|| config::DEFAULT_ENDPOINT_BASE_URL.to_owned());
+    let base = base.trim().trim_end_matches('/');
+    let queue_url: Arc<str> = format!("{base}/{}", flash_contract::dispatch::SENTINEL_ID).into();
+    let lb_url: Arc<str> = by_name
+        .lb_url
+        .map_or_else(
+            || crate::client::dispatcher_url(base),
+            |u| u.trim_end_matches('/').to_owned(),
+        )
+        .into();
+    let names = Arc::new(ByName {
+        app: by_name.app.into(),
+        environment: by_name.environment.into(),
+    });
+    let routes = peers
+        .iter()
+        .map(|peer| {
+            let endpoint_url = match peer.kind {
+                RemoteKind::Queue { .. } => Arc::clone(&queue_url),
+                RemoteKind::LoadBalanced { .. } => Arc::clone(&lb_url),
+            };
+            Arc::new(RemoteRoute {
+                resource: Arc::clone(&peer.resource),
+                endpoint_url,
+                kind: peer.kind.clone(),
+                by_name: Some(Arc::clone(&names)),
+            })
+        })
+        .collect();
+    Endpoints::ByName(routes)
 }
 
 /// Maps an identity that may be an endpoint id (from `RUNPOD_ENDPOINT_ID`) to a resource name.

@@ -173,8 +173,13 @@ impl Call<'_> {
         self.give_up_at.saturating_duration_since(Instant::now())
     }
 
+    /// Every request of a call starts here: the trace, the Flash dispatcher's names when the
+    /// peer is called by name, the key.
     fn authorized(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        let request = request.header("traceparent", self.trace.to_string());
+        let mut request = request.header("traceparent", self.trace.to_string());
+        for (name, value) in self.route.dispatch_headers().into_iter().flatten() {
+            request = request.header(name, value);
+        }
         match &self.peer.config.api_key {
             Some(key) => request.bearer_auth(key.expose()),
             None => request,

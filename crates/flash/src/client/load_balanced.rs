@@ -18,7 +18,7 @@ use crate::config;
 
 /// The dispatcher of load-balanced endpoints for the data-plane base URL `base`, as runpod 2.0
 /// derives it (`targets.py` `_lb_domain`): `https://flash.` and the base URL's host and port.
-fn dispatcher_url(base: &str) -> String {
+pub(crate) fn dispatcher_url(base: &str) -> String {
     let base = base.trim();
     let host = base
         .split_once("://")

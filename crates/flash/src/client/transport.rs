@@ -77,10 +77,7 @@ pub(crate) fn dispatch_headers(
         ("environment name", HEADER_ENVIRONMENT, environment),
         ("resource name", HEADER_ENDPOINT, resource),
     ] {
-        let sendable = !value.is_empty()
-            && value.trim() == value
-            && value.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
-        if !sendable {
+        if !sendable_name(value) {
             return Err(format!(
                 "{what} {value:?} ({header}) must be printable ASCII, not empty, without surrounding spaces"
             ));
@@ -88,6 +85,13 @@ pub(crate) fn dispatch_headers(
         headers.push((header, value.to_owned()));
     }
     Ok(headers)
+}
+
+/// Whether a name can be sent as a header value as it is (see [`dispatch_headers`]).
+pub(crate) fn sendable_name(value: &str) -> bool {
+    !value.is_empty()
+        && value.trim() == value
+        && value.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
 }
 
 /// An answer that came back, whatever its status.

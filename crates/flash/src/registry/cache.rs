@@ -244,6 +244,7 @@ impl EndpointCache {
                         resource: Arc::clone(&peer.resource),
                         endpoint_url: Arc::clone(url),
                         kind: peer.kind.clone(),
+                        by_name: None,
                     })
                 })
             })

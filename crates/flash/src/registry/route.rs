@@ -24,6 +24,33 @@ pub struct RemoteRoute {
     pub endpoint_url: Arc<str>,
     /// How to call it.
     pub kind: RemoteKind,
+    /// Set when the endpoint is called by name through Runpod's Flash dispatcher (then
+    /// `endpoint_url` is the dispatcher's, not the endpoint's own): every request carries
+    /// `X-Flash-App`, `X-Flash-Environment` and `X-Flash-Endpoint` (= `resource`).
+    pub by_name: Option<Arc<ByName>>,
+}
+
+/// The names a call through the Flash dispatcher sends besides the resource's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ByName {
+    /// The Flash app.
+    pub app: Arc<str>,
+    /// Its environment.
+    pub environment: Arc<str>,
+}
+
+impl RemoteRoute {
+    /// The dispatcher's headers, when the endpoint is called by name.
+    pub fn dispatch_headers(&self) -> Option<[(&'static str, &str); 3]> {
+        use flash_contract::dispatch::{HEADER_APP, HEADER_ENDPOINT, HEADER_ENVIRONMENT};
+        self.by_name.as_deref().map(|names| {
+            [
+                (HEADER_APP, &*names.app),
+                (HEADER_ENVIRONMENT, &*names.environment),
+                (HEADER_ENDPOINT, &*self.resource),
+            ]
+        })
+    }
 }
 
 /// How a peer endpoint is called.

@@ -104,6 +104,7 @@ async fn own_functions_are_local_and_others_remote() {
             kind: RemoteKind::Queue {
                 discriminate: false
             },
+            by_name: None,
         }))
     );
     let Route::Remote(lb) = registry.route("item").await.unwrap() else {
@@ -374,4 +375,57 @@ async fn resource_missing_from_the_endpoint_map_is_no_endpoint() {
         matches!(&error, FlashError::Routing(e) if matches!(e.kind(), RoutingErrorKind::NoEndpoint) && e.function() == "infer" && e.owner() == Some("gpu")),
         "{error}"
     );
+}
+
+#[tokio::test]
+async fn dispatch_by_name_routes_every_peer_through_the_dispatcher_without_fetching() {
+    let source = Arc::new(FakeSource::default());
+    let registry = ServiceRegistry::builder()
+        .manifest(manifest())
+        .identity("cpu")
+        .environment_id("env-1")
+        .endpoint_source(Arc::clone(&source) as Arc<dyn EndpointSource>)
+        .dispatch_by_name("shop", "production")
+        .dispatch_urls("http://127.0.0.1:9/v2/", None)
+        .build()
+        .unwrap();
+    let Route::Remote(queue) = registry.route("infer").await.unwrap() else {
+        panic!("infer is remote")
+    };
+    assert_eq!(&*queue.endpoint_url, "http://127.0.0.1:9/v2/flash");
+    assert_eq!(
+        queue.dispatch_headers(),
+        Some([
+            ("X-Flash-App", "shop"),
+            ("X-Flash-Environment", "production"),
+            ("X-Flash-Endpoint", "gpu"),
+        ])
+    );
+    let Route::Remote(lb) = registry.route("classify").await.unwrap() else {
+        panic!("classify is remote")
+    };
+    // runpod 2.0's load-balanced dispatcher: the flash subdomain of the data plane's host.
+    assert_eq!(&*lb.endpoint_url, "https://flash.127.0.0.1:9");
+    assert_eq!(
+        lb.dispatch_headers().unwrap()[2],
+        ("X-Flash-Endpoint", "api")
+    );
+    assert_eq!(registry.route("prep").await.unwrap(), Route::Local);
+    assert_eq!(
+        source.fetches.load(Ordering::SeqCst),
+        0,
+        "the State Manager is never asked"
+    );
+}
+
+#[tokio::test]
+async fn dispatch_by_name_without_an_app_name_refuses_peer_calls_naming_the_variable() {
+    let registry = ServiceRegistry::builder()
+        .manifest(manifest())
+        .identity("cpu")
+        .dispatch_by_name("", "production")
+        .build()
+        .unwrap();
+    let error = registry.route("infer").await.unwrap_err();
+    assert!(error.to_string().contains("FLASH_APP"), "{error}");
 }
