@@ -251,11 +251,13 @@ pub struct ServiceRegistryBuilder {
     ttl: Option<Duration>,
     backoff: Option<(Duration, Duration)>,
     strict: bool,
+    /// Whether peers are called by name (`by_name` may hold URLs set before it was asked for).
+    dispatch: bool,
     by_name: Option<DispatchByName>,
 }
 
 /// How peers are called by name ([`ServiceRegistryBuilder::dispatch_by_name`]).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 struct DispatchByName {
     app: String,
     environment: String,
@@ -307,6 +309,7 @@ impl ServiceRegistryBuilder {
             environment_id: var(flash_contract::env::FLASH_ENVIRONMENT_ID),
             ttl,
             strict: var(flash_contract::env::FLASH_STRICT_ROUTING).is_some_and(|v| truthy(&v)),
+            dispatch: var(flash_contract::env::FLASH_DISPATCH_BY_NAME).is_some_and(|v| truthy(&v)),
             by_name: var(flash_contract::env::FLASH_DISPATCH_BY_NAME)
                 .filter(|v| truthy(v))
                 .map(|_| DispatchByName {
@@ -333,28 +336,20 @@ impl ServiceRegistryBuilder {
         app: impl Into<String>,
         environment: impl Into<String>,
     ) -> Self {
-        let (queue_base, lb_url) = self
-            .by_name
-            .take()
-            .map(|d| (d.queue_base, d.lb_url))
-            .unwrap_or_default();
-        self.by_name = Some(DispatchByName {
-            app: app.into(),
-            environment: environment.into(),
-            queue_base,
-            lb_url,
-        });
+        let by_name = self.by_name.get_or_insert_with(DispatchByName::default);
+        by_name.app = app.into();
+        by_name.environment = environment.into();
+        self.dispatch = true;
         self
     }
 
-    /// With [`dispatch_by_name`](Self::dispatch_by_name): the data-plane base URL (default
-    /// `RUNPOD_ENDPOINT_BASE_URL`, else `https://api.runpod.ai/v2`) and, when given, the
-    /// load-balanced dispatcher's URL (the emulator's `flash_lb_url()`).
+    /// For [`dispatch_by_name`](Self::dispatch_by_name), in either order: the data-plane base
+    /// URL (default `RUNPOD_ENDPOINT_BASE_URL`, else `https://api.runpod.ai/v2`) and, when
+    /// given, the load-balanced dispatcher's URL (the emulator's `flash_lb_url()`).
     pub fn dispatch_urls(mut self, queue_base: impl Into<String>, lb_url: Option<String>) -> Self {
-        if let Some(by_name) = &mut self.by_name {
-            by_name.queue_base = Some(queue_base.into());
-            by_name.lb_url = lb_url;
-        }
+        let by_name = self.by_name.get_or_insert_with(DispatchByName::default);
+        by_name.queue_base = Some(queue_base.into());
+        by_name.lb_url = lb_url;
         self
     }
 
@@ -469,7 +464,7 @@ impl ServiceRegistryBuilder {
             Endpoints::NotNeeded {
                 resource: identity.as_deref().unwrap_or_default().into(),
             }
-        } else if let Some(by_name) = self.by_name {
+        } else if let Some(by_name) = self.by_name.filter(|_| self.dispatch) {
             by_name_routes(&peers, by_name)
         } else {
             match (self.environment_id, self.source) {
@@ -523,6 +518,7 @@ fn by_name_routes(peers: &[Peer], by_name: DispatchByName) -> Endpoints {
     }
     let base = by_name
         .queue_base
+        .or_else(|| std::env::var(flash_contract::env::RUNPOD_ENDPOINT_BASE_URL).ok())
         .filter(|b| !b.trim().is_empty())
         .unwrap_or_else(|| config::DEFAULT_ENDPOINT_BASE_URL.to_owned());
     let base = base.trim().trim_end_matches('/');

@@ -385,8 +385,9 @@ async fn dispatch_by_name_routes_every_peer_through_the_dispatcher_without_fetch
         .identity("cpu")
         .environment_id("env-1")
         .endpoint_source(Arc::clone(&source) as Arc<dyn EndpointSource>)
-        .dispatch_by_name("shop", "production")
+        // URLs first: the order of the two does not matter.
         .dispatch_urls("http://127.0.0.1:9/v2/", None)
+        .dispatch_by_name("shop", "production")
         .build()
         .unwrap();
     let Route::Remote(queue) = registry.route("infer").await.unwrap() else {
