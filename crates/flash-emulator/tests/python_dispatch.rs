@@ -2,7 +2,9 @@
 //! dispatcher, over HTTP on 127.0.0.1: `runpod.Queue(app=..., name=...)` (and `id=...`) stubs
 //! run, spawn, stream, wait for, cancel and retry jobs of an endpoint deployed from a build (the
 //! emulator's Rust test worker, started by the emulator as Runpod starts workers), and
-//! `runpod_flash::client` reaches the same endpoint by name.
+//! `runpod_flash::client` reaches the same endpoint by name; and the other way, our client by
+//! name reaches an endpoint whose worker is the SDK's own (`runpod.serverless.start`, a
+//! generator handler).
 //!
 //! Skipped, saying why, when `python3` is missing or PyPI cannot be reached to create the
 //! virtualenv (`$HOME/.cache/flash-ci/venvs/runpod20rc2`).
@@ -17,6 +19,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use common::*;
+use futures_util::StreamExt;
 use runpod_flash::ApiKey;
 use runpod_flash::client::QueueEndpoint;
 use serde_json::{Value, json};
@@ -153,6 +156,107 @@ async fn a_runpod_2_queue_stub_reaches_a_rust_endpoint_by_name() {
     let later: String = spawned.wait(Duration::from_secs(5)).await.unwrap();
     assert_eq!(later, "later");
 
+    emu.shutdown().await;
+    drop(scratch);
+}
+
+/// A runpod 2.0 serverless worker: a generator handler, aggregated into the job's output.
+const PY_WORKER: &str = r#"import runpod
+
+
+def handler(job):
+    for word in job["input"]["words"]:
+        yield word.upper()
+
+
+runpod.serverless.start({"handler": handler, "return_aggregate_stream": True})
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rust_client_reaches_a_runpod_2_worker_by_name() {
+    let python = match python::runpod20_python().await {
+        Ok(python) => python,
+        Err(why) => {
+            eprintln!("skipping the runpod 2.0 worker by-name test: {why}");
+            return;
+        }
+    };
+    let emu = start().await;
+    // No build in the environment: the emulator starts no worker; the SDK's worker is it.
+    let (_, env_id) = create_app_env(&emu, "shop").await;
+    let ep = save_endpoint(
+        &emu,
+        json!({"name": "shout", "workersMin": 0, "workersMax": 1, "flashEnvironmentId": env_id,
+               "template": template("shout", &[])}),
+    )
+    .await;
+    let id = ep["id"].as_str().unwrap().to_owned();
+    let ai_key = ep["aiKey"].as_str().unwrap().to_owned();
+    let scratch = tempfile::tempdir().unwrap();
+    std::fs::write(scratch.path().join("handler.py"), PY_WORKER).unwrap();
+    let plane = format!("{}/{id}", emu.endpoint_base_url());
+    // As Runpod starts a worker: the job-plane URL templates, its key and pod id. No
+    // RUNPOD_WEBHOOK_PING: the SDK then starts no heartbeat process, so the worker is one
+    // process (its job-take long polls keep it alive on the emulator).
+    let mut worker = tokio::process::Command::new(&python)
+        .arg(scratch.path().join("handler.py"))
+        .current_dir(scratch.path())
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("HOME", scratch.path())
+        .env(
+            "RUNPOD_WEBHOOK_GET_JOB",
+            format!("{plane}/job-take/$ID?gpu=cpu"),
+        )
+        .env(
+            "RUNPOD_WEBHOOK_POST_OUTPUT",
+            format!("{plane}/job-done/$RUNPOD_POD_ID/$ID?gpu=cpu"),
+        )
+        .env(
+            "RUNPOD_WEBHOOK_POST_STREAM",
+            format!("{plane}/job-stream/$RUNPOD_POD_ID/$ID?gpu=cpu"),
+        )
+        .env("RUNPOD_AI_API_KEY", &ai_key)
+        .env("RUNPOD_POD_ID", "sdk20-pod-1")
+        .env("RUNPOD_ENDPOINT_ID", &id)
+        .env("RUNPOD_SKIP_AUTO_SYSTEM_CHECKS", "true")
+        .env("RUNPOD_SKIP_GPU_CHECK", "true")
+        .env("RUNPOD_LOG_LEVEL", "WARN")
+        .env("PYTHONUNBUFFERED", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the SDK worker starts");
+
+    let shout = QueueEndpoint::builder_by_name("shop", "production", "shout")
+        .base_url(emu.endpoint_base_url())
+        .api_key(ApiKey::new(KEY).unwrap())
+        .poll_interval(Duration::from_millis(50), Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let out: Vec<String> = shout
+        .run_sync(&json!({"words": ["a", "b"]}), Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(out, ["A", "B"], "return_aggregate_stream");
+    let job = shout.run(&json!({"words": ["x", "y", "z"]})).await.unwrap();
+    let chunks: Vec<String> = tokio::time::timeout(
+        Duration::from_secs(60),
+        job.stream::<String>()
+            .map(Result::unwrap)
+            .collect::<Vec<_>>(),
+    )
+    .await
+    .expect("the stream ends within a minute");
+    assert_eq!(chunks, ["X", "Y", "Z"]);
+
+    worker.start_kill().unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(10), worker.wait())
+        .await
+        .expect("the SDK worker stops")
+        .unwrap();
+    assert!(!status.success(), "killed, not exited: {status}");
     emu.shutdown().await;
     drop(scratch);
 }
