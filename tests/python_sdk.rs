@@ -122,38 +122,8 @@ async fn the_official_sdk_worker_and_client_interoperate_with_ours() {
     std::fs::write(scratch.path().join("handler.py"), WORKER).unwrap();
     std::fs::write(scratch.path().join("client.py"), CLIENT).unwrap();
     let plane = format!("{}/{ep}", emu.endpoint_base_url());
-    // No RUNPOD_WEBHOOK_PING: the SDK then starts no heartbeat process, so the worker is one
-    // process; its job-take long polls and stream posts keep it alive on the emulator.
-    let mut worker = tokio::process::Command::new(&python)
-        .arg(scratch.path().join("handler.py"))
-        .current_dir(scratch.path())
-        .env_clear()
-        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-        .env("HOME", scratch.path())
-        .env(
-            "RUNPOD_WEBHOOK_GET_JOB",
-            format!("{plane}/job-take/$ID?gpu=cpu"),
-        )
-        .env(
-            "RUNPOD_WEBHOOK_POST_OUTPUT",
-            format!("{plane}/job-done/$RUNPOD_POD_ID/$ID?gpu=cpu"),
-        )
-        .env(
-            "RUNPOD_WEBHOOK_POST_STREAM",
-            format!("{plane}/job-stream/$RUNPOD_POD_ID/$ID?gpu=cpu"),
-        )
-        .env("RUNPOD_AI_API_KEY", &ai_key)
-        .env("RUNPOD_POD_ID", "sdk-pod-1")
-        .env("RUNPOD_ENDPOINT_ID", &ep)
-        .env("RUNPOD_SKIP_AUTO_SYSTEM_CHECKS", "true")
-        .env("RUNPOD_SKIP_GPU_CHECK", "true")
-        .env("RUNPOD_LOG_LEVEL", "WARN")
-        .env("PYTHONUNBUFFERED", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the SDK worker starts");
+    let mut worker =
+        support::python::sdk_worker(&python, scratch.path(), &plane, &ep, &ai_key, "sdk-pod-1");
 
     // Our client, the SDK worker's generator.
     let endpoint = QueueEndpoint::builder(&ep)

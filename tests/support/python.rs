@@ -160,3 +160,48 @@ async fn python_of(venv: &Venv) -> Result<PathBuf, String> {
     );
     Ok(python)
 }
+
+/// An official runpod SDK worker (`python handler.py` in `dir`) serving endpoint `endpoint` of
+/// the job plane at `plane` (`{endpoint base}/{endpoint}`) as pod `pod`, started as Runpod
+/// starts one: the job-plane URL templates, its key and pod id. No `RUNPOD_WEBHOOK_PING`: the
+/// SDK then starts no heartbeat process, so the worker is one process (its job-take long polls
+/// keep it alive on the emulator). Stops when dropped.
+pub fn sdk_worker(
+    python: &Path,
+    dir: &Path,
+    plane: &str,
+    endpoint: &str,
+    ai_key: &str,
+    pod: &str,
+) -> tokio::process::Child {
+    tokio::process::Command::new(python)
+        .arg(dir.join("handler.py"))
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("HOME", dir)
+        .env(
+            "RUNPOD_WEBHOOK_GET_JOB",
+            format!("{plane}/job-take/$ID?gpu=cpu"),
+        )
+        .env(
+            "RUNPOD_WEBHOOK_POST_OUTPUT",
+            format!("{plane}/job-done/$RUNPOD_POD_ID/$ID?gpu=cpu"),
+        )
+        .env(
+            "RUNPOD_WEBHOOK_POST_STREAM",
+            format!("{plane}/job-stream/$RUNPOD_POD_ID/$ID?gpu=cpu"),
+        )
+        .env("RUNPOD_AI_API_KEY", ai_key)
+        .env("RUNPOD_POD_ID", pod)
+        .env("RUNPOD_ENDPOINT_ID", endpoint)
+        .env("RUNPOD_SKIP_AUTO_SYSTEM_CHECKS", "true")
+        .env("RUNPOD_SKIP_GPU_CHECK", "true")
+        .env("RUNPOD_LOG_LEVEL", "WARN")
+        .env("PYTHONUNBUFFERED", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the SDK worker starts")
+}

@@ -195,39 +195,8 @@ async fn the_rust_client_reaches_a_runpod_2_worker_by_name() {
     let scratch = tempfile::tempdir().unwrap();
     std::fs::write(scratch.path().join("handler.py"), PY_WORKER).unwrap();
     let plane = format!("{}/{id}", emu.endpoint_base_url());
-    // As Runpod starts a worker: the job-plane URL templates, its key and pod id. No
-    // RUNPOD_WEBHOOK_PING: the SDK then starts no heartbeat process, so the worker is one
-    // process (its job-take long polls keep it alive on the emulator).
-    let mut worker = tokio::process::Command::new(&python)
-        .arg(scratch.path().join("handler.py"))
-        .current_dir(scratch.path())
-        .env_clear()
-        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-        .env("HOME", scratch.path())
-        .env(
-            "RUNPOD_WEBHOOK_GET_JOB",
-            format!("{plane}/job-take/$ID?gpu=cpu"),
-        )
-        .env(
-            "RUNPOD_WEBHOOK_POST_OUTPUT",
-            format!("{plane}/job-done/$RUNPOD_POD_ID/$ID?gpu=cpu"),
-        )
-        .env(
-            "RUNPOD_WEBHOOK_POST_STREAM",
-            format!("{plane}/job-stream/$RUNPOD_POD_ID/$ID?gpu=cpu"),
-        )
-        .env("RUNPOD_AI_API_KEY", &ai_key)
-        .env("RUNPOD_POD_ID", "sdk20-pod-1")
-        .env("RUNPOD_ENDPOINT_ID", &id)
-        .env("RUNPOD_SKIP_AUTO_SYSTEM_CHECKS", "true")
-        .env("RUNPOD_SKIP_GPU_CHECK", "true")
-        .env("RUNPOD_LOG_LEVEL", "WARN")
-        .env("PYTHONUNBUFFERED", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the SDK worker starts");
+    let mut worker =
+        python::sdk_worker(&python, scratch.path(), &plane, &id, &ai_key, "sdk20-pod-1");
 
     let shout = QueueEndpoint::builder_by_name("shop", "production", "shout")
         .base_url(emu.endpoint_base_url())
