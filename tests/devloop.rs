@@ -181,15 +181,7 @@ async fn logs_prints_kept_lines_and_follow_sees_a_new_one() {
             .spawn()
             .unwrap(),
     );
-    let (tx, rx) = mpsc::channel::<String>();
-    let stdout = follow.0.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
+    let rx = lines_of(follow.0.stdout.take().unwrap());
     // The backlog first: once the old job's line is out, the follow loop is running.
     wait_for(&rx, &format!("job {first}"));
     let second = echo_job(&url).await;
@@ -441,15 +433,7 @@ async fn run_watch_redeploys_an_edit_and_survives_a_broken_one() {
             .spawn()
             .unwrap(),
     );
-    let (tx, rx) = mpsc::channel::<String>();
-    let stderr = run.0.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
+    let rx = lines_of(run.0.stderr.take().unwrap());
     let wait = |needle: &str| tokio::task::block_in_place(|| wait_long(&rx, needle));
     let (before, banner) = wait("local Runpod:");
     let key = banner.rsplit("key ").next().unwrap().trim().to_owned();
@@ -633,4 +617,17 @@ async fn otlp_sees_one_trace_across_three_endpoints() {
             assert_ne!(parent.0, span.0, "and in the calling process");
         }
     }
+}
+
+/// The lines `reader` gives, read on a thread of their own.
+fn lines_of(reader: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(reader).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    rx
 }
