@@ -15,7 +15,6 @@
 
 mod support;
 
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -186,38 +185,15 @@ async fn the_official_sdk_worker_and_client_interoperate_with_ours() {
     let receiver = tokio::spawn(async move {
         axum::serve(listener, app).await.unwrap();
     });
-    let client = tokio::process::Command::new(&python)
-        .arg(scratch.path().join("client.py"))
-        .args([KEY, &emu.endpoint_base_url(), &ep, &hook_url])
-        .current_dir(scratch.path())
-        .env_clear()
-        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-        .env("HOME", scratch.path())
-        .env("NO_PROXY", "127.0.0.1")
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(120), client)
-        .await
-        .expect("the SDK client finishes within 2 minutes")
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let steps: Vec<Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let step = |name: &str| {
-        steps
-            .iter()
-            .find(|s| s["step"] == name)
-            .unwrap_or_else(|| panic!("no {name} in {stdout}"))
-            .clone()
-    };
+    let steps = support::python::sdk_steps(
+        &python,
+        scratch.path(),
+        "client.py",
+        &[KEY, &emu.endpoint_base_url(), &ep, &hook_url],
+        Duration::from_secs(120),
+    )
+    .await;
+    let step = |name: &str| support::python::step(&steps, name);
     assert_eq!(step("stream")["chunks"], json!(["tok0", "tok1", "tok2"]));
     assert_eq!(step("status")["status"], "COMPLETED");
     assert_eq!(step("output")["output"], json!(["tok0", "tok1", "tok2"]));

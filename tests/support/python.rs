@@ -205,3 +205,49 @@ pub fn sdk_worker(
         .spawn()
         .expect("the SDK worker starts")
 }
+
+/// Runs the SDK script `dir/script` with `args` (a caller or client that prints one JSON
+/// object per step, each with a `"step"` name), failing the test if it fails or outlasts
+/// `within`; returns the steps.
+pub async fn sdk_steps(
+    python: &Path,
+    dir: &Path,
+    script: &str,
+    args: &[&str],
+    within: Duration,
+) -> Vec<serde_json::Value> {
+    let run = tokio::process::Command::new(python)
+        .arg(dir.join(script))
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("HOME", dir)
+        .env("NO_PROXY", "127.0.0.1")
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(within, run)
+        .await
+        .unwrap_or_else(|_| panic!("{script} did not finish within {within:?}"))
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{script}: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{script}: {l}: {e}")))
+        .collect()
+}
+
+/// The step named `name` of [`sdk_steps`]' answer.
+pub fn step(steps: &[serde_json::Value], name: &str) -> serde_json::Value {
+    steps
+        .iter()
+        .find(|s| s["step"] == name)
+        .unwrap_or_else(|| panic!("no step {name} in {steps:?}"))
+        .clone()
+}

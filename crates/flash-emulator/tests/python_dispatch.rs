@@ -15,14 +15,13 @@ mod common;
 #[path = "../../../tests/support/python.rs"]
 mod python;
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use common::*;
 use futures_util::StreamExt;
 use runpod_flash::ApiKey;
 use runpod_flash::client::QueueEndpoint;
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// The SDK's side: each step prints one JSON line. Arguments: key, endpoint base URL, the
 /// endpoint's id.
@@ -106,38 +105,15 @@ async fn a_runpod_2_queue_stub_reaches_a_rust_endpoint_by_name() {
 
     let scratch = tempfile::tempdir().unwrap();
     std::fs::write(scratch.path().join("caller.py"), CALLER).unwrap();
-    let caller = tokio::process::Command::new(&python)
-        .arg(scratch.path().join("caller.py"))
-        .args([KEY, &emu.endpoint_base_url(), &id])
-        .current_dir(scratch.path())
-        .env_clear()
-        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-        .env("HOME", scratch.path())
-        .env("NO_PROXY", "127.0.0.1")
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(180), caller)
-        .await
-        .expect("the SDK caller finishes within 3 minutes")
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let steps: Vec<Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let step = |name: &str| {
-        steps
-            .iter()
-            .find(|s| s["step"] == name)
-            .unwrap_or_else(|| panic!("no {name} in {stdout}"))
-            .clone()
-    };
+    let steps = python::sdk_steps(
+        &python,
+        scratch.path(),
+        "caller.py",
+        &[KEY, &emu.endpoint_base_url(), &id],
+        Duration::from_secs(180),
+    )
+    .await;
+    let step = |name: &str| python::step(&steps, name);
     assert_eq!(step("remote")["output"], json!({"n": 7}));
     assert_eq!(step("result")["output"], "later");
     assert_eq!(step("status")["status"], "COMPLETED");
