@@ -70,15 +70,15 @@ async fn deployed() -> (EmulatorHandle, tempfile::TempDir, String) {
     (emu, dir, url)
 }
 
-/// Runs a job that makes the worker print `job {id} op "echo"`; its id.
-async fn echo_job(url: &str) -> String {
+/// `/runsync` of `input` at the endpoint `url`; the COMPLETED job.
+async fn runsync(url: &str, key: &str, input: Value) -> Value {
     let done: Value = reqwest::Client::builder()
         .no_proxy()
         .build()
         .unwrap()
         .post(format!("{url}/runsync"))
-        .bearer_auth(KEY)
-        .json(&json!({"input": {"op": "echo", "value": 1}}))
+        .bearer_auth(key)
+        .json(&json!({ "input": input }))
         .timeout(Duration::from_secs(60))
         .send()
         .await
@@ -87,6 +87,12 @@ async fn echo_job(url: &str) -> String {
         .await
         .expect("JSON");
     assert_eq!(done["status"], "COMPLETED", "{done}");
+    done
+}
+
+/// Runs a job that makes the worker print `job {id} op "echo"`; its id.
+async fn echo_job(url: &str) -> String {
+    let done = runsync(url, KEY, json!({"op": "echo", "value": 1})).await;
     done["id"].as_str().unwrap().to_owned()
 }
 
@@ -376,22 +382,7 @@ fn workspace() -> std::path::PathBuf {
 
 /// Asks the `answer` endpoint; its output.
 async fn answer(url: &str, key: &str) -> Value {
-    let done: Value = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .unwrap()
-        .post(format!("{url}/runsync"))
-        .bearer_auth(key)
-        .json(&json!({"input": {"__empty": true}}))
-        .timeout(Duration::from_secs(60))
-        .send()
-        .await
-        .expect("runsync")
-        .json()
-        .await
-        .expect("JSON");
-    assert_eq!(done["status"], "COMPLETED", "{done}");
-    done["output"].clone()
+    runsync(url, key, json!({"__empty": true})).await["output"].clone()
 }
 
 /// `flash run --watch`: an edit is rebuilt and redeployed to the same emulator (same URL, same
