@@ -871,11 +871,7 @@ fn evict_silent(rt: &EndpointRt, st: &mut crate::core::EpState, silence: Duratio
 fn plan(rt: &EndpointRt, silence: Duration) -> (Vec<String>, usize, Vec<Kill>, Endpoint) {
     let mut st = rt.lock();
     let mut expired = st.jobs.expire();
-    let past_ttl = st.jobs.expire_ttl(Instant::now());
-    if !past_ttl.is_empty() {
-        tracing::info!(endpoint = %rt.id, jobs = past_ttl.len(), "jobs past their ttl deleted");
-        expired.extend(past_ttl);
-    }
+    expired.extend(st.jobs.expire_ttl(Instant::now()));
     let cfg = st.cfg.clone();
     if !cfg.load_balanced() {
         evict_silent(rt, &mut st, silence);
