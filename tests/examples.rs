@@ -538,6 +538,177 @@ fn queue_client(app: &LocalApp, resource: &str) -> runpod_flash::client::QueueEn
         .unwrap()
 }
 
+/// Runs the example's binary as a caller; its stdout as JSON lines, its exit code and stderr.
+async fn call_lines(app: &LocalApp, args: &[&str]) -> (Vec<Value>, Option<i32>, String) {
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    let output = tokio::time::timeout(Duration::from_secs(120), app.caller(&args).output())
+        .await
+        .expect("the caller finished in time")
+        .expect("the caller started");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let lines = stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (lines, output.status.code(), stderr)
+}
+
+fn tokens_of(lines: &[Value]) -> Vec<&str> {
+    lines.iter().filter_map(|l| l["token"].as_str()).collect()
+}
+
+/// Milliseconds between the first and the last token's arrival at the caller.
+fn spread_ms(lines: &[Value]) -> u64 {
+    let at: Vec<u64> = lines.iter().filter_map(|l| l["ms"].as_u64()).collect();
+    at.last().unwrap() - at.first().unwrap()
+}
+
+/// The status of the newest job of `resource`'s endpoint, and whether its workers hold none.
+fn newest_job(app: &LocalApp, resource: &str) -> (Value, bool) {
+    let snapshot = app.emulator.snapshot();
+    let endpoint = snapshot
+        .endpoints
+        .iter()
+        .find(|e| e.name.contains(resource))
+        .unwrap_or_else(|| panic!("no endpoint {resource}"));
+    let job = endpoint.jobs.last().expect("a job");
+    let idle = endpoint.workers.iter().all(|w| w.jobs.is_empty());
+    (serde_json::to_value(&job.status).unwrap(), idle)
+}
+
+async fn wait_for_cancelled(app: &LocalApp, resource: &str, within: Duration) -> Duration {
+    let started = std::time::Instant::now();
+    loop {
+        let (status, idle) = newest_job(app, resource);
+        if status == "CANCELLED" && idle {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < within,
+            "the job is {status} (workers idle: {idle}) {within:?} after its caller let go"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The streaming functions through their stubs, as the example's caller uses them: tokens as
+/// they are produced (queue and load-balanced), a typed error mid-stream, cancel on drop, the
+/// caller's deadline.
+async fn streaming_stubs(app: &LocalApp) {
+    for via in [&[][..], &["--chat"][..]] {
+        let mut args = vec!["stream", "one two three", "--max", "15"];
+        args.extend_from_slice(via);
+        let (lines, code, stderr) = call_lines(app, &args).await;
+        assert_eq!(code, Some(0), "{args:?}: {stderr}");
+        let tokens = tokens_of(&lines);
+        assert_eq!(tokens.len(), 15, "{args:?}: {lines:?}");
+        assert_eq!(&tokens[..3], ["one#0 ", "two#1 ", "three#2 "]);
+        // 14 pauses of 100 ms separate the first token from the last: a caller that got them
+        // all at the end would see them within a few milliseconds of each other.
+        assert!(
+            spread_ms(&lines) >= 1000,
+            "{args:?}: not streamed: {lines:?}"
+        );
+
+        let mut args = vec!["stream", "a b forbidden", "--max", "6"];
+        args.extend_from_slice(via);
+        let (lines, code, stderr) = call_lines(app, &args).await;
+        assert_eq!(
+            code,
+            Some(3),
+            "{args:?}: the typed error: {lines:?} {stderr}"
+        );
+        assert_eq!(tokens_of(&lines), ["a#0 ", "b#1 "], "{args:?}");
+        assert_eq!(lines.last().unwrap()["refused"], "forbidden", "{args:?}");
+    }
+    let produced_at_full_length = Duration::from_millis(40 * 100);
+
+    // Dropping the stream after three tokens cancels the job: the worker stops producing.
+    let (lines, code, stderr) =
+        call_lines(app, &["stream", "x y", "--max", "40", "--take", "3"]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(tokens_of(&lines), ["x#0 ", "y#1 ", "x#2 "]);
+    let took = wait_for_cancelled(app, "generator", Duration::from_secs(3)).await;
+    assert!(
+        took < produced_at_full_length,
+        "cancelled only after {took:?}"
+    );
+
+    // The caller's deadline ends the stream with its error and cancels the job.
+    let (lines, code, stderr) = call_lines(
+        app,
+        &["stream", "x y", "--max", "40", "--deadline-ms", "700"],
+    )
+    .await;
+    assert_eq!(code, Some(1), "{lines:?} {stderr}");
+    let got = tokens_of(&lines).len();
+    assert!(
+        (1..20).contains(&got),
+        "{got} tokens within 700 ms: {lines:?}"
+    );
+    assert!(stderr.contains("deadline passed"), "{stderr}");
+    wait_for_cancelled(app, "generator", Duration::from_secs(3)).await;
+
+    // The load-balanced route itself, as curl sees it: server-sent events as they come.
+    let url = format!("{}/chat", endpoint(app, "chat"));
+    let mut response = reqwest::Client::new()
+        .post(&url)
+        .bearer_auth(app.emulator.api_key().expose())
+        .json(&json!({"prompt": "p q", "max_tokens": 4}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/event-stream",
+        "{:?}",
+        response.headers()
+    );
+    let mut body = String::new();
+    let mut chunks = 0;
+    while let Some(chunk) = response.chunk().await.unwrap() {
+        chunks += 1;
+        body.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert_eq!(
+        body,
+        "data: \"p#0 \"\n\ndata: \"q#1 \"\n\ndata: \"p#2 \"\n\ndata: \"q#3 \"\n\nevent: end\ndata: {}\n\n"
+    );
+    assert!(
+        chunks >= 4,
+        "the events came in {chunks} chunks, not as produced"
+    );
+    let refused = reqwest::Client::new()
+        .post(&url)
+        .bearer_auth(app.emulator.api_key().expose())
+        .json(&json!({"prompt": "forbidden", "max_tokens": 4}))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(refused.starts_with("event: error\ndata: {"), "{refused}");
+    assert!(
+        refused.contains(r#""app_error":{"Refused":{"word":"forbidden"}}"#),
+        "{refused}"
+    );
+    let bad = reqwest::Client::new()
+        .post(&url)
+        .bearer_auth(app.emulator.api_key().expose())
+        .json(&json!({"prompt": 3}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        bad.status(),
+        400,
+        "bad arguments are refused before any event"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[allow(clippy::print_stderr)] // says why the SDK part skips
 async fn streaming_tokens_progress_and_webhooks() {
@@ -568,8 +739,9 @@ async fn streaming_tokens_progress_and_webhooks() {
     assert_eq!(tokens.len(), 20, "{tokens:?}");
     let output: Vec<String> = job.wait(Duration::from_secs(10)).await.unwrap();
     assert_eq!(output, tokens, "the output aggregates the stream");
-    let stdout = call(&app, &["stream", "hello there"]).await;
+    let stdout = call(&app, &["stream-job", "hello there"]).await;
     assert!(stdout.starts_with("hello#0 there#1 hello#2"), "{stdout}");
+    streaming_stubs(&app).await;
 
     // The long job: progress while it runs, the webhook when it ends.
     let hooks: std::sync::Arc<std::sync::Mutex<Vec<Value>>> = std::sync::Arc::default();

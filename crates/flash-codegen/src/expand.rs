@@ -8,11 +8,19 @@
 //! - a handle struct of the same name (structs live in the type namespace, functions in the
 //!   value namespace, so one `use` imports both) carrying the body as `infer::__flash_local` and
 //!   implementing `RemoteFunction`: metadata, argument coding by parameter name, invoker;
+//!   and `UnaryFunction` (the body as a boxed future);
 //! - the registration of the metadata in the binary's function table;
 //! - compile-time checks spanned on the user's tokens: every argument `Serialize +
 //!   DeserializeOwned`, the return type a `Result` whose error is a `RemoteError`, the state a
 //!   `WorkerState` (each where the type is used), and the resource's kind matching the presence
 //!   of a route (a const assertion).
+//!
+//! For a streaming `fn generate(prompt: String) -> impl Stream<Item = R> { body }` the stub
+//! returns `RemoteStream<R>` (routed at its first poll, by `call_stream`), the handle implements
+//! `StreamingFunction` (the body as a boxed stream), `R` is the `RemoteFunction::Return`, and
+//! the invokers stream the items (a worker's job-stream posts or server-sent events) or collect
+//! them (a plain result). A `#[state]` parameter is got when the stream is first polled; the
+//! body is then called with it as `&'static`.
 //!
 //! Generated code names only `::runpod_flash::__private::v1` (or `{crate}::__private::v1` with
 //! `crate = "..."`).
@@ -87,7 +95,7 @@ fn generate(remote: &RemoteFn) -> TokenStream {
         })
         .collect();
 
-    let state_binding = remote.state.as_ref().map(|state| {
+    let state_binding = remote.state.as_ref().filter(|_| remote.stream_item.is_none()).map(|state| {
         let state_name = &state.name;
         let state_ty = &state.ty;
         // Spanned on the state type, so a type that is not a `WorkerState` is reported there, once.
@@ -148,16 +156,99 @@ fn generate(remote: &RemoteFn) -> TokenStream {
         "Type-level handle of the `#[remote]` function [`{name_text}`](fn@{name_text}): its metadata, and the key for mocking it in tests."
     );
 
+    // What differs between an `async fn` and a streaming `fn`: the stub, the body, the
+    // invokers and the call trait.
+    let (stub, local, item_type, invokers, call_impl) = match &remote.stream_item {
+        None => (
+            quote! {
+                #vis fn #name(#(#arg_names: #arg_types),*) -> impl ::core::future::Future<Output = #output> {
+                    #private::Stub::<#name, _, _>::new(
+                        (#(#arg_names,)*),
+                        |(#(#arg_names,)*): (#(#arg_types,)*)| #name::__flash_local(#(#arg_names),*),
+                    )
+                }
+            },
+            quote! {
+                #(#other_attrs)*
+                async fn __flash_local(#(#local_params),*) -> #output {
+                    #state_binding
+                    #body
+                }
+            },
+            output.clone(),
+            quote!(#private::invoke::<#name>, ::core::option::Option::None),
+            quote! {
+                impl #private::UnaryFunction for #name {
+                    fn call_local(args: Self::Args) -> #private::BoxFuture<'static, Self::Return> {
+                        let (#(#arg_names,)*) = args;
+                        ::std::boxed::Box::pin(#name::__flash_local(#(#arg_names),*))
+                    }
+                }
+            },
+        ),
+        Some(item) => {
+            // Spanned on the declared return type, so a stream that is not `Send + 'static` is
+            // reported there.
+            let stream_type = quote_spanned! {output.span()=>
+                impl #private::Stream<Item = #item> + ::core::marker::Send + 'static
+            };
+            // The body keeps the return type as written (so the user's `Stream` import is
+            // used); `__flash_local` adds what the runtime needs of it.
+            let local = match &remote.state {
+                None => quote! {
+                    #(#other_attrs)*
+                    fn __flash_body(#(#local_params),*) -> #output {
+                        #body
+                    }
+
+                    fn __flash_local(#(#arg_names: #arg_types),*) -> #stream_type {
+                        #name::__flash_body(#(#arg_names),*)
+                    }
+                },
+                Some(state) => {
+                    let state_name = &state.name;
+                    let state_ty = &state.ty;
+                    let make = quote_spanned! {state_ty.span()=>
+                        #private::stateful_stream::<#state_ty, #item, _>
+                    };
+                    quote! {
+                        #(#other_attrs)*
+                        fn __flash_body(#state_name: &'static #state_ty, #(#local_params),*) -> #output {
+                            #body
+                        }
+
+                        fn __flash_local(#(#arg_names: #arg_types),*) -> #stream_type {
+                            #make(move |#state_name| #name::__flash_body(#state_name, #(#arg_names),*))
+                        }
+                    }
+                }
+            };
+            (
+                quote! {
+                    #vis fn #name(#(#arg_names: #arg_types),*) -> #private::RemoteStream<#item> {
+                        #private::call_stream::<#name>((#(#arg_names,)*))
+                    }
+                },
+                local,
+                item.clone(),
+                quote!(#private::invoke_collected::<#name>, ::core::option::Option::Some(#private::invoke_stream::<#name>)),
+                quote! {
+                    impl #private::StreamingFunction for #name {
+                        fn stream_local(args: Self::Args) -> #private::BoxStream<'static, Self::Return> {
+                            let (#(#arg_names,)*) = args;
+                            ::std::boxed::Box::pin(#name::__flash_local(#(#arg_names),*))
+                        }
+                    }
+                },
+            )
+        }
+    };
+
     quote! {
         #(#docs)*
         #[allow(dead_code)]
         #[inline]
-        #vis fn #name(#(#arg_names: #arg_types),*) -> impl ::core::future::Future<Output = #output> {
-            #private::Stub::<#name, _, _>::new(
-                (#(#arg_names,)*),
-                |(#(#arg_names,)*): (#(#arg_types,)*)| #name::__flash_local(#(#arg_names),*),
-            )
-        }
+        #stub
 
         #[doc = #handle_doc]
         #[allow(non_camel_case_types, dead_code)]
@@ -166,16 +257,12 @@ fn generate(remote: &RemoteFn) -> TokenStream {
         #[allow(unsafe_code, non_upper_case_globals, clippy::needless_question_mark)]
         const _: () = {
             impl #name {
-                #(#other_attrs)*
-                async fn __flash_local(#(#local_params),*) -> #output {
-                    #state_binding
-                    #body
-                }
+                #local
             }
 
             impl #private::RemoteFunction for #name {
                 type Args = (#(#arg_types,)*);
-                type Return = #output;
+                type Return = #item_type;
                 const META: &'static #private::FunctionMeta = &#private::meta(
                     #name_text,
                     {
@@ -188,18 +275,13 @@ fn generate(remote: &RemoteFn) -> TokenStream {
                     &[#(#arg_texts),*],
                     #route,
                     #state_name,
-                    #private::invoke::<#name>,
+                    #invokers,
                     #warm,
                 );
 
                 fn slot() -> &'static #private::Slot {
                     static SLOT: #private::Slot = #private::Slot::new();
                     &SLOT
-                }
-
-                fn call_local(args: Self::Args) -> #private::BoxFuture<'static, Self::Return> {
-                    let (#(#arg_names,)*) = args;
-                    ::std::boxed::Box::pin(#name::__flash_local(#(#arg_names),*))
                 }
 
                 fn encode_args(
@@ -219,6 +301,8 @@ fn generate(remote: &RemoteFn) -> TokenStream {
                     ::core::result::Result::Ok(decoded)
                 }
             }
+
+            #call_impl
 
             #[#private::linkme::distributed_slice(#private::FUNCTIONS)]
             #[linkme(crate = #private::linkme)]

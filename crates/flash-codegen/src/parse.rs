@@ -24,6 +24,8 @@ pub struct RemoteFn {
     pub params: Vec<(syn::Ident, Type)>,
     /// The declared return type.
     pub output: Type,
+    /// For a streaming function (a plain `fn` returning `impl Stream<Item = ...>`), the item type.
+    pub stream_item: Option<Type>,
     /// `crate = "path"`: where the generated code finds runpod-flash when the dependency is
     /// renamed or re-exported (default `::runpod_flash`).
     pub crate_path: Option<Path>,
@@ -176,8 +178,20 @@ pub fn parse_remote(attr: TokenStream, item: TokenStream) -> Result<RemoteFn, sy
     };
 
     let sig = &item.sig;
-    if sig.asyncness.is_none() {
-        errors.push(sig.fn_token.span, "#[remote] functions must be `async fn`");
+    let stream_item = match &sig.output {
+        syn::ReturnType::Type(_, ty) => stream_item(ty, &mut errors),
+        syn::ReturnType::Default => None,
+    };
+    match (&sig.asyncness, &stream_item) {
+        (Some(_), None) | (None, Some(_)) => {}
+        (None, None) => errors.push(
+            sig.fn_token.span,
+            "#[remote] functions must be `async fn` (or, to stream results, a plain `fn` returning `impl Stream<Item = Result<T, E>>`)",
+        ),
+        (Some(asyncness), Some(_)) => errors.push(
+            asyncness.span,
+            "a streaming #[remote] function is a plain `fn` returning `impl Stream<Item = Result<T, E>>`: remove `async` (the stream does the waiting)",
+        ),
     }
     // On the first generic parameter, else on `where`.
     let generic_span = match (sig.generics.params.first(), &sig.generics.where_clause) {
@@ -290,8 +304,42 @@ pub fn parse_remote(attr: TokenStream, item: TokenStream) -> Result<RemoteFn, sy
         state,
         params,
         output,
+        stream_item,
         crate_path,
     })
+}
+
+/// The item type of `impl Stream<Item = T>` (any path ending in `Stream`), or `None` when `ty`
+/// is not an `impl Trait`. Another `impl Trait` is reported.
+fn stream_item(ty: &Type, errors: &mut Errors) -> Option<Type> {
+    let Type::ImplTrait(bounds) = ty else {
+        return None;
+    };
+    let item = bounds.bounds.iter().find_map(|bound| {
+        let syn::TypeParamBound::Trait(bound) = bound else {
+            return None;
+        };
+        let last = bound.path.segments.last()?;
+        if last.ident != "Stream" {
+            return None;
+        }
+        let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+            return None;
+        };
+        args.args.iter().find_map(|arg| match arg {
+            syn::GenericArgument::AssocType(assoc) if assoc.ident == "Item" => {
+                Some(assoc.ty.clone())
+            }
+            _ => None,
+        })
+    });
+    if item.is_none() {
+        errors.push(
+            ty.span(),
+            "a #[remote] function returns `Result<T, E>` (an `async fn`), or `impl Stream<Item = Result<T, E>>` (a streaming `fn`)",
+        );
+    }
+    item
 }
 
 fn path_text(path: &Path) -> String {

@@ -52,6 +52,31 @@ fn stateful_function() {
 }
 
 #[test]
+fn streaming_function() {
+    insta::assert_snapshot!(expand(
+        quote!(GPU),
+        quote! {
+            /// Streams tokens.
+            pub fn generate(prompt: String, mut n: u32) -> impl Stream<Item = Result<String, Error<GenError>>> {
+                futures::stream::iter((0..n).map(move |i| Ok(format!("{prompt}{i}"))))
+            }
+        },
+    ));
+}
+
+#[test]
+fn stateful_streaming_function() {
+    insta::assert_snapshot!(expand(
+        quote!(GPU),
+        quote! {
+            fn words(#[state] model: &Model, n: usize) -> impl Stream<Item = Result<String, FlashError>> {
+                futures::stream::iter(model.words.iter().take(n).cloned().map(Ok))
+            }
+        },
+    ));
+}
+
+#[test]
 fn zero_arguments() {
     insta::assert_snapshot!(expand(
         quote!(CPU),

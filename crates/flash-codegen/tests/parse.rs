@@ -231,6 +231,57 @@ fn option_problems() {
 }
 
 #[test]
+fn streaming_functions_are_plain_fns_returning_a_stream() {
+    let remote = parse_ok(
+        quote!(GPU),
+        quote! {
+            fn generate(prompt: String) -> impl futures::Stream<Item = Result<String, E>> + Send {
+                futures::stream::empty()
+            }
+        },
+    );
+    assert_eq!(
+        text(remote.stream_item.as_ref().unwrap()),
+        "Result < String , E >"
+    );
+    let unary = parse_ok(quote!(GPU), simple_fn());
+    assert!(unary.stream_item.is_none());
+}
+
+#[test]
+fn streaming_problems() {
+    let cases: &[(TokenStream, &str)] = &[
+        (
+            quote!(
+                async fn f() -> impl Stream<Item = Result<u8, E>> {
+                    s()
+                }
+            ),
+            "a streaming #[remote] function is a plain `fn` returning `impl Stream<Item = Result<T, E>>`: remove `async` (the stream does the waiting)",
+        ),
+        (
+            quote!(
+                async fn f() -> impl Future<Output = Result<u8, E>> {
+                    s()
+                }
+            ),
+            "a #[remote] function returns `Result<T, E>` (an `async fn`), or `impl Stream<Item = Result<T, E>>` (a streaming `fn`)",
+        ),
+        (
+            quote!(
+                async fn f() -> impl Stream {
+                    s()
+                }
+            ),
+            "a #[remote] function returns `Result<T, E>` (an `async fn`), or `impl Stream<Item = Result<T, E>>` (a streaming `fn`)",
+        ),
+    ];
+    for (item, expected) in cases {
+        assert_eq!(errors(quote!(GPU), item.clone()), [*expected], "{item}");
+    }
+}
+
+#[test]
 fn function_problems() {
     let cases: &[(TokenStream, &str)] = &[
         (
@@ -239,7 +290,7 @@ fn function_problems() {
                     Ok(())
                 }
             ),
-            "#[remote] functions must be `async fn`",
+            "#[remote] functions must be `async fn` (or, to stream results, a plain `fn` returning `impl Stream<Item = Result<T, E>>`)",
         ),
         (
             quote!(
@@ -379,7 +430,7 @@ fn every_problem_is_reported_at_once() {
         [
             "unknown option `retries`; #[remote] takes a resource, `method`, `path` and `crate`",
             "invalid method \"FETCH\": expected one of GET, POST, PUT, PATCH, DELETE",
-            "#[remote] functions must be `async fn`",
+            "#[remote] functions must be `async fn` (or, to stream results, a plain `fn` returning `impl Stream<Item = Result<T, E>>`)",
             "#[remote] functions cannot be generic: each one is a fixed wire contract",
             "#[remote] functions must return `Result<T, E>` (E: runpod_flash::Error<YourError> or runpod_flash::FlashError): a remote call can fail",
             "#[remote] functions cannot take `self`; for per-worker state use a `#[state] name: &YourState` parameter",

@@ -19,6 +19,21 @@ pub fn is_reserved(path: &str) -> bool {
     RESERVED_PATHS.contains(&path.trim_end_matches('/'))
 }
 
+/// How a load-balanced streaming function answers: `text/event-stream`, one event per item.
+///
+/// An item is a default (`message`) event whose `data` is the item's JSON. The stream ends with
+/// one [`END_EVENT`](sse::END_EVENT), or with one [`ERROR_EVENT`](sse::ERROR_EVENT) whose `data`
+/// is the error as a worker reports it (`{"error_type", "error_message", ...}`). A body that
+/// stops before either was cut off: a caller must not take it as complete.
+pub mod sse {
+    /// The media type of a streaming answer.
+    pub const CONTENT_TYPE: &str = "text/event-stream";
+    /// The event that ends a stream that finished.
+    pub const END_EVENT: &str = "end";
+    /// The event that ends a stream that failed.
+    pub const ERROR_EVENT: &str = "error";
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

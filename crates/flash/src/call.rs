@@ -26,14 +26,19 @@ pub(crate) mod function;
 mod global;
 pub(crate) mod http;
 pub(crate) mod otlp;
+mod sse;
+pub(crate) mod streaming;
 pub(crate) mod stub;
 pub(crate) mod transport;
 
 pub use args::{ArgumentError, reserved};
+pub(crate) use context::scoped_stream;
 pub use context::{CallContext, TraceParent, current, remaining, with_context, with_deadline};
 pub use errors::{Error, RemoteError, RemoteResult, WireError};
 pub use function::{
-    FunctionMeta, HttpRoute, InvokeError, RemoteFunction, SourceLocation, function, functions,
+    BoxStream, FunctionMeta, HttpRoute, InvokeError, RemoteFunction, SourceLocation,
+    StreamingFunction, UnaryFunction, ValueStream, function, functions,
 };
 pub use global::{registry, set_registry};
 pub use http::{PeerConfig, configure};
+pub use streaming::RemoteStream;

@@ -62,6 +62,10 @@ pub const POLL_JITTER: f64 = 0.2;
 /// [`with_deadline`]: crate::call::with_deadline
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(900);
 
+/// How often a load-balanced streaming answer sends a comment while its function produces
+/// nothing, so that proxies and load balancers do not close an idle but live stream.
+pub const SSE_KEEP_ALIVE: Duration = Duration::from_secs(15);
+
 /// HTTP header carrying the caller's remaining time budget in milliseconds.
 pub const DEADLINE_HEADER: &str = "x-flash-deadline-ms";
 

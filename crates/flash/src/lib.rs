@@ -37,10 +37,13 @@ pub mod volume;
 pub mod worker;
 pub mod worker_state;
 
-pub use call::Error;
+pub use call::{Error, RemoteStream};
 pub use error::FlashError;
 pub use flash_contract as contract;
 pub use flash_macros::remote;
+/// The trait a streaming `#[remote]` function returns (`impl Stream<Item = Result<T, E>>`), and
+/// its stub's [`RemoteStream`] implements (read it with `futures::StreamExt`).
+pub use futures_core::Stream;
 pub use resource::Resource;
 pub use secret::ApiKey;
 pub use worker_state::{BoxError, WorkerState};

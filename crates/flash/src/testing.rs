@@ -45,12 +45,21 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Map, Value};
 
 use crate::call::errors::RemoteResult;
-use crate::call::function::{RemoteFunction, invalidate_routes};
+use crate::call::function::{
+    BoxStream, RemoteFunction, StreamingFunction, UnaryFunction, invalidate_routes,
+};
 use crate::registry::{BoxFuture, ServiceRegistry};
 
 type Ok<F> = <<F as RemoteFunction>::Return as RemoteResult>::Ok;
-type Handler<F> = Arc<
+/// A mock of a unary function.
+pub(crate) type Handler<F> = Arc<
     dyn Fn(<F as RemoteFunction>::Args) -> BoxFuture<'static, <F as RemoteFunction>::Return>
+        + Send
+        + Sync,
+>;
+/// A mock of a streaming function.
+pub(crate) type StreamHandler<F> = Arc<
+    dyn Fn(<F as RemoteFunction>::Args) -> BoxStream<'static, <F as RemoteFunction>::Return>
         + Send
         + Sync,
 >;
@@ -58,7 +67,7 @@ type Handler<F> = Arc<
 #[derive(Clone)]
 enum Behaviour {
     Local,
-    /// A `Handler<F>` for the `F` whose `TypeId` keys it.
+    /// A `Handler<F>` or `StreamHandler<F>` for the `F` whose `TypeId` keys it.
     Handler(Arc<dyn Any + Send + Sync>),
 }
 
@@ -105,7 +114,7 @@ impl Mocks {
     #[must_use]
     pub fn on<F, Fut>(mut self, handler: impl Fn(F::Args) -> Fut + Send + Sync + 'static) -> Self
     where
-        F: RemoteFunction,
+        F: UnaryFunction,
         Fut: Future<Output = F::Return> + Send + 'static,
     {
         let handler: Handler<F> = Arc::new(move |args| Box::pin(handler(args)));
@@ -117,12 +126,43 @@ impl Mocks {
     #[must_use]
     pub fn returns<F>(self, value: Ok<F>) -> Self
     where
-        F: RemoteFunction,
+        F: UnaryFunction,
         Ok<F>: Clone + Sync,
     {
         self.on::<F, _>(move |_| {
             let value = value.clone();
             async move { F::Return::from_result(Ok(value)) }
+        })
+    }
+
+    /// Answers calls to the streaming function `F` with the stream `handler` makes from the
+    /// arguments (a tuple). As from the function itself, the caller's stream ends after the
+    /// first error.
+    #[must_use]
+    pub fn on_stream<F, S>(mut self, handler: impl Fn(F::Args) -> S + Send + Sync + 'static) -> Self
+    where
+        F: StreamingFunction,
+        S: futures_core::Stream<Item = F::Return> + Send + 'static,
+    {
+        let handler: StreamHandler<F> = Arc::new(move |args| Box::pin(handler(args)));
+        self.set::<F>(Behaviour::Handler(Arc::new(handler)));
+        self
+    }
+
+    /// Answers every call to the streaming function `F` with `items`, each `Ok`.
+    #[must_use]
+    pub fn yields<F>(self, items: Vec<Ok<F>>) -> Self
+    where
+        F: StreamingFunction,
+        Ok<F>: Clone + Sync,
+    {
+        self.on_stream::<F, _>(move |_| {
+            futures_util::stream::iter(
+                items
+                    .clone()
+                    .into_iter()
+                    .map(|item| F::Return::from_result(Ok(item))),
+            )
         })
     }
 
@@ -176,7 +216,8 @@ pub(crate) fn active() -> bool {
 
 /// What the mocks say about one call.
 pub(crate) enum Intercept<F: RemoteFunction> {
-    Handled(BoxFuture<'static, F::Return>),
+    /// A [`Handler`] or [`StreamHandler`] of `F`, for the caller to downcast.
+    Handler(Arc<dyn Any + Send + Sync>, F::Args),
     Local(F::Args),
     Route(Arc<ServiceRegistry>, F::Args),
     NotMocked(F::Args),
@@ -196,10 +237,7 @@ pub(crate) fn intercept<F: RemoteFunction>(args: F::Args) -> Intercept<F> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
         .push((TypeId::of::<F>(), recorded));
     match scope.behaviours.get(&TypeId::of::<F>()) {
-        Some(Behaviour::Handler(handler)) => match handler.downcast_ref::<Handler<F>>() {
-            Some(handler) => Intercept::Handled(handler(args)),
-            None => Intercept::Local(args),
-        },
+        Some(Behaviour::Handler(handler)) => Intercept::Handler(Arc::clone(handler), args),
         Some(Behaviour::Local) => Intercept::Local(args),
         None => match &scope.registry {
             Some(registry) => Intercept::Route(Arc::clone(registry), args),

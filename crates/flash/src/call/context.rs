@@ -52,6 +52,18 @@ pub async fn with_context<F: Future>(context: CallContext, future: F) -> F::Outp
     CONTEXT.scope(context, future).await
 }
 
+/// `stream`, each poll of it under `context`: for a stream polled outside the task that made
+/// it (a response body), so that the calls its producer makes still see the deadline and trace.
+pub(crate) fn scoped_stream<S: futures_core::Stream + Send + 'static>(
+    context: CallContext,
+    stream: S,
+) -> impl futures_core::Stream<Item = S::Item> + Send + 'static {
+    let mut stream = Box::pin(stream);
+    futures_util::stream::poll_fn(move |cx| {
+        CONTEXT.sync_scope(context, || stream.as_mut().poll_next(cx))
+    })
+}
+
 /// The time left before the current deadline, if there is one.
 pub fn remaining() -> Option<Duration> {
     current()

@@ -3,7 +3,7 @@
 use serde_json::{Map, Value};
 
 use super::errors::{RemoteError, RemoteResult, WireError};
-use super::function::{InvokeError, RemoteFunction, generation};
+use super::function::{InvokeError, RemoteFunction, UnaryFunction, generation};
 use super::global::registry_for;
 use super::http::peer;
 use super::transport::{self, Outcome};
@@ -20,16 +20,21 @@ type Err<F> = <<F as RemoteFunction>::Return as RemoteResult>::Err;
 /// not pay for moving the transport's state around.
 #[cold]
 #[inline(never)]
-pub(crate) fn call<F: RemoteFunction>(
+pub(crate) fn call<F: UnaryFunction>(
     args: F::Args,
 ) -> crate::registry::BoxFuture<'static, F::Return> {
     Box::pin(call_unboxed::<F>(args))
 }
 
-async fn call_unboxed<F: RemoteFunction>(args: F::Args) -> F::Return {
+async fn call_unboxed<F: UnaryFunction>(args: F::Args) -> F::Return {
     let generation = generation();
     let registry = match testing::intercept::<F>(args) {
-        Intercept::Handled(result) => return result.await,
+        Intercept::Handler(handler, args) => {
+            return match handler.downcast_ref::<testing::Handler<F>>() {
+                Some(handler) => handler(args).await,
+                None => F::call_local(args).await,
+            };
+        }
         Intercept::Local(args) => return F::call_local(args).await,
         Intercept::Route(registry, args) => (registry, args),
         Intercept::NotMocked(args) => match registry_for(F::META.name) {
@@ -51,7 +56,7 @@ async fn call_unboxed<F: RemoteFunction>(args: F::Args) -> F::Return {
 }
 
 /// Calls `F` on the peer of `route` and decodes its answer.
-pub(crate) async fn call_remote<F: RemoteFunction>(
+pub(crate) async fn call_remote<F: UnaryFunction>(
     route: &RemoteRoute,
     args: F::Args,
 ) -> Result<Ok<F>, Err<F>> {
@@ -78,27 +83,35 @@ pub(crate) async fn call_remote<F: RemoteFunction>(
                 .into(),
             )
         }),
-        Ok(Outcome::Failed { wire, job_id }) => {
-            Err(Err::<F>::from_wire(&wire).unwrap_or_else(|| {
-                Err::<F>::from_flash(
-                    RemoteExecutionError {
-                        function: function.to_owned(),
-                        endpoint: route.endpoint_url.to_string(),
-                        job_id,
-                        error_type: Some(wire.error_type),
-                        message: wire.error_message,
-                    }
-                    .into(),
-                )
-            }))
-        }
+        Ok(Outcome::Failed { wire, job_id }) => Err(failed::<F>(route, wire, job_id)),
         Err(error) => Err(Err::<F>::from_flash(error)),
     }
 }
 
+/// A peer's report that `F` failed, as `F`'s error: its own typed error when the report carries
+/// one, else a [`RemoteExecutionError`] naming function, endpoint, job and error type.
+pub(crate) fn failed<F: RemoteFunction>(
+    route: &RemoteRoute,
+    wire: WireError,
+    job_id: Option<String>,
+) -> Err<F> {
+    Err::<F>::from_wire(&wire).unwrap_or_else(|| {
+        Err::<F>::from_flash(
+            RemoteExecutionError {
+                function: F::META.name.to_owned(),
+                endpoint: route.endpoint_url.to_string(),
+                job_id,
+                error_type: Some(wire.error_type),
+                message: wire.error_message,
+            }
+            .into(),
+        )
+    })
+}
+
 /// Runs `F` in this process from JSON arguments keyed by parameter name: what a worker does for
 /// each job or request. Never routes: the worker serves its own functions.
-pub fn invoke<F: RemoteFunction>(
+pub fn invoke<F: UnaryFunction>(
     args: Map<String, Value>,
 ) -> crate::registry::BoxFuture<'static, Result<Value, InvokeError>> {
     Box::pin(async move {

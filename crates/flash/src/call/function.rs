@@ -7,6 +7,9 @@ use serde_json::{Map, Value};
 use super::args::ArgumentError;
 use super::errors::{RemoteResult, WireError};
 use crate::registry::{BoxFuture, HttpMethod};
+
+/// A boxed, sendable stream: what streaming functions produce behind the generated code.
+pub type BoxStream<'a, T> = std::pin::Pin<Box<dyn futures_core::Stream<Item = T> + Send + 'a>>;
 use crate::resource::Resource;
 
 /// A load-balanced function's HTTP route.
@@ -42,6 +45,12 @@ pub type Warmer = fn() -> BoxFuture<'static, Result<(), crate::FlashError>>;
 /// Calls a function from JSON arguments (keyed by parameter name) to a JSON result.
 pub type Invoker = fn(Map<String, Value>) -> BoxFuture<'static, Result<Value, InvokeError>>;
 
+/// The items of a streaming function as JSON, each an item or the error that ends the stream.
+pub type ValueStream = BoxStream<'static, Result<Value, WireError>>;
+
+/// Starts a streaming function from JSON arguments (keyed by parameter name).
+pub type StreamInvoker = fn(Map<String, Value>) -> Result<ValueStream, InvokeError>;
+
 /// Everything known about one `#[remote]` function at compile time: `<f as
 /// RemoteFunction>::META`, or [`function`]/[`functions`] by name at run time.
 #[derive(Debug)]
@@ -54,6 +63,9 @@ pub struct FunctionMeta {
     pub(crate) route: Option<HttpRoute>,
     pub(crate) state: Option<&'static str>,
     pub(crate) invoke: Invoker,
+    /// Set for a streaming function (one returning `impl Stream`): its items one by one, where
+    /// [`invoke`](Self::invoke) collects them into an array.
+    pub(crate) stream: Option<StreamInvoker>,
     pub(crate) warm: Option<Warmer>,
 }
 
@@ -93,8 +105,24 @@ impl FunctionMeta {
         self.state
     }
 
+    /// Whether the function streams its results (returns `impl Stream`).
+    pub const fn is_streaming(&self) -> bool {
+        self.stream.is_some()
+    }
+
+    /// Starts a streaming function in this process from JSON arguments keyed by parameter name:
+    /// its items as JSON, as a worker streams them. `None` for a function that does not stream.
+    pub fn invoke_stream(
+        &self,
+        args: Map<String, Value>,
+    ) -> Option<Result<ValueStream, InvokeError>> {
+        self.stream.map(|start| start(args))
+    }
+
     /// Runs the function in this process from JSON arguments keyed by parameter name, as a
-    /// worker does for each job or request. Never routes.
+    /// worker does for each job or request. Never routes. A streaming function's result is the
+    /// array of its items (the runpod SDK's `return_aggregate_stream`), or the error that ended
+    /// it.
     pub fn invoke(
         &self,
         args: Map<String, Value>,
@@ -106,21 +134,35 @@ impl FunctionMeta {
 /// The type-level handle `#[remote]` generates for each function (a struct with the function's
 /// name): what [`crate::testing::Mocks`] is keyed by and where [`RemoteFunction::META`] lives.
 /// Only `#[remote]` implements it; its hidden methods are the generated code's interface.
+///
+/// Each function also implements one of [`UnaryFunction`] (an `async fn` returning one
+/// `Result`) or [`StreamingFunction`] (a `fn` returning `impl Stream` of `Result`s).
 pub trait RemoteFunction: Send + Sync + 'static {
     /// The arguments, as a tuple in parameter order.
     type Args: Send + 'static;
-    /// The return type, `Result<T, E>`.
+    /// What the function returns, `Result<T, E>`; for a streaming function, each item.
     type Return: RemoteResult + Send + 'static;
     /// Its metadata.
     const META: &'static FunctionMeta;
     #[doc(hidden)]
     fn slot() -> &'static Slot;
     #[doc(hidden)]
-    fn call_local(args: Self::Args) -> BoxFuture<'static, Self::Return>;
-    #[doc(hidden)]
     fn encode_args(args: &Self::Args) -> Result<Map<String, Value>, ArgumentError>;
     #[doc(hidden)]
     fn decode_args(args: Map<String, Value>) -> Result<Self::Args, ArgumentError>;
+}
+
+/// A `#[remote] async fn`: one call, one [`RemoteFunction::Return`].
+pub trait UnaryFunction: RemoteFunction {
+    #[doc(hidden)]
+    fn call_local(args: Self::Args) -> BoxFuture<'static, Self::Return>;
+}
+
+/// A streaming `#[remote] fn ... -> impl Stream<Item = Result<T, E>>`: one call, a stream of
+/// [`RemoteFunction::Return`] items.
+pub trait StreamingFunction: RemoteFunction {
+    #[doc(hidden)]
+    fn stream_local(args: Self::Args) -> BoxStream<'static, Self::Return>;
 }
 
 /// Every `#[remote]` function linked into this binary (the generated code's registration table;

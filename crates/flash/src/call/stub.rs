@@ -12,14 +12,14 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use super::dispatch::call;
-use super::function::RemoteFunction;
+use super::function::UnaryFunction;
 use crate::registry::BoxFuture;
 
 pin_project_lite::pin_project! {
     /// A `#[remote]` call in flight.
     #[project = StubProj]
     #[must_use = "futures do nothing unless awaited"]
-    pub struct Stub<F: RemoteFunction, C, L> {
+    pub struct Stub<F: UnaryFunction, C, L> {
         #[pin]
         state: State<F, C, L>,
     }
@@ -27,14 +27,14 @@ pin_project_lite::pin_project! {
 
 pin_project_lite::pin_project! {
     #[project = StateProj]
-    enum State<F: RemoteFunction, C, L> {
+    enum State<F: UnaryFunction, C, L> {
         Start { args: Option<(F::Args, C)> },
         Local { #[pin] body: L },
         Remote { call: BoxFuture<'static, F::Return> },
     }
 }
 
-impl<F: RemoteFunction, C, L> Stub<F, C, L>
+impl<F: UnaryFunction, C, L> Stub<F, C, L>
 where
     C: FnOnce(F::Args) -> L,
     L: Future<Output = F::Return>,
@@ -50,7 +50,7 @@ where
     }
 }
 
-impl<F: RemoteFunction, C, L> Future for Stub<F, C, L>
+impl<F: UnaryFunction, C, L> Future for Stub<F, C, L>
 where
     C: FnOnce(F::Args) -> L,
     L: Future<Output = F::Return>,

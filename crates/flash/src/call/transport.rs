@@ -36,11 +36,8 @@ pub(crate) async fn call(
     args: Map<String, Value>,
 ) -> Result<Outcome, FlashError> {
     let parent = context::current();
-    let trace = parent
-        .and_then(|c| c.trace)
-        .map_or_else(TraceParent::new_root, |t| t.child());
-    let deadline = parent.and_then(|c| c.deadline);
-    let give_up_at = deadline.unwrap_or_else(|| Instant::now() + peer.config.call_timeout);
+    let call = Call::new(peer, route, function);
+    let trace = call.trace;
     let span = tracing::info_span!(
         "flash.remote_call",
         function,
@@ -51,14 +48,6 @@ pub(crate) async fn call(
         delay_time_ms = tracing::field::Empty,
         execution_time_ms = tracing::field::Empty,
     );
-    let call = Call {
-        peer,
-        route,
-        function,
-        trace,
-        deadline,
-        give_up_at,
-    };
     let exported = super::otlp::Span::start(
         super::otlp::Kind::Client,
         &trace,
@@ -147,6 +136,110 @@ impl Drop for CancelOnDrop {
     }
 }
 
+/// How a streaming call started.
+pub(crate) enum Started {
+    /// A queue job was queued with `/run`: its items come from `/stream/{id}`.
+    Job {
+        id: String,
+        /// Cancels the job if the caller drops the stream before it ends.
+        cancel: CancelOnDrop,
+        /// When the caller gives up (its deadline, else the call timeout).
+        give_up_at: Instant,
+    },
+    /// A load-balanced route answered 2xx: its body is the event stream.
+    Events {
+        response: reqwest::Response,
+        give_up_at: Instant,
+    },
+    /// A load-balanced route refused the call with the function's error (bad arguments, say).
+    Failed(WireError),
+}
+
+/// Starts a streaming call of `function` on the peer of `route`: queues the job (queue
+/// endpoints) or opens the event stream (load-balanced ones). Nothing is repeated: a repeat
+/// could start the work twice.
+pub(crate) async fn start_stream(
+    peer: &Peer,
+    route: &RemoteRoute,
+    function: &'static str,
+    args: Map<String, Value>,
+) -> Result<Started, FlashError> {
+    let call = Call::new(peer, route, function);
+    match &route.kind {
+        RemoteKind::Queue { discriminate } => {
+            let body = call.queue_body(args, *discriminate)?;
+            let request = call
+                .authorized(call.peer.http.post(call.url("run")))
+                .header("content-type", "application/json")
+                .timeout(call.peer.config.request_timeout)
+                .body(body);
+            let status = call.job_request(request, None).await?;
+            let Some(id) = status.id else {
+                return Err(call.failure(
+                    None,
+                    format!("/run answered {} without a job id", status.status),
+                ));
+            };
+            tracing::debug!(function, job_id = %id, "streaming job queued");
+            let cancel = CancelOnDrop::new(
+                call.authorized(call.peer.http.post(call.url(&format!("cancel/{id}"))))
+                    .timeout(call.peer.config.request_timeout),
+            );
+            Ok(Started::Job {
+                id,
+                cancel,
+                give_up_at: call.give_up_at,
+            })
+        }
+        RemoteKind::LoadBalanced { method, path } => {
+            let (request, _) = call.load_balanced_request(args, *method, path)?;
+            // No total timeout: a stream runs as long as it produces, within the caller's
+            // deadline, which the reader enforces between items.
+            let request = call
+                .authorized(request)
+                .header("accept", flash_contract::http::sse::CONTENT_TYPE);
+            let response = tokio::time::timeout_at(call.give_up_at, request.send())
+                .await
+                .map_err(|_| call.timed_out(None))?
+                .map_err(|error| call.failure(None, describe(&error)))?;
+            let code = response.status();
+            if code.is_success() {
+                return Ok(Started::Events {
+                    response,
+                    give_up_at: call.give_up_at,
+                });
+            }
+            let text = response
+                .text()
+                .await
+                .map_err(|error| call.failure(None, describe(&error)))?;
+            match serde_json::from_str::<WireError>(&text) {
+                Ok(wire) => Ok(Started::Failed(wire)),
+                Err(_) => Err(call.failure(None, http_failure(code, &text))),
+            }
+        }
+    }
+}
+
+impl<'a> Call<'a> {
+    /// A call made now, under the current task's deadline and trace.
+    fn new(peer: &'a Peer, route: &'a RemoteRoute, function: &'static str) -> Self {
+        let parent = context::current();
+        let trace = parent
+            .and_then(|c| c.trace)
+            .map_or_else(TraceParent::new_root, |t| t.child());
+        let deadline = parent.and_then(|c| c.deadline);
+        Self {
+            peer,
+            route,
+            function,
+            trace,
+            deadline,
+            give_up_at: deadline.unwrap_or_else(|| Instant::now() + peer.config.call_timeout),
+        }
+    }
+}
+
 impl Call<'_> {
     fn endpoint(&self) -> &str {
         &self.route.endpoint_url
@@ -227,11 +320,12 @@ impl Call<'_> {
         )
     }
 
-    async fn queue(
+    /// The body of a queue call: `{"input": {...}}` with the reserved keys the worker reads.
+    fn queue_body(
         &self,
         mut input: Map<String, Value>,
         discriminate: bool,
-    ) -> Result<Outcome, FlashError> {
+    ) -> Result<Vec<u8>, FlashError> {
         if input.is_empty() {
             input.insert(reserved::EMPTY.to_owned(), Value::Bool(true));
         }
@@ -252,8 +346,15 @@ impl Call<'_> {
         }
         let mut body = Map::with_capacity(1);
         body.insert("input".to_owned(), Value::Object(input));
-        let body = self.encode(&Value::Object(body))?;
+        self.encode(&Value::Object(body))
+    }
 
+    async fn queue(
+        &self,
+        input: Map<String, Value>,
+        discriminate: bool,
+    ) -> Result<Outcome, FlashError> {
+        let body = self.queue_body(input, discriminate)?;
         let wait = self.patience().min(self.peer.config.runsync_wait);
         // Runpod accepts waits of 1..=300 s.
         let wait_ms = wait.as_millis().clamp(1_000, 300_000);
@@ -391,12 +492,14 @@ impl Call<'_> {
         })
     }
 
-    async fn load_balanced(
+    /// A load-balanced call's request: `{param}` segments filled in, the other arguments as a
+    /// query (GET) or a JSON body, the deadline header; and its timeout.
+    fn load_balanced_request(
         &self,
         mut args: Map<String, Value>,
         method: HttpMethod,
         path: &str,
-    ) -> Result<Outcome, FlashError> {
+    ) -> Result<(reqwest::RequestBuilder, Duration), FlashError> {
         let mut url = Url::parse(self.endpoint())
             .map_err(|error| self.failure(None, format!("invalid endpoint URL: {error}")))?;
         {
@@ -460,6 +563,16 @@ impl Call<'_> {
             }
             None => self.peer.config.request_timeout,
         };
+        Ok((request, timeout))
+    }
+
+    async fn load_balanced(
+        &self,
+        args: Map<String, Value>,
+        method: HttpMethod,
+        path: &str,
+    ) -> Result<Outcome, FlashError> {
+        let (request, timeout) = self.load_balanced_request(args, method, path)?;
         let response = self
             .authorized(request)
             .timeout(timeout)

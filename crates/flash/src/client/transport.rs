@@ -255,3 +255,33 @@ impl Connection {
         })
     }
 }
+
+impl Connection {
+    /// The endpoint of a streaming `#[remote]` call's route, to read its job's stream through:
+    /// the route's URL and dispatcher names, the process's peer client and its settings.
+    pub(crate) fn for_route(
+        route: &crate::registry::RemoteRoute,
+        key: ApiKey,
+        peer: &crate::call::http::Peer,
+    ) -> Self {
+        Self {
+            name: route.endpoint_url.to_string(),
+            base: route.endpoint_url.trim_end_matches('/').to_owned(),
+            key,
+            headers: route
+                .dispatch_headers()
+                .into_iter()
+                .flatten()
+                .map(|(name, value)| (name, value.to_owned()))
+                .collect(),
+            http: peer.http.clone(),
+            settings: Settings {
+                request_timeout: peer.config.request_timeout,
+                poll_initial: peer.config.poll_initial,
+                poll_max: peer.config.poll_max,
+                runsync_wait: peer.config.runsync_wait,
+                retries: peer.config.poll_error_budget,
+            },
+        }
+    }
+}

@@ -4,8 +4,12 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+use futures_util::StreamExt;
+
+use crate::call::function::StreamInvoker;
 use crate::call::{
-    CallContext, FunctionMeta, InvokeError, TraceParent, WireError, otlp, reserved, with_context,
+    CallContext, FunctionMeta, InvokeError, TraceParent, ValueStream, WireError, otlp, reserved,
+    with_context,
 };
 
 /// The functions one worker serves.
@@ -191,12 +195,28 @@ pub(crate) async fn invoke_traced(
 }
 
 /// Runs `meta` on `args` under `context`; a passed deadline fails the call.
+///
+/// A streaming function's items are posted to job-stream one by one as they come (when this is
+/// a queue job), and its result is the array of them all, as the runpod SDK's
+/// `return_aggregate_stream` makes a generator's.
 pub(crate) async fn invoke(
     meta: &'static FunctionMeta,
     args: Map<String, Value>,
     context: CallContext,
 ) -> Result<Value, JobError> {
-    let run = with_context(context, (meta.invoke)(args));
+    let run = with_context(context, async move {
+        let Some(start) = meta.stream else {
+            return (meta.invoke)(args).await;
+        };
+        let mut items = start(args)?;
+        let mut all = Vec::new();
+        while let Some(item) = items.next().await {
+            let item = item.map_err(InvokeError::Failed)?;
+            super::queue::reports::chunk(item.clone()).await;
+            all.push(item);
+        }
+        Ok(Value::Array(all))
+    });
     let result = match context.deadline {
         Some(deadline) => match tokio::time::timeout_at(deadline, run).await {
             Ok(result) => result,
@@ -213,6 +233,50 @@ pub(crate) async fn invoke(
         InvokeError::BadArguments(error) => WireError::new("ArgumentError", error.to_string()),
         InvokeError::Failed(wire) => wire,
     })
+}
+
+/// Starts the streaming function `name` (`start`) on `args` under `context`, for a load-balanced
+/// request: its items as they come, each polled within the call's context, and ended by a
+/// `DeadlineExceeded` error when the caller's deadline passes first.
+///
+/// # Errors
+/// Arguments that do not decode, as an `ArgumentError` (nothing ran).
+pub(crate) fn invoke_stream(
+    name: &'static str,
+    start: StreamInvoker,
+    args: Map<String, Value>,
+    context: CallContext,
+) -> Result<ValueStream, JobError> {
+    let items = match start(args) {
+        Ok(items) => items,
+        Err(InvokeError::BadArguments(error)) => {
+            return Err(WireError::new("ArgumentError", error.to_string()));
+        }
+        Err(InvokeError::Failed(wire)) => return Err(wire),
+    };
+    let items = crate::call::scoped_stream(context, items);
+    let Some(deadline) = context.deadline else {
+        return Ok(Box::pin(items));
+    };
+    let bounded = futures_util::stream::unfold(
+        (Box::pin(items), false),
+        move |(mut items, ended)| async move {
+            if ended {
+                return None;
+            }
+            match tokio::time::timeout_at(deadline, items.next()).await {
+                Ok(item) => item.map(|item| (item, (items, false))),
+                Err(_) => Some((
+                    Err(WireError::new(
+                        "DeadlineExceeded",
+                        format!("`{name}` ran past its caller's deadline"),
+                    )),
+                    (items, true),
+                )),
+            }
+        },
+    );
+    Ok(Box::pin(bounded))
 }
 
 fn type_name(value: &Value) -> &'static str {

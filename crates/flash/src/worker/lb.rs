@@ -15,7 +15,9 @@ use axum::routing::{MethodRouter, delete, get, patch, post, put};
 use serde_json::{Map, Value};
 
 use super::dispatch::{self, FunctionTable};
-use crate::call::{CallContext, FunctionMeta, TraceParent, WireError};
+use futures_util::StreamExt;
+
+use crate::call::{CallContext, FunctionMeta, TraceParent, ValueStream, WireError};
 use crate::config;
 use crate::registry::HttpMethod;
 
@@ -146,7 +148,14 @@ async fn serve(
             .map(|ms| tokio::time::Instant::now() + Duration::from_millis(ms)),
         trace: Some(caller.map_or_else(TraceParent::new_root, |t| t.child())),
     };
-    match dispatch::invoke_traced(meta, args, context, caller.map(|t| t.span_id)).await {
+    let answer = match meta.stream {
+        Some(start) => match dispatch::invoke_stream(meta.name, start, args, context) {
+            Ok(items) => return events(items),
+            Err(wire) => Err(wire),
+        },
+        None => dispatch::invoke_traced(meta, args, context, caller.map(|t| t.span_id)).await,
+    };
+    match answer {
         Ok(value) => Json(value).into_response(),
         Err(wire) if wire.error_type == "ArgumentError" => error(StatusCode::BAD_REQUEST, wire),
         Err(wire) if wire.error_type == "DeadlineExceeded" => {
@@ -154,4 +163,29 @@ async fn serve(
         }
         Err(wire) => error(StatusCode::INTERNAL_SERVER_ERROR, wire),
     }
+}
+
+/// A streaming function's answer: `text/event-stream`, an event per item as it is produced,
+/// then an `end` event, or an `error` event with the function's error
+/// ([`flash_contract::http::sse`]). Comments keep an idle stream's connection open through
+/// proxies. The caller closing the connection drops `items`, and with it the producer.
+fn events(items: ValueStream) -> Response {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    use flash_contract::http::sse::{END_EVENT, ERROR_EVENT};
+    let events = futures_util::stream::unfold(Some(items), |items| async move {
+        let mut items = items?;
+        let event = match items.next().await {
+            Some(Ok(value)) => {
+                return Some((Ok(Event::default().data(value.to_string())), Some(items)));
+            }
+            Some(Err(wire)) => Event::default()
+                .event(ERROR_EVENT)
+                .data(serde_json::to_string(&wire).unwrap_or_else(|_| wire.error_message.clone())),
+            None => Event::default().event(END_EVENT).data("{}"),
+        };
+        Some((Ok::<_, std::convert::Infallible>(event), None))
+    });
+    Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(config::SSE_KEEP_ALIVE))
+        .into_response()
 }

@@ -1,0 +1,447 @@
+//! Streaming `#[remote]` functions: a `fn` returning `impl Stream<Item = Result<T, E>>`.
+//!
+//! The stub returns a [`RemoteStream`] of the same items wherever the function runs:
+//!
+//! - here: the body's own stream, polled in place;
+//! - on a queue endpoint: the job is queued with `/run` and its items read from
+//!   `/stream/{id}` as the worker posts them (job-stream, as a runpod SDK generator handler's
+//!   yields); the job's result is the array of all items (the SDK's `return_aggregate_stream`),
+//!   so a `/runsync` caller that does not stream still gets them;
+//! - on a load-balanced endpoint: the route answers `text/event-stream`, one event per item
+//!   ([`flash_contract::http::sse`]).
+//!
+//! The rules are a unary call's: the caller's deadline (else the call timeout) bounds the whole
+//! stream; dropping the stream early cancels the job (or closes the connection, which drops the
+//! producer); the function's error arrives typed, as the last item. A stream ends at its first
+//! error, here as on a worker, so that a local run behaves as a deployed one.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures_core::Stream;
+use futures_util::StreamExt;
+use serde_json::{Map, Value};
+use tokio::time::Instant;
+
+use super::dispatch::failed;
+use super::errors::{RemoteError, RemoteResult, WireError};
+use super::function::{BoxStream, InvokeError, StreamingFunction, ValueStream};
+use super::global::registry_for;
+use super::http::{Peer, peer};
+use super::sse;
+use super::transport::{self, CancelOnDrop, Started};
+use crate::client::{EndpointError, EndpointErrorKind};
+use crate::config;
+use crate::error::{Direction, FlashError, RemoteExecutionError, SerializationError};
+use crate::registry::{RemoteRoute, Route};
+use crate::testing::{self, Intercept};
+
+type Ok<F> = <<F as RemoteFunction>::Return as RemoteResult>::Ok;
+type Err<F> = <<F as RemoteFunction>::Return as RemoteResult>::Err;
+use super::function::RemoteFunction;
+
+/// The items of a streaming `#[remote]` call, in order; it ends after the last item or the
+/// first error.
+///
+/// Nothing is sent until it is first polled. Dropping it before it ends stops the call: a
+/// queue job is cancelled, a load-balanced request closed, a local producer dropped.
+#[must_use = "streams do nothing unless polled"]
+pub struct RemoteStream<I> {
+    inner: BoxStream<'static, I>,
+}
+
+impl<I> RemoteStream<I> {
+    pub(crate) fn new(inner: BoxStream<'static, I>) -> Self {
+        Self { inner }
+    }
+}
+
+impl<I> fmt::Debug for RemoteStream<I> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RemoteStream")
+    }
+}
+
+impl<I> Stream for RemoteStream<I> {
+    type Item = I;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<I>> {
+        self.inner.as_mut().poll_next(cx)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.inner.size_hint()
+    }
+}
+
+/// The stub of a streaming function: routes at the first poll (so mocks entered after the call
+/// are seen), then yields the chosen stream's items.
+pub fn call_stream<F: StreamingFunction>(args: F::Args) -> RemoteStream<F::Return> {
+    RemoteStream::new(Box::pin(
+        futures_util::stream::once(routed::<F>(args)).flatten(),
+    ))
+}
+
+async fn routed<F: StreamingFunction>(args: F::Args) -> BoxStream<'static, F::Return> {
+    let (registry, args) = match testing::intercept::<F>(args) {
+        Intercept::Handler(handler, args) => {
+            return match handler.downcast_ref::<testing::StreamHandler<F>>() {
+                Some(handler) => until_error(handler(args)),
+                None => local::<F>(args),
+            };
+        }
+        Intercept::Local(args) => return local::<F>(args),
+        Intercept::Route(registry, args) => (registry, args),
+        Intercept::NotMocked(args) => match registry_for(F::META.name) {
+            Ok(registry) => (registry, args),
+            Err(error) => return failure::<F>(error),
+        },
+    };
+    match registry.route(F::META.name).await {
+        Ok(Route::Local) => local::<F>(args),
+        Ok(Route::Remote(route)) => remote::<F>(RemoteRoute::clone(&route), args).await,
+        Err(error) => failure::<F>(error),
+    }
+}
+
+fn local<F: StreamingFunction>(args: F::Args) -> BoxStream<'static, F::Return> {
+    until_error(F::stream_local(args))
+}
+
+/// `stream`, ending after its first error: what a worker sends, so the local run matches.
+pub(crate) fn until_error<R, S>(stream: S) -> BoxStream<'static, R>
+where
+    R: RemoteResult + Send + 'static,
+    S: Stream<Item = R> + Send + 'static,
+{
+    Box::pin(futures_util::stream::unfold(
+        (Box::pin(stream), false),
+        |(mut stream, failed)| async move {
+            if failed {
+                return None;
+            }
+            let item = stream.next().await?.into_result();
+            let failed = item.is_err();
+            Some((R::from_result(item), (stream, failed)))
+        },
+    ))
+}
+
+/// A stream of one error.
+fn failure<F: StreamingFunction>(error: FlashError) -> BoxStream<'static, F::Return> {
+    one::<F>(Err::<F>::from_flash(error))
+}
+
+fn one<F: StreamingFunction>(error: Err<F>) -> BoxStream<'static, F::Return> {
+    Box::pin(futures_util::stream::iter([F::Return::from_result(Err(
+        error,
+    ))]))
+}
+
+async fn remote<F: StreamingFunction>(
+    route: RemoteRoute,
+    args: F::Args,
+) -> BoxStream<'static, F::Return> {
+    let function = F::META.name;
+    let encoded = match F::encode_args(&args) {
+        Ok(encoded) => encoded,
+        Err(error) => {
+            return failure::<F>(
+                SerializationError::Serde {
+                    function: function.to_owned(),
+                    direction: Direction::Arguments,
+                    message: error.to_string(),
+                }
+                .into(),
+            );
+        }
+    };
+    let peer = peer();
+    match transport::start_stream(&peer, &route, function, encoded).await {
+        Err(error) => failure::<F>(error),
+        Ok(Started::Failed(wire)) => one::<F>(failed::<F>(&route, wire, None)),
+        Ok(Started::Job {
+            id,
+            cancel,
+            give_up_at,
+        }) => job_items::<F>(&peer, route, id, cancel, give_up_at),
+        Ok(Started::Events {
+            response,
+            give_up_at,
+        }) => event_items::<F>(route, response, give_up_at),
+    }
+}
+
+/// The error of a stream the caller stopped waiting for.
+fn deadline_passed(route: &RemoteRoute, function: &str, job_id: Option<&str>) -> FlashError {
+    let message = match super::context::current().and_then(|c| c.deadline) {
+        Some(_) => "the call's deadline passed before the stream ended".to_owned(),
+        None => format!(
+            "the stream did not end within the default call timeout of {} s (set {} or wrap \
+             the call in with_deadline)",
+            peer().config.call_timeout.as_secs_f64(),
+            flash_contract::env::FLASH_CALL_TIMEOUT_SECS,
+        ),
+    };
+    RemoteExecutionError {
+        function: function.to_owned(),
+        endpoint: route.endpoint_url.to_string(),
+        job_id: job_id.map(str::to_owned),
+        error_type: None,
+        message: match job_id {
+            Some(_) => format!("{message}; the job was cancelled"),
+            None => message,
+        },
+    }
+    .into()
+}
+
+fn decode<F: StreamingFunction>(route: &RemoteRoute, value: Value) -> F::Return {
+    F::Return::from_result(serde_json::from_value::<Ok<F>>(value).map_err(|error| {
+        Err::<F>::from_flash(
+            SerializationError::Serde {
+                function: F::META.name.to_owned(),
+                direction: Direction::Result,
+                message: format!("{error} (a streamed item from {})", route.endpoint_url),
+            }
+            .into(),
+        )
+    }))
+}
+
+/// The items of a queue job, read from `/stream/{id}` by the endpoint client's reader.
+fn job_items<F: StreamingFunction>(
+    peer: &Peer,
+    route: RemoteRoute,
+    id: String,
+    cancel: CancelOnDrop,
+    give_up_at: Instant,
+) -> BoxStream<'static, F::Return> {
+    let Some(key) = peer.config.api_key.clone() else {
+        return failure::<F>(
+            RemoteExecutionError {
+                function: F::META.name.to_owned(),
+                endpoint: route.endpoint_url.to_string(),
+                job_id: Some(id),
+                error_type: None,
+                message: format!(
+                    "no API key to read the job's stream with (set {})",
+                    flash_contract::env::RUNPOD_API_KEY
+                ),
+            }
+            .into(),
+        );
+    };
+    let connection = crate::client::transport::Connection::for_route(&route, key, peer);
+    let chunks = crate::client::Job::new(Arc::new(connection), id.clone()).stream::<Value>();
+    struct State {
+        chunks: crate::client::JobStream<Value>,
+        cancel: CancelOnDrop,
+        route: RemoteRoute,
+        id: String,
+        give_up_at: Instant,
+        ended: bool,
+    }
+    let state = State {
+        chunks,
+        cancel,
+        route,
+        id,
+        give_up_at,
+        ended: false,
+    };
+    Box::pin(futures_util::stream::unfold(state, |mut s| async move {
+        if s.ended {
+            return None;
+        }
+        let next = tokio::time::timeout_at(s.give_up_at, s.chunks.next()).await;
+        let item = match next {
+            // Left armed: dropping the state cancels the job.
+            Err(_) => Err(Err::<F>::from_flash(deadline_passed(
+                &s.route,
+                F::META.name,
+                Some(&s.id),
+            ))),
+            Ok(None) => {
+                s.cancel.disarm();
+                return None;
+            }
+            Ok(Some(Ok(value))) => {
+                let item = decode::<F>(&s.route, value).into_result();
+                if item.is_ok() {
+                    return Some((F::Return::from_result(item), s));
+                }
+                item
+            }
+            Ok(Some(Err(error))) => {
+                if job_ended(&error) {
+                    s.cancel.disarm();
+                }
+                Err(endpoint_failure::<F>(&s.route, error))
+            }
+        };
+        s.ended = true;
+        Some((F::Return::from_result(item), s))
+    }))
+}
+
+/// Whether the job is over (so there is nothing left to cancel).
+fn job_ended(error: &EndpointError) -> bool {
+    matches!(
+        error.kind(),
+        EndpointErrorKind::Failed(_)
+            | EndpointErrorKind::Cancelled
+            | EndpointErrorKind::TimedOut { .. }
+    )
+}
+
+/// A failure reading a job's stream, as the function's error: the worker's own error typed as
+/// a unary call's would be; the job's other ends and the platform's refusals as they are.
+fn endpoint_failure<F: StreamingFunction>(route: &RemoteRoute, error: EndpointError) -> Err<F> {
+    match error.kind() {
+        EndpointErrorKind::Failed(wire) => {
+            failed::<F>(route, wire.clone(), error.job_id().map(str::to_owned))
+        }
+        EndpointErrorKind::Cancelled | EndpointErrorKind::TimedOut { .. } => Err::<F>::from_flash(
+            RemoteExecutionError {
+                function: F::META.name.to_owned(),
+                endpoint: route.endpoint_url.to_string(),
+                job_id: error.job_id().map(str::to_owned),
+                error_type: None,
+                message: error.kind().to_string(),
+            }
+            .into(),
+        ),
+        _ => Err::<F>::from_flash(error.into()),
+    }
+}
+
+/// The items of a load-balanced route's event stream.
+fn event_items<F: StreamingFunction>(
+    route: RemoteRoute,
+    response: reqwest::Response,
+    give_up_at: Instant,
+) -> BoxStream<'static, F::Return> {
+    use flash_contract::http::sse::{END_EVENT, ERROR_EVENT};
+    struct State {
+        response: reqwest::Response,
+        parser: sse::Parser,
+        events: VecDeque<sse::Event>,
+        route: RemoteRoute,
+        give_up_at: Instant,
+        ended: bool,
+    }
+    let state = State {
+        response,
+        parser: sse::Parser::new(config::MAX_PAYLOAD_BYTES),
+        events: VecDeque::new(),
+        route,
+        give_up_at,
+        ended: false,
+    };
+    let cut = |s: &State, why: String| -> FlashError {
+        RemoteExecutionError {
+            function: F::META.name.to_owned(),
+            endpoint: s.route.endpoint_url.to_string(),
+            job_id: None,
+            error_type: None,
+            message: why,
+        }
+        .into()
+    };
+    Box::pin(futures_util::stream::unfold(
+        state,
+        move |mut s| async move {
+            if s.ended {
+                return None;
+            }
+            let item = loop {
+                if let Some(event) = s.events.pop_front() {
+                    match event.name.as_deref() {
+                        None | Some("message") => {
+                            let item = serde_json::from_str::<Value>(&event.data)
+                                .map_err(|error| {
+                                    Err::<F>::from_flash(cut(
+                                        &s,
+                                        format!("a streamed item is not JSON: {error}"),
+                                    ))
+                                })
+                                .and_then(|value| decode::<F>(&s.route, value).into_result());
+                            if item.is_ok() {
+                                return Some((F::Return::from_result(item), s));
+                            }
+                            break item;
+                        }
+                        Some(END_EVENT) => return None,
+                        Some(ERROR_EVENT) => {
+                            break Err(failed::<F>(&s.route, WireError::parse(&event.data), None));
+                        }
+                        Some(_) => continue, // an event a newer worker sends; not ours to read
+                    }
+                }
+                match tokio::time::timeout_at(s.give_up_at, s.response.chunk()).await {
+                    Err(_) => {
+                        break Err(Err::<F>::from_flash(deadline_passed(
+                            &s.route,
+                            F::META.name,
+                            None,
+                        )));
+                    }
+                    Ok(Ok(Some(bytes))) => match s.parser.push(&bytes) {
+                        Ok(events) => s.events.extend(events),
+                        Err(why) => break Err(Err::<F>::from_flash(cut(&s, why))),
+                    },
+                    Ok(Err(error)) => {
+                        let why = format!("the stream broke off: {}", transport::describe(&error));
+                        break Err(Err::<F>::from_flash(cut(&s, why)));
+                    }
+                    Ok(Ok(None)) => {
+                        let why = "the stream was cut off before its end event".to_owned();
+                        break Err(Err::<F>::from_flash(cut(&s, why)));
+                    }
+                }
+            };
+            s.ended = true;
+            Some((F::Return::from_result(item), s))
+        },
+    ))
+}
+
+/// Starts `F` in this process from JSON arguments, its items as JSON: what a worker streams.
+pub fn invoke_stream<F: StreamingFunction>(
+    args: Map<String, Value>,
+) -> Result<ValueStream, InvokeError> {
+    let args = F::decode_args(args).map_err(InvokeError::BadArguments)?;
+    Ok(Box::pin(until_error(F::stream_local(args)).map(
+        |item| match item.into_result() {
+            Ok(value) => serde_json::to_value(value).map_err(|error| {
+                let error: FlashError = SerializationError::Serde {
+                    function: F::META.name.to_owned(),
+                    direction: Direction::Result,
+                    message: error.to_string(),
+                }
+                .into();
+                WireError::new(super::errors::flash_error_type(&error), error.to_string())
+            }),
+            Err(error) => Err(error.to_wire()),
+        },
+    )))
+}
+
+/// Runs `F` in this process and collects its items into a JSON array (the runpod SDK's
+/// `return_aggregate_stream`): a streaming function's [`FunctionMeta::invoke`](super::FunctionMeta::invoke).
+pub fn invoke_collected<F: StreamingFunction>(
+    args: Map<String, Value>,
+) -> crate::registry::BoxFuture<'static, Result<Value, InvokeError>> {
+    Box::pin(async move {
+        let mut items = invoke_stream::<F>(args)?;
+        let mut all = Vec::new();
+        while let Some(item) = items.next().await {
+            all.push(item.map_err(InvokeError::Failed)?);
+        }
+        Ok(Value::Array(all))
+    })
+}
