@@ -1,6 +1,7 @@
-//! Row 7: a streamed queue job through the local Runpod, read with `runpod_flash::client`: the
-//! time to its first item and items per second, next to a unary job producing the same items
-//! and returning them as one result. Each item takes [`ITEM_WORK`] to produce (a token of a
+//! Row 7: a streaming function's queue job through the local Runpod, read through its
+//! `#[remote]` stub and with `runpod_flash::client`'s `Job::stream`: the time to its first item
+//! and items per second, next to a unary job producing the same items and returning them as one
+//! result. Each item takes [`ITEM_WORK`] to produce (a token of a
 //! generator), so the unary caller waits for all of them. The worker is this process's own
 //! queue worker on the emulator's job plane.
 
@@ -10,8 +11,9 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use runpod_flash::ApiKey;
 use runpod_flash::client::QueueEndpoint;
+use runpod_flash::testing::{Mocks, StaticEndpoints};
 use runpod_flash::worker::{FunctionTable, JobPlane, run_queue_worker};
-use runpod_flash::{FlashError, Resource, remote};
+use runpod_flash::{FlashError, Resource, Stream, remote};
 use serde_json::{Value, json};
 
 use crate::{Row, median};
@@ -29,17 +31,13 @@ fn item(i: u32) -> String {
     format!("token-{i:05}")
 }
 
-/// Streams `n` items, then returns them all (the SDK's `return_aggregate_stream`).
+/// Streams `n` items (its job's result is all of them, the SDK's `return_aggregate_stream`).
 #[remote(STREAM)]
-async fn bench_tokens(n: u32) -> Result<Vec<String>, FlashError> {
-    let mut all = Vec::with_capacity(n as usize);
-    for i in 0..n {
+fn bench_tokens(n: u32) -> impl Stream<Item = Result<String, FlashError>> {
+    futures_util::stream::iter(0..n).then(|i| async move {
         tokio::time::sleep(ITEM_WORK).await;
-        let token = item(i);
-        runpod_flash::worker::stream(&token).await?;
-        all.push(token);
-    }
-    Ok(all)
+        Ok(item(i))
+    })
 }
 
 /// The same items as one result.
@@ -123,32 +121,69 @@ async fn with_emulator(emu: &flash_emulator::EmulatorHandle) -> Result<Vec<Row>,
         .api_key(ApiKey::new(KEY).ok_or("key")?)
         .build()
         .map_err(|e| e.to_string())?;
-    let result = rounds(&client).await;
+    let registry = runpod_flash::registry::ServiceRegistry::builder()
+        .manifest(
+            serde_json::from_value(json!({
+                "resources": {
+                    "bench_caller": {"functions": [], "makes_remote_calls": true},
+                    "bench_stream": {"functions": [{"name": "bench_tokens"},
+                                                   {"name": "bench_tokens_unary"}]}
+                },
+                "function_registry": {"bench_tokens": "bench_stream",
+                                      "bench_tokens_unary": "bench_stream"}
+            }))
+            .map_err(|e| e.to_string())?,
+        )
+        .identity("bench_caller")
+        .environment_id("bench")
+        .endpoint_source(std::sync::Arc::new(StaticEndpoints::new([(
+            "bench_stream",
+            format!("{}/{endpoint}", emu.endpoint_base_url()),
+        )])))
+        .build()
+        .map_err(|e| e.to_string())?;
+    runpod_flash::call::configure(runpod_flash::call::PeerConfig {
+        api_key: ApiKey::new(KEY),
+        ..runpod_flash::call::PeerConfig::from_env()
+    });
+    let result = rounds(&client, &Mocks::new().registry(registry)).await;
     let _ = stop.send(true);
     let _ = worker.await;
     result
 }
 
-async fn rounds(client: &QueueEndpoint) -> Result<Vec<Row>, String> {
+/// Reads a stream of `ITEMS` items: the time to the first and to the last.
+async fn read<E: std::fmt::Display>(
+    started: Instant,
+    stream: impl Stream<Item = Result<String, E>>,
+) -> Result<(Duration, Duration), String> {
+    let mut stream = std::pin::pin!(stream);
+    let mut got = 0u32;
+    let mut first_at = None;
+    while let Some(token) = stream.next().await {
+        token.map_err(|e| e.to_string())?;
+        first_at.get_or_insert_with(|| started.elapsed());
+        got += 1;
+    }
+    let all = started.elapsed();
+    if got != ITEMS {
+        return Err(format!("streamed {got} of {ITEMS} items"));
+    }
+    Ok((first_at.unwrap_or(all), all))
+}
+
+async fn rounds(client: &QueueEndpoint, through: &Mocks) -> Result<Vec<Row>, String> {
     let (mut first, mut rate, mut unary) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut stub_first, mut stub_rate) = (Vec::new(), Vec::new());
     for round in 0..=ROUNDS {
+        let started = Instant::now();
+        let (stub_first_at, stub_all) = through.run(read(started, bench_tokens(ITEMS))).await?;
         let started = Instant::now();
         let job = client
             .run(&input("bench_tokens"))
             .await
             .map_err(|e| e.to_string())?;
-        let mut stream = job.stream::<String>();
-        let mut got = 0u32;
-        let mut first_at = None;
-        while let Some(token) = stream.next().await {
-            token.map_err(|e| e.to_string())?;
-            first_at.get_or_insert_with(|| started.elapsed());
-            got += 1;
-        }
-        let all = started.elapsed();
-        if got != ITEMS {
-            return Err(format!("streamed {got} of {ITEMS} items"));
-        }
+        let (first_at, all) = read(started, job.stream::<String>()).await?;
         let started = Instant::now();
         let items: Vec<String> = client
             .run_sync(&input("bench_tokens_unary"), Duration::from_secs(60))
@@ -160,17 +195,43 @@ async fn rounds(client: &QueueEndpoint) -> Result<Vec<Row>, String> {
         }
         // The first round warms connections and the worker.
         if round > 0 {
-            first.push(first_at.unwrap_or(all).as_secs_f64() * 1e3);
+            stub_first.push(stub_first_at.as_secs_f64() * 1e3);
+            stub_rate.push(f64::from(ITEMS) / stub_all.as_secs_f64());
+            first.push(first_at.as_secs_f64() * 1e3);
             rate.push(f64::from(ITEMS) / all.as_secs_f64());
             unary.push(unary_all.as_secs_f64() * 1e3);
         }
     }
     let (first, rate, unary) = (median(&mut first), median(&mut rate), median(&mut unary));
+    let (stub_first, stub_rate) = (median(&mut stub_first), median(&mut stub_rate));
+    let unary_rate = f64::from(ITEMS) / (unary / 1e3);
     Ok(vec![
         Row {
             number: 7,
             measure: format!(
-                "streamed queue job, {ITEMS} items of {} ms each: time to the first item",
+                "streaming #[remote] stub, queue job, {ITEMS} items of {} ms each: time to the first item",
+                ITEM_WORK.as_millis()
+            ),
+            result: format!("{stub_first:.1} ms"),
+            baseline: format!("unary job, the same items as one result: {unary:.1} ms"),
+            ratio: format!("{:.2}x", stub_first / unary),
+            target: "first item sooner than a unary result",
+        },
+        Row {
+            number: 7,
+            measure: format!(
+                "streaming #[remote] stub, queue job, {ITEMS} items of {} ms each: items/s to the caller",
+                ITEM_WORK.as_millis()
+            ),
+            result: format!("{stub_rate:.0} items/s"),
+            baseline: format!("unary: {unary_rate:.0} items/s"),
+            ratio: format!("{:.2}x", stub_rate / unary_rate),
+            target: "close to 1x: a streamed item costs little",
+        },
+        Row {
+            number: 7,
+            measure: format!(
+                "client Job::stream, {ITEMS} items of {} ms each: time to the first item",
                 ITEM_WORK.as_millis()
             ),
             result: format!("{first:.1} ms"),
@@ -181,7 +242,7 @@ async fn rounds(client: &QueueEndpoint) -> Result<Vec<Row>, String> {
         Row {
             number: 7,
             measure: format!(
-                "streamed queue job, {ITEMS} items of {} ms each: items/s to the caller",
+                "client Job::stream, {ITEMS} items of {} ms each: items/s to the caller",
                 ITEM_WORK.as_millis()
             ),
             result: format!("{rate:.0} items/s"),

@@ -141,7 +141,10 @@ async fn an_error_mid_stream_reaches_the_caller_typed_and_ends_it() {
     let mocks = start().await;
     let got: Vec<_> = mocks.run(count(5, Some(3)).collect()).await;
     assert_eq!(got.len(), 3, "{got:?}");
-    assert!(matches!(got[0], Ok(1)) && matches!(got[1], Ok(2)), "{got:?}");
+    assert!(
+        matches!(got[0], Ok(1)) && matches!(got[1], Ok(2)),
+        "{got:?}"
+    );
     assert!(
         matches!(got[2], Err(Error::App(CountError::Unlucky(3)))),
         "{got:?}"
@@ -161,7 +164,10 @@ async fn dropping_the_stream_stops_the_producer() {
     tokio::time::sleep(PAUSE * 6).await;
     // An unstopped producer makes six more in that time.
     let produced = TICKS.load(Ordering::SeqCst);
-    assert!(produced <= 3, "{produced} items produced; the caller let go at 2");
+    assert!(
+        produced <= 3,
+        "{produced} items produced; the caller let go at 2"
+    );
 }
 
 #[tokio::test]
@@ -177,7 +183,10 @@ async fn the_callers_deadline_ends_the_stream_with_its_error() {
     let took = started.elapsed();
     assert!(took < Duration::from_secs(1), "ended after {took:?}");
     let (last, items) = got.split_last().unwrap();
-    assert!(items.iter().all(Result::is_ok) && items.len() <= 3, "{got:?}");
+    assert!(
+        items.iter().all(Result::is_ok) && items.len() <= 3,
+        "{got:?}"
+    );
     let Err(Error::Flash(error)) = last else {
         panic!("{got:?}")
     };
@@ -245,7 +254,10 @@ async fn a_worker_collects_a_streaming_functions_items_as_its_result() {
     let meta = runpod_flash::call::function("count").unwrap();
     assert!(meta.is_streaming());
     let args = json!({"n": 3, "unlucky": null});
-    let collected = meta.invoke(args.as_object().unwrap().clone()).await.unwrap();
+    let collected = meta
+        .invoke(args.as_object().unwrap().clone())
+        .await
+        .unwrap();
     assert_eq!(collected, json!([1, 2, 3]));
     let failing = json!({"n": 3, "unlucky": 2});
     let error = meta

@@ -133,19 +133,29 @@ pub(crate) mod reports {
         post(&link, &url, &body, "a progress update").await
     }
 
+    /// The queue job the current task runs, if it is one.
+    pub(crate) fn current() -> Option<Arc<JobLink>> {
+        JOB.try_with(Arc::clone).ok()
+    }
+
     /// Posts `{"output": chunk}` to job-stream, as the SDK posts each yield of a generator.
     /// Returns whether the current task is a queue job whose platform takes streams.
     pub(crate) async fn chunk(value: Value) -> bool {
-        let Ok(link) = JOB.try_with(Arc::clone) else {
-            return false;
-        };
+        match current() {
+            Some(link) => chunk_for(&link, value).await,
+            None => false,
+        }
+    }
+
+    /// [`chunk`] for the job of `link`, from any task.
+    pub(crate) async fn chunk_for(link: &JobLink, value: Value) -> bool {
         let Some(template) = &link.worker.plane.stream_url else {
             tracing::warn!(job_id = %link.job_id, "no job-stream URL (RUNPOD_WEBHOOK_POST_STREAM); a streamed chunk is dropped");
             return false;
         };
         link.streamed.store(true, Ordering::Relaxed);
         let url = template.replace("$ID", &link.job_id);
-        post(&link, &url, &json!({"output": value}), "a streamed chunk").await
+        post(link, &url, &json!({"output": value}), "a streamed chunk").await
     }
 
     async fn post(link: &JobLink, url: &str, body: &Value, what: &str) -> bool {
