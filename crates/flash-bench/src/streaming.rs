@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use crate::{Row, median};
 
 const STREAM: Resource = Resource::queue("bench_stream");
+const STREAM_LB: Resource = Resource::load_balanced("bench_stream_lb");
 /// Items per job.
 const ITEMS: u32 = 200;
 /// Time to produce one item.
@@ -43,6 +44,26 @@ fn bench_tokens(n: u32) -> impl Stream<Item = Result<String, FlashError>> {
 /// The same items as one result.
 #[remote(STREAM)]
 async fn bench_tokens_unary(n: u32) -> Result<Vec<String>, FlashError> {
+    let mut all = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        tokio::time::sleep(ITEM_WORK).await;
+        all.push(item(i));
+    }
+    Ok(all)
+}
+
+/// [`bench_tokens`] on a load-balanced route: server-sent events.
+#[remote(STREAM_LB, method = "POST", path = "/tokens")]
+fn bench_lb_tokens(n: u32) -> impl Stream<Item = Result<String, FlashError>> {
+    futures_util::stream::iter(0..n).then(|i| async move {
+        tokio::time::sleep(ITEM_WORK).await;
+        Ok(item(i))
+    })
+}
+
+/// [`bench_tokens_unary`] on a load-balanced route.
+#[remote(STREAM_LB, method = "POST", path = "/tokens-unary")]
+async fn bench_lb_tokens_unary(n: u32) -> Result<Vec<String>, FlashError> {
     let mut all = Vec::with_capacity(n as usize);
     for i in 0..n {
         tokio::time::sleep(ITEM_WORK).await;
@@ -121,35 +142,111 @@ async fn with_emulator(emu: &flash_emulator::EmulatorHandle) -> Result<Vec<Row>,
         .api_key(ApiKey::new(KEY).ok_or("key")?)
         .build()
         .map_err(|e| e.to_string())?;
+    // The load-balanced functions on the worker runtime's own router and server, as a worker
+    // serves them.
+    let lb = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let lb_url = format!("http://{}", lb.local_addr().map_err(|e| e.to_string())?);
+    let lb_server = tokio::spawn(async move {
+        let router =
+            runpod_flash::worker::lb_router(&FunctionTable::for_resource("bench_stream_lb"));
+        let limits = runpod_flash::http_server::Limits::default();
+        let _ = runpod_flash::http_server::serve(lb, router, limits, std::future::pending()).await;
+    });
     let registry = runpod_flash::registry::ServiceRegistry::builder()
         .manifest(
             serde_json::from_value(json!({
                 "resources": {
                     "bench_caller": {"functions": [], "makes_remote_calls": true},
                     "bench_stream": {"functions": [{"name": "bench_tokens"},
-                                                   {"name": "bench_tokens_unary"}]}
+                                                   {"name": "bench_tokens_unary"}]},
+                    "bench_stream_lb": {"is_load_balanced": true, "functions": [
+                        {"name": "bench_lb_tokens", "http_method": "POST", "http_path": "/tokens"},
+                        {"name": "bench_lb_tokens_unary", "http_method": "POST",
+                         "http_path": "/tokens-unary"}]}
                 },
                 "function_registry": {"bench_tokens": "bench_stream",
-                                      "bench_tokens_unary": "bench_stream"}
+                                      "bench_tokens_unary": "bench_stream",
+                                      "bench_lb_tokens": "bench_stream_lb",
+                                      "bench_lb_tokens_unary": "bench_stream_lb"}
             }))
             .map_err(|e| e.to_string())?,
         )
         .identity("bench_caller")
         .environment_id("bench")
-        .endpoint_source(std::sync::Arc::new(StaticEndpoints::new([(
-            "bench_stream",
-            format!("{}/{endpoint}", emu.endpoint_base_url()),
-        )])))
+        .endpoint_source(std::sync::Arc::new(StaticEndpoints::new([
+            (
+                "bench_stream",
+                format!("{}/{endpoint}", emu.endpoint_base_url()),
+            ),
+            ("bench_stream_lb", lb_url.clone()),
+        ])))
         .build()
         .map_err(|e| e.to_string())?;
     runpod_flash::call::configure(runpod_flash::call::PeerConfig {
         api_key: ApiKey::new(KEY),
         ..runpod_flash::call::PeerConfig::from_env()
     });
-    let result = rounds(&client, &Mocks::new().registry(registry)).await;
+    let through = Mocks::new().registry(registry);
+    let result = rounds(&client, &through).await;
+    let lb_result = lb_rounds(&through).await;
+    lb_server.abort();
     let _ = stop.send(true);
     let _ = worker.await;
-    result
+    let mut rows = result?;
+    rows.extend(lb_result?);
+    Ok(rows)
+}
+
+/// The load-balanced stub: time to the first item and items/s of the SSE stream, next to the
+/// unary route returning the same items.
+async fn lb_rounds(through: &Mocks) -> Result<Vec<Row>, String> {
+    let (mut first, mut rate, mut unary) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..=ROUNDS {
+        let started = Instant::now();
+        let (first_at, all) = through.run(read(started, bench_lb_tokens(ITEMS))).await?;
+        let started = Instant::now();
+        let items = through
+            .run(bench_lb_tokens_unary(ITEMS))
+            .await
+            .map_err(|e| e.to_string())?;
+        let unary_all = started.elapsed();
+        if items.len() != ITEMS as usize {
+            return Err(format!("the unary route returned {} items", items.len()));
+        }
+        if round > 0 {
+            first.push(first_at.as_secs_f64() * 1e3);
+            rate.push(f64::from(ITEMS) / all.as_secs_f64());
+            unary.push(unary_all.as_secs_f64() * 1e3);
+        }
+    }
+    let (first, rate, unary) = (median(&mut first), median(&mut rate), median(&mut unary));
+    let unary_rate = f64::from(ITEMS) / (unary / 1e3);
+    Ok(vec![
+        Row {
+            number: 7,
+            measure: format!(
+                "streaming #[remote] stub, load-balanced (SSE), {ITEMS} items of {} ms each: time to the first item",
+                ITEM_WORK.as_millis()
+            ),
+            result: format!("{first:.1} ms"),
+            baseline: format!("unary route, the same items as one result: {unary:.1} ms"),
+            ratio: format!("{:.3}x", first / unary),
+            target: "first item sooner than a unary result",
+        },
+        Row {
+            number: 7,
+            measure: format!(
+                "streaming #[remote] stub, load-balanced (SSE), {ITEMS} items of {} ms each: items/s to the caller",
+                ITEM_WORK.as_millis()
+            ),
+            result: format!("{rate:.0} items/s"),
+            baseline: format!("unary: {unary_rate:.0} items/s"),
+            ratio: format!("{:.2}x", rate / unary_rate),
+            target: "close to 1x: a streamed item costs little",
+        },
+    ])
 }
 
 /// Reads a stream of `ITEMS` items: the time to the first and to the last.

@@ -65,6 +65,14 @@ fn letters(word: String) -> impl Stream<Item = Result<char, FlashError>> {
     futures_util::stream::iter(word.chars().map(Ok).collect::<Vec<_>>())
 }
 
+/// The worker runtime's server, as a load-balanced worker serves its routes.
+async fn serve(listener: tokio::net::TcpListener, router: axum::Router) {
+    let limits = runpod_flash::http_server::Limits::default();
+    runpod_flash::http_server::serve(listener, router, limits, std::future::pending())
+        .await
+        .unwrap();
+}
+
 fn manifest() -> Manifest {
     serde_json::from_value(json!({
         "resources": {
@@ -88,7 +96,7 @@ async fn start() -> Mocks {
     let worker = lb_router(&FunctionTable::for_resource("stream-api"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let api = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, worker).await.unwrap() });
+    tokio::spawn(serve(listener, worker));
     let breaking = axum::Router::new().route(
         "/broken",
         axum::routing::post(|| async {
@@ -100,7 +108,7 @@ async fn start() -> Mocks {
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let broken = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, breaking).await.unwrap() });
+    tokio::spawn(serve(listener, breaking));
     let urls = IndexMap::from([
         ("stream-api".to_owned(), api),
         ("stream-broken".to_owned(), broken),
@@ -209,7 +217,7 @@ async fn bad_arguments_are_refused_before_the_stream_starts() {
     let worker = lb_router(&FunctionTable::for_resource("stream-api"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/count", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, worker).await.unwrap() });
+    tokio::spawn(serve(listener, worker));
     let answer = reqwest::Client::new()
         .post(&url)
         .json(&json!({"n": "three"}))

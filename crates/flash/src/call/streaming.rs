@@ -28,7 +28,7 @@ use tokio::time::Instant;
 
 use super::dispatch::failed;
 use super::errors::{RemoteError, RemoteResult, WireError};
-use super::function::{BoxStream, InvokeError, StreamingFunction, ValueStream};
+use super::function::{BoxStream, InvokeError, RemoteFunction, StreamingFunction, ValueStream};
 use super::global::registry_for;
 use super::http::{Peer, peer};
 use super::sse;
@@ -41,7 +41,6 @@ use crate::testing::{self, Intercept};
 
 type Ok<F> = <<F as RemoteFunction>::Return as RemoteResult>::Ok;
 type Err<F> = <<F as RemoteFunction>::Return as RemoteResult>::Err;
-use super::function::RemoteFunction;
 
 /// The items of a streaming `#[remote]` call, in order; it ends after the last item or the
 /// first error.
