@@ -574,7 +574,7 @@ fn newest_job(app: &LocalApp, resource: &str) -> (Value, bool) {
         .unwrap_or_else(|| panic!("no endpoint {resource}"));
     let job = endpoint.jobs.last().expect("a job");
     let idle = endpoint.workers.iter().all(|w| w.jobs.is_empty());
-    (serde_json::to_value(&job.status).unwrap(), idle)
+    (serde_json::to_value(job.status).unwrap(), idle)
 }
 
 async fn wait_for_cancelled(app: &LocalApp, resource: &str, within: Duration) -> Duration {

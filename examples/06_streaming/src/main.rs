@@ -58,9 +58,9 @@ pub enum GenerateError {
 /// The text a prompt gets: its words echoed back, counted, up to `max_tokens` tokens, one every
 /// [`TOKEN_PAUSE`]; the word [`REFUSED`] ends it with an error.
 fn tokens(
-    prompt: String,
+    prompt: &str,
     max_tokens: u32,
-) -> impl Stream<Item = Result<String, Error<GenerateError>>> + Send + 'static {
+) -> impl Stream<Item = Result<String, Error<GenerateError>>> + Send + use<> {
     let words: Vec<String> = prompt.split_whitespace().map(str::to_owned).collect();
     let count = if words.is_empty() { 0 } else { max_tokens };
     futures_util::stream::iter(0..count).then(move |i| {
@@ -81,7 +81,7 @@ pub fn generate(
     prompt: String,
     max_tokens: u32,
 ) -> impl Stream<Item = Result<String, Error<GenerateError>>> {
-    tokens(prompt, max_tokens)
+    tokens(&prompt, max_tokens)
 }
 
 /// [`generate`] on a load-balanced endpoint: `POST /chat` answers `text/event-stream`, a
@@ -91,7 +91,7 @@ pub fn chat(
     prompt: String,
     max_tokens: u32,
 ) -> impl Stream<Item = Result<String, Error<GenerateError>>> {
-    tokens(prompt, max_tokens)
+    tokens(&prompt, max_tokens)
 }
 
 /// What a render produced.
