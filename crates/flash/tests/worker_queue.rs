@@ -10,8 +10,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use futures_util::StreamExt;
 use runpod_flash::worker::{FunctionTable, JobPlane, run_queue_worker};
-use runpod_flash::{Error, FlashError, Resource, remote};
+use runpod_flash::{Error, FlashError, Resource, Stream, remote};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
@@ -54,6 +55,17 @@ async fn spell(word: String) -> Result<Vec<String>, FlashError> {
         runpod_flash::worker::stream(letter).await?;
     }
     Ok(letters)
+}
+
+/// A streaming function: 1..=n, failing at `fail_at`.
+#[remote(WQ)]
+fn numbers(n: u32, fail_at: Option<u32>) -> impl Stream<Item = Result<u32, Error<Rejected>>> {
+    futures_util::stream::iter(1..=n).map(move |i| {
+        if Some(i) == fail_at {
+            return Err(Error::App(Rejected(i64::from(i))));
+        }
+        Ok(i)
+    })
 }
 
 #[remote(SOLO)]
@@ -352,6 +364,54 @@ async fn streamed_items_are_job_stream_posts_and_the_result_says_is_stream() {
     let done = &fake.requests("/job-done/job-s")[0];
     assert_eq!(done.query.get("isStream").map(String::as_str), Some("true"));
     runpod_flash::worker::stream("outside a job").await.unwrap();
+    running.shutdown.send(true).unwrap();
+    running.worker.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_streaming_functions_items_are_posted_in_order_before_its_collected_result() {
+    let running = start("wq", 1).await;
+    let fake = &running.fake;
+    fake.push(json!({"id": "job-n", "input": {"__flash_fn": "numbers", "n": 200}}));
+    fake.push(json!({"id": "job-f", "input": {"__flash_fn": "numbers", "n": 9, "fail_at": 4}}));
+    fake.wait_for("both results", |f| f.done().len() == 2).await;
+    let requests: Vec<Request> = fake.0.lock().unwrap().requests.clone();
+    let of = |job: &str| -> Vec<(bool, Value)> {
+        requests
+            .iter()
+            .filter(|r| r.path.ends_with(&format!("/{job}")) && !r.path.contains("job-take"))
+            .map(|r| {
+                (
+                    r.path.contains("/job-done/"),
+                    serde_json::from_str(&r.body).unwrap(),
+                )
+            })
+            .collect()
+    };
+    // Every item, in order, then the result: all the items (return_aggregate_stream).
+    let posts = of("job-n");
+    assert_eq!(posts.len(), 201);
+    for (i, (is_done, body)) in posts[..200].iter().enumerate() {
+        assert!(!is_done, "post {i} came after the result");
+        assert_eq!(body, &json!({"output": i + 1}));
+    }
+    assert_eq!(
+        posts[200],
+        (true, json!({"output": (1..=200).collect::<Vec<u32>>()}))
+    );
+    // The items before the error, then the failed job, typed; nothing after it.
+    let posts = of("job-f");
+    assert_eq!(posts.len(), 4, "{posts:?}");
+    assert_eq!(posts[2], (false, json!({"output": 3})));
+    let (is_done, failed) = &posts[3];
+    assert!(is_done);
+    let error: Value = serde_json::from_str(failed["error"].as_str().unwrap()).unwrap();
+    assert_eq!(error["app_error"], json!(4), "{error}");
+    let done = fake.requests("/job-done/job-f");
+    assert_eq!(
+        done[0].query.get("isStream").map(String::as_str),
+        Some("true")
+    );
     running.shutdown.send(true).unwrap();
     running.worker.await.unwrap();
 }
