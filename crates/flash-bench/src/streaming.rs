@@ -222,31 +222,11 @@ async fn lb_rounds(through: &Mocks) -> Result<Vec<Row>, String> {
         }
     }
     let (first, rate, unary) = (median(&mut first), median(&mut rate), median(&mut unary));
-    let unary_rate = f64::from(ITEMS) / (unary / 1e3);
-    Ok(vec![
-        Row {
-            number: 7,
-            measure: format!(
-                "streaming #[remote] stub, load-balanced (SSE), {ITEMS} items of {} ms each: time to the first item",
-                ITEM_WORK.as_millis()
-            ),
-            result: format!("{first:.1} ms"),
-            baseline: format!("unary route, the same items as one result: {unary:.1} ms"),
-            ratio: format!("{:.3}x", first / unary),
-            target: "first item sooner than a unary result",
-        },
-        Row {
-            number: 7,
-            measure: format!(
-                "streaming #[remote] stub, load-balanced (SSE), {ITEMS} items of {} ms each: items/s to the caller",
-                ITEM_WORK.as_millis()
-            ),
-            result: format!("{rate:.0} items/s"),
-            baseline: format!("unary: {unary_rate:.0} items/s"),
-            ratio: format!("{:.2}x", rate / unary_rate),
-            target: "close to 1x: a streamed item costs little",
-        },
-    ])
+    Ok(rows_of(
+        "streaming #[remote] stub, load-balanced (SSE)",
+        [first, rate, unary],
+        "unary route, the same items as one result",
+    ))
 }
 
 /// Reads a stream of `ITEMS` items: the time to the first and to the last.
@@ -301,51 +281,41 @@ async fn rounds(client: &QueueEndpoint, through: &Mocks) -> Result<Vec<Row>, Str
     }
     let (first, rate, unary) = (median(&mut first), median(&mut rate), median(&mut unary));
     let (stub_first, stub_rate) = (median(&mut stub_first), median(&mut stub_rate));
+    let unary_label = "unary job, the same items as one result";
+    let mut rows = rows_of(
+        "streaming #[remote] stub, queue job",
+        [stub_first, stub_rate, unary],
+        unary_label,
+    );
+    rows.extend(rows_of(
+        "client Job::stream",
+        [first, rate, unary],
+        unary_label,
+    ));
+    Ok(rows)
+}
+
+/// The two rows of one way to stream: time to the first item (ms) and items/s, each next to
+/// the unary call that took `unary` ms for the same items.
+fn rows_of(how: &str, [first, rate, unary]: [f64; 3], unary_label: &str) -> Vec<Row> {
     let unary_rate = f64::from(ITEMS) / (unary / 1e3);
-    Ok(vec![
+    let work = ITEM_WORK.as_millis();
+    vec![
         Row {
             number: 7,
-            measure: format!(
-                "streaming #[remote] stub, queue job, {ITEMS} items of {} ms each: time to the first item",
-                ITEM_WORK.as_millis()
-            ),
-            result: format!("{stub_first:.1} ms"),
-            baseline: format!("unary job, the same items as one result: {unary:.1} ms"),
-            ratio: format!("{:.2}x", stub_first / unary),
-            target: "first item sooner than a unary result",
-        },
-        Row {
-            number: 7,
-            measure: format!(
-                "streaming #[remote] stub, queue job, {ITEMS} items of {} ms each: items/s to the caller",
-                ITEM_WORK.as_millis()
-            ),
-            result: format!("{stub_rate:.0} items/s"),
-            baseline: format!("unary: {unary_rate:.0} items/s"),
-            ratio: format!("{:.2}x", stub_rate / unary_rate),
-            target: "close to 1x: a streamed item costs little",
-        },
-        Row {
-            number: 7,
-            measure: format!(
-                "client Job::stream, {ITEMS} items of {} ms each: time to the first item",
-                ITEM_WORK.as_millis()
-            ),
+            measure: format!("{how}, {ITEMS} items of {work} ms each: time to the first item"),
             result: format!("{first:.1} ms"),
-            baseline: format!("unary job, the same items as one result: {unary:.1} ms"),
-            ratio: format!("{:.2}x", first / unary),
+            baseline: format!("{unary_label}: {unary:.1} ms"),
+            ratio: format!("{:.3}x", first / unary),
             target: "first item sooner than a unary result",
         },
         Row {
             number: 7,
-            measure: format!(
-                "client Job::stream, {ITEMS} items of {} ms each: items/s to the caller",
-                ITEM_WORK.as_millis()
-            ),
+            measure: format!("{how}, {ITEMS} items of {work} ms each: items/s to the caller"),
             result: format!("{rate:.0} items/s"),
-            baseline: format!("unary: {:.0} items/s", f64::from(ITEMS) / (unary / 1e3)),
-            ratio: format!("{:.2}x", rate / (f64::from(ITEMS) / (unary / 1e3))),
+            baseline: format!("unary: {unary_rate:.0} items/s"),
+            ratio: format!("{:.2}x", rate / unary_rate),
             target: "close to 1x: a streamed item costs little",
         },
-    ])
+    ]
 }

@@ -116,20 +116,23 @@ pub fn invoke<F: UnaryFunction>(
 ) -> crate::registry::BoxFuture<'static, Result<Value, InvokeError>> {
     Box::pin(async move {
         let args = F::decode_args(args).map_err(InvokeError::BadArguments)?;
-        match F::call_local(args).await.into_result() {
-            Ok(value) => serde_json::to_value(value).map_err(|error| {
-                let error: FlashError = SerializationError::Serde {
-                    function: F::META.name.to_owned(),
-                    direction: Direction::Result,
-                    message: error.to_string(),
-                }
-                .into();
-                InvokeError::Failed(WireError::new(
-                    super::errors::flash_error_type(&error),
-                    error.to_string(),
-                ))
-            }),
-            Err(error) => Err(InvokeError::Failed(error.to_wire())),
-        }
+        encode_result::<F>(F::call_local(args).await).map_err(InvokeError::Failed)
     })
+}
+
+/// A value `F` returned (or one item it streamed) as a worker reports it: the JSON of `Ok`, or
+/// the error, as JSON or as the failure to encode it.
+pub(crate) fn encode_result<F: RemoteFunction>(result: F::Return) -> Result<Value, WireError> {
+    match result.into_result() {
+        Ok(value) => serde_json::to_value(value).map_err(|error| {
+            let error: FlashError = SerializationError::Serde {
+                function: F::META.name.to_owned(),
+                direction: Direction::Result,
+                message: error.to_string(),
+            }
+            .into();
+            WireError::new(super::errors::flash_error_type(&error), error.to_string())
+        }),
+        Err(error) => Err(error.to_wire()),
+    }
 }

@@ -26,7 +26,7 @@ use futures_util::StreamExt;
 use serde_json::{Map, Value};
 use tokio::time::Instant;
 
-use super::dispatch::failed;
+use super::dispatch::{encode_result, failed};
 use super::errors::{RemoteError, RemoteResult, WireError};
 use super::function::{BoxStream, InvokeError, RemoteFunction, StreamingFunction, ValueStream};
 use super::global::registry_for;
@@ -414,20 +414,9 @@ pub fn invoke_stream<F: StreamingFunction>(
     args: Map<String, Value>,
 ) -> Result<ValueStream, InvokeError> {
     let args = F::decode_args(args).map_err(InvokeError::BadArguments)?;
-    Ok(Box::pin(until_error(F::stream_local(args)).map(
-        |item| match item.into_result() {
-            Ok(value) => serde_json::to_value(value).map_err(|error| {
-                let error: FlashError = SerializationError::Serde {
-                    function: F::META.name.to_owned(),
-                    direction: Direction::Result,
-                    message: error.to_string(),
-                }
-                .into();
-                WireError::new(super::errors::flash_error_type(&error), error.to_string())
-            }),
-            Err(error) => Err(error.to_wire()),
-        },
-    )))
+    Ok(Box::pin(
+        until_error(F::stream_local(args)).map(encode_result::<F>),
+    ))
 }
 
 /// Runs `F` in this process and collects its items into a JSON array (the runpod SDK's
