@@ -213,6 +213,39 @@ async fn a_stream_cut_off_before_its_end_event_is_an_error_not_a_short_answer() 
 }
 
 #[tokio::test]
+async fn without_a_key_a_streaming_queue_call_queues_nothing() {
+    // No test here sends a key: the load-balanced routes take none.
+    runpod_flash::call::configure(runpod_flash::call::PeerConfig::default());
+    let runs = Arc::new(AtomicU32::new(0));
+    let counted = Arc::clone(&runs);
+    let endpoint = axum::Router::new().route(
+        "/v2/ep/run",
+        axum::routing::post(move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            async { axum::Json(json!({"id": "j1", "status": "IN_QUEUE"})) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v2/ep", listener.local_addr().unwrap());
+    tokio::spawn(serve(listener, endpoint));
+    let registry = ServiceRegistry::builder()
+        .manifest(manifest())
+        .identity("caller")
+        .environment_id("env")
+        .endpoint_source(Arc::new(StaticEndpoints::new([("stream-gpu", url)])))
+        .build()
+        .unwrap();
+    let got: Vec<_> = Mocks::new()
+        .registry(registry)
+        .run(letters("abc".into()).collect())
+        .await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    let error = got[0].as_ref().unwrap_err().to_string();
+    assert!(error.contains("no API key"), "{error}");
+    assert_eq!(runs.load(Ordering::SeqCst), 0, "a job was queued");
+}
+
+#[tokio::test]
 async fn bad_arguments_are_refused_before_the_stream_starts() {
     let worker = lb_router(&FunctionTable::for_resource("stream-api"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -159,6 +159,13 @@ async fn remote<F: StreamingFunction>(
         }
     };
     let peer = peer();
+    // The job's stream is read with the key: without one, queue nothing.
+    let key = peer.config.api_key.clone();
+    if key.is_none() && matches!(route.kind, crate::registry::RemoteKind::Queue { .. }) {
+        return failure::<F>(no_key(&route, function));
+    }
+    // Taken when the call starts, as its timeout is: the stream may be read elsewhere.
+    let explicit = super::context::current().and_then(|c| c.deadline).is_some();
     match transport::start_stream(&peer, &route, function, encoded).await {
         Err(error) => failure::<F>(error),
         Ok(Started::Failed(wire)) => one::<F>(failed::<F>(&route, wire, None)),
@@ -166,19 +173,45 @@ async fn remote<F: StreamingFunction>(
             id,
             cancel,
             give_up_at,
-        }) => job_items::<F>(&peer, route, id, cancel, give_up_at),
+        }) => match key {
+            Some(key) => job_items::<F>(&peer, key, route, id, cancel, (give_up_at, explicit)),
+            None => failure::<F>(no_key(&route, function)),
+        },
         Ok(Started::Events {
             response,
             give_up_at,
-        }) => event_items::<F>(route, response, give_up_at),
+        }) => event_items::<F>(route, response, (give_up_at, explicit)),
     }
 }
 
+fn no_key(route: &RemoteRoute, function: &str) -> FlashError {
+    RemoteExecutionError {
+        function: function.to_owned(),
+        endpoint: route.endpoint_url.to_string(),
+        job_id: None,
+        error_type: None,
+        message: format!(
+            "no API key to queue the job and read its stream with (set {})",
+            flash_contract::env::RUNPOD_API_KEY
+        ),
+    }
+    .into()
+}
+
+/// When the caller gives up on a stream, and whether that is its own deadline (else the call
+/// timeout).
+type Patience = (Instant, bool);
+
 /// The error of a stream the caller stopped waiting for.
-fn deadline_passed(route: &RemoteRoute, function: &str, job_id: Option<&str>) -> FlashError {
-    let message = match super::context::current().and_then(|c| c.deadline) {
-        Some(_) => "the call's deadline passed before the stream ended".to_owned(),
-        None => format!(
+fn deadline_passed(
+    route: &RemoteRoute,
+    function: &str,
+    job_id: Option<&str>,
+    explicit: bool,
+) -> FlashError {
+    let message = match explicit {
+        true => "the call's deadline passed before the stream ended".to_owned(),
+        false => format!(
             "the stream did not end within the default call timeout of {} s (set {} or wrap \
              the call in with_deadline)",
             peer().config.call_timeout.as_secs_f64(),
@@ -214,26 +247,12 @@ fn decode<F: StreamingFunction>(route: &RemoteRoute, value: Value) -> F::Return 
 /// The items of a queue job, read from `/stream/{id}` by the endpoint client's reader.
 fn job_items<F: StreamingFunction>(
     peer: &Peer,
+    key: crate::ApiKey,
     route: RemoteRoute,
     id: String,
     cancel: CancelOnDrop,
-    give_up_at: Instant,
+    (give_up_at, explicit): Patience,
 ) -> BoxStream<'static, F::Return> {
-    let Some(key) = peer.config.api_key.clone() else {
-        return failure::<F>(
-            RemoteExecutionError {
-                function: F::META.name.to_owned(),
-                endpoint: route.endpoint_url.to_string(),
-                job_id: Some(id),
-                error_type: None,
-                message: format!(
-                    "no API key to read the job's stream with (set {})",
-                    flash_contract::env::RUNPOD_API_KEY
-                ),
-            }
-            .into(),
-        );
-    };
     let connection = crate::client::transport::Connection::for_route(&route, key, peer);
     let chunks = crate::client::Job::new(Arc::new(connection), id.clone()).stream::<Value>();
     struct State {
@@ -242,6 +261,7 @@ fn job_items<F: StreamingFunction>(
         route: RemoteRoute,
         id: String,
         give_up_at: Instant,
+        explicit: bool,
         ended: bool,
     }
     let state = State {
@@ -250,6 +270,7 @@ fn job_items<F: StreamingFunction>(
         route,
         id,
         give_up_at,
+        explicit,
         ended: false,
     };
     Box::pin(futures_util::stream::unfold(state, |mut s| async move {
@@ -263,6 +284,7 @@ fn job_items<F: StreamingFunction>(
                 &s.route,
                 F::META.name,
                 Some(&s.id),
+                s.explicit,
             ))),
             Ok(None) => {
                 s.cancel.disarm();
@@ -322,7 +344,7 @@ fn endpoint_failure<F: StreamingFunction>(route: &RemoteRoute, error: EndpointEr
 fn event_items<F: StreamingFunction>(
     route: RemoteRoute,
     response: reqwest::Response,
-    give_up_at: Instant,
+    (give_up_at, explicit): Patience,
 ) -> BoxStream<'static, F::Return> {
     use flash_contract::http::sse::{END_EVENT, ERROR_EVENT};
     struct State {
@@ -331,6 +353,7 @@ fn event_items<F: StreamingFunction>(
         events: VecDeque<sse::Event>,
         route: RemoteRoute,
         give_up_at: Instant,
+        explicit: bool,
         ended: bool,
     }
     let state = State {
@@ -339,6 +362,7 @@ fn event_items<F: StreamingFunction>(
         events: VecDeque::new(),
         route,
         give_up_at,
+        explicit,
         ended: false,
     };
     let cut = |s: &State, why: String| -> FlashError {
@@ -387,6 +411,7 @@ fn event_items<F: StreamingFunction>(
                             &s.route,
                             F::META.name,
                             None,
+                            s.explicit,
                         )));
                     }
                     Ok(Ok(Some(bytes))) => match s.parser.push(&bytes) {
