@@ -538,3 +538,64 @@ async fn the_load_balanced_client_sends_each_method_and_types_errors() {
     );
     server.abort();
 }
+
+#[tokio::test]
+async fn by_name_only_job_requests_are_asked_again_on_404_and_as_often_as_runpod_2() {
+    let (url, hits, server) = refusing_server(404).await;
+    let key = || ApiKey::new("sekret-key-1").unwrap();
+    let by_name = QueueEndpoint::builder_by_name("shop", "production", "resize")
+        .base_url(format!("{url}/v2"))
+        .api_key(key())
+        .not_found_retry(7, Duration::from_millis(1))
+        .build()
+        .unwrap();
+    let count = || hits.swap(0, Ordering::SeqCst);
+    let job = by_name.job("j1");
+    let not_found = |what: &str, error: runpod_flash::client::EndpointError| {
+        assert!(
+            matches!(error.kind(), EndpointErrorKind::NotFound { .. }),
+            "{what}: {error}"
+        );
+        assert_eq!(count(), 7, "{what} by name is tried 7 times");
+    };
+    not_found("status", job.status().await.unwrap_err());
+    not_found("cancel", job.cancel().await.unwrap_err());
+    not_found("retry", job.retry().await.unwrap_err());
+    let chunk = job.stream::<Value>().next().await.unwrap();
+    not_found("stream", chunk.unwrap_err());
+    let error = by_name.run(&json!(1)).await.unwrap_err();
+    assert!(
+        matches!(error.kind(), EndpointErrorKind::NotFound { .. }),
+        "{error}"
+    );
+    assert_eq!(
+        count(),
+        1,
+        "/run is sent once: runpod 2.0 does not ask again"
+    );
+    by_name
+        .run_sync::<_, Value>(&json!(1), Duration::from_secs(5))
+        .await
+        .unwrap_err();
+    assert_eq!(count(), 1, "/runsync is sent once");
+
+    // By id, a 404 is final.
+    let by_id = QueueEndpoint::builder("ep1")
+        .base_url(format!("{url}/v2"))
+        .api_key(key())
+        .not_found_retry(7, Duration::from_millis(1))
+        .build()
+        .unwrap();
+    by_id.job("j1").status().await.unwrap_err();
+    assert_eq!(count(), 1, "a status read by id is sent once on 404");
+    // A load-balanced endpoint by name neither (runpod 2.0's `QueueClient.http` asks once).
+    let lb =
+        LoadBalancedEndpoint::by_name_at(&url, "shop", "production", "api", Some(key())).unwrap();
+    let error = lb.get::<Value>("/health").await.unwrap_err();
+    assert!(
+        matches!(error.kind(), EndpointErrorKind::NotFound { .. }),
+        "{error}"
+    );
+    assert_eq!(count(), 1, "a load-balanced GET is sent once on 404");
+    server.abort();
+}

@@ -521,3 +521,85 @@ async fn a_load_balanced_endpoint_by_name_is_proxied_at_flash_lb() {
     );
     emu.shutdown().await;
 }
+
+/// [`named`] riding out 404s with `attempts` tries from `first` (runpod 2.0: 7 from 500 ms).
+fn named_patient(
+    emu: &flash_emulator::EmulatorHandle,
+    resource: &str,
+    attempts: u32,
+    first: Duration,
+) -> QueueEndpoint {
+    QueueEndpoint::builder_by_name("shop", "production", resource)
+        .base_url(emu.endpoint_base_url())
+        .api_key(ApiKey::new(KEY).unwrap())
+        .not_found_retry(attempts, first)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_job_request_by_name_rides_out_404s_until_the_name_reaches_the_dispatcher() {
+    let emu = start().await;
+    let (_, env_id) = create_app_env(&emu, "shop").await;
+    // The endpoint exists, but not yet under its name in the environment: as right after a
+    // deploy, before the name has reached the dispatcher.
+    let input = json!({"name": "resize", "workersMin": 0, "workersMax": 1,
+                       "template": template("resize", &[])});
+    let id = save_endpoint(&emu, input.clone()).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (code, job) = dp_post(&emu, &id, "run", json!({"input": {"n": 1}})).await;
+    assert_eq!(code, 200, "{job}");
+    let job_id = job["id"].as_str().unwrap().to_owned();
+
+    // Asking once, the name is not there.
+    let once = named_patient(&emu, "resize", 1, Duration::ZERO);
+    let error = once.job(&job_id).status().await.unwrap_err();
+    assert!(
+        matches!(error.kind(), EndpointErrorKind::NotFound { body } if body.contains("endpoint resize not found")),
+        "{error}"
+    );
+
+    // Tries at 0, 20, 60, 140, 300, 620, 1260 ms; the name appears after ~150 ms.
+    let patient = named_patient(&emu, "resize", 7, Duration::from_millis(20));
+    let attach = async {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let mut update = input.clone();
+        update["id"] = json!(id);
+        update["flashEnvironmentId"] = json!(env_id);
+        assert_eq!(save_endpoint(&emu, update).await["id"], json!(id));
+    };
+    let job = patient.job(&job_id);
+    let (status, ()) = tokio::join!(job.status(), attach);
+    assert_eq!(status.unwrap().status, JobState::InQueue);
+    // Cancel and retry by name ride it out too: the same rule, one place.
+    assert_eq!(job.cancel().await.unwrap(), JobState::Cancelled);
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_name_that_never_reaches_the_dispatcher_is_not_found_after_every_try() {
+    let emu = start().await;
+    let _ = setup(&emu).await;
+    let first = Duration::from_millis(10);
+    let missing = named_patient(&emu, "crop", 7, first);
+    let started = std::time::Instant::now();
+    let error = missing.job("some-job").status().await.unwrap_err();
+    let waited = started.elapsed();
+    let EndpointErrorKind::NotFound { body } = error.kind() else {
+        panic!("{error}");
+    };
+    assert!(
+        body.contains("endpoint crop not found in environment production"),
+        "{body}"
+    );
+    assert_eq!(
+        (error.endpoint(), error.job_id()),
+        ("shop/production/crop", Some("some-job"))
+    );
+    // Six pauses, 10 ms doubling: 630 ms before the seventh 404 is final.
+    assert!(waited >= first * 63, "{waited:?}");
+    // How many tries each request makes is counted in client.rs, on a server that counts.
+    emu.shutdown().await;
+}

@@ -51,6 +51,14 @@ pub const POLL_INITIAL: Duration = Duration::from_millis(250);
 pub const POLL_MAX: Duration = Duration::from_secs(5);
 /// Consecutive network errors tolerated while polling a job's status.
 pub const POLL_ERROR_BUDGET: u32 = 5;
+/// Tries of a job request by name (`/flash/status|stream|cancel|retry/{id}`) while Runpod's
+/// Flash dispatcher answers 404: a name just deployed, or a job just submitted, may not have
+/// reached the dispatcher yet. runpod 2.0's `JOB_PROPAGATION_ATTEMPTS`
+/// (`runpod/apps/targets.py`).
+pub const DISPATCH_NOT_FOUND_ATTEMPTS: u32 = 7;
+/// First pause between those tries, doubling after each (0.5, 1, 2, 4, 8, 16 s: 31.5 s in all,
+/// unjittered); runpod 2.0's `RETRY_BASE_DELAY`.
+pub const DISPATCH_NOT_FOUND_PAUSE: Duration = Duration::from_millis(500);
 /// Relative jitter of each pause between status polls (±20 %, as Python Flash's
 /// `get_backoff_delay` polls `/status`).
 pub const POLL_JITTER: f64 = 0.2;

@@ -78,7 +78,8 @@ impl Job {
         self.connection.settings.request_timeout
     }
 
-    /// `GET /status/{id}` (retried on transport errors, 429 and 5xx).
+    /// `GET /status/{id}` (retried on transport errors, 429 and 5xx; by name also on 404, see
+    /// [`QueueEndpointBuilder::not_found_retry`](super::QueueEndpointBuilder::not_found_retry)).
     pub async fn status(&self) -> Result<JobStatus, EndpointError> {
         let answer = self
             .connection

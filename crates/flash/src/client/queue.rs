@@ -15,7 +15,7 @@ use super::error::{EndpointError, EndpointErrorKind};
 use super::job::{Job, finish};
 use super::options::RunOptions;
 use super::status::JobStatus;
-use super::transport::{Connection, Repeat, Settings, dispatch_headers};
+use super::transport::{Connection, NotFoundRetry, Repeat, Settings, dispatch_headers};
 use crate::ApiKey;
 use crate::call::transport::CancelOnDrop;
 use crate::config;
@@ -167,10 +167,26 @@ impl QueueEndpointBuilder {
         self
     }
 
+    /// How a job request by name (status, stream, cancel, retry) rides out the Flash
+    /// dispatcher's 404s: `attempts` tries in all, pausing `first_pause` after the first 404 and
+    /// twice as long after each further one. The default is runpod 2.0's: 7 tries from 500 ms
+    /// (31.5 s), because a name just deployed or a job just submitted may not have reached the
+    /// dispatcher yet. `/run` and `/runsync` are sent once (a 404 there is returned at once, as
+    /// runpod 2.0 does); an endpoint by id asks once, its 404 is final.
+    #[must_use]
+    pub fn not_found_retry(mut self, attempts: u32, first_pause: Duration) -> Self {
+        self.settings.not_found = NotFoundRetry {
+            attempts: attempts.max(1),
+            first_pause,
+        };
+        self
+    }
+
     /// Builds the client. Fails when the id is not a plain path segment, the base URL is not an
     /// http(s) URL, or no API key can be found.
     pub fn build(self) -> Result<QueueEndpoint, EndpointError> {
         let label = self.address.label();
+        let mut settings = self.settings;
         let invalid = |message: String| {
             EndpointError::new(&label, None, EndpointErrorKind::InvalidRequest(message))
         };
@@ -185,6 +201,7 @@ impl QueueEndpointBuilder {
                         "endpoint id {id:?} must be letters, digits, '-' or '_'"
                     )));
                 }
+                settings.not_found = NotFoundRetry::ONCE;
                 (id.clone(), Vec::new())
             }
             Address::Name {
@@ -231,7 +248,7 @@ impl QueueEndpointBuilder {
                 key,
                 headers,
                 http: peer.http.clone(),
-                settings: self.settings,
+                settings,
             }),
         })
     }
@@ -255,6 +272,8 @@ impl QueueEndpoint {
     /// `X-Flash-Environment` and `X-Flash-Endpoint`). No id or URL is needed, so the endpoint
     /// can be redeployed under another id. `resource` may also be an endpoint id of that
     /// environment. The dispatcher has no `/health` or `/purge-queue`: call those by id.
+    /// Job requests (status, stream, cancel, retry) ride out the dispatcher's 404s for up to
+    /// 31.5 s, as runpod 2.0's do ([`QueueEndpointBuilder::not_found_retry`]).
     ///
     /// `flash deploy` without `--env` deploys to `production` (as Python Flash does); runpod
     /// 2.0 apps deploy to and call
@@ -281,11 +300,18 @@ impl QueueEndpoint {
     }
 
     fn builder_at(address: Address) -> QueueEndpointBuilder {
+        let settings = Settings {
+            not_found: match address {
+                Address::Id(_) => NotFoundRetry::ONCE,
+                Address::Name { .. } => NotFoundRetry::DISPATCHER,
+            },
+            ..Settings::default()
+        };
         QueueEndpointBuilder {
             address,
             base_url: None,
             api_key: None,
-            settings: Settings::default(),
+            settings,
         }
     }
 

@@ -1,5 +1,6 @@
 //! One endpoint's HTTP: the process's pooled client, the Bearer key, timeouts, which requests are
-//! retried (only those safe to repeat: reads and cancel) and how an answer becomes an error.
+//! retried (only those safe to repeat: reads and cancel; by name, job requests the dispatcher
+//! does not know yet) and how an answer becomes an error.
 
 use std::time::Duration;
 
@@ -23,6 +24,39 @@ pub(crate) enum Repeat {
     Never,
 }
 
+/// How a job request by name (status, stream, cancel, retry) rides out the Flash dispatcher's
+/// 404s, as runpod 2.0 does (`retry_not_found`, `runpod/apps/targets.py`): a name just deployed,
+/// or a job just submitted, may not have reached the dispatcher yet, and a 404 means nothing was
+/// done, so asking again is safe even for `/retry`. runpod 2.0 sends `/run` and `/runsync` once
+/// on 404 and load-balanced requests once whatever the answer, and so do we.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NotFoundRetry {
+    /// Tries in all.
+    pub(crate) attempts: u32,
+    /// The pause after the first 404, doubling after each further one.
+    pub(crate) first_pause: Duration,
+}
+
+impl NotFoundRetry {
+    /// One try: an endpoint by id, whose 404 is final.
+    pub(crate) const ONCE: Self = Self {
+        attempts: 1,
+        first_pause: Duration::ZERO,
+    };
+    /// runpod 2.0's, for the dispatcher: 7 tries, pauses of 0.5 s doubling (31.5 s in all).
+    pub(crate) const DISPATCHER: Self = Self {
+        attempts: config::DISPATCH_NOT_FOUND_ATTEMPTS,
+        first_pause: config::DISPATCH_NOT_FOUND_PAUSE,
+    };
+
+    /// The pause after the `failed`-th 404 in a row (from 1), or `None` when that was the last
+    /// try.
+    pub(crate) fn pause(self, failed: u32) -> Option<Duration> {
+        (failed < self.attempts)
+            .then(|| doubling(self.first_pause, failed.saturating_sub(1), Duration::MAX))
+    }
+}
+
 /// Settings shared by the clients of one endpoint.
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
@@ -33,6 +67,8 @@ pub(crate) struct Settings {
     pub(crate) runsync_wait: Duration,
     /// Extra attempts of a [`Repeat::Safe`] request after transient failures.
     pub(crate) retries: u32,
+    /// Job requests after a 404 ([`NotFoundRetry::ONCE`] unless the endpoint is by name).
+    pub(crate) not_found: NotFoundRetry,
 }
 
 impl Default for Settings {
@@ -43,6 +79,7 @@ impl Default for Settings {
             poll_max: config::POLL_MAX,
             runsync_wait: config::RUNSYNC_WAIT,
             retries: config::POLL_ERROR_BUDGET,
+            not_found: NotFoundRetry::ONCE,
         }
     }
 }
@@ -146,6 +183,9 @@ impl Connection {
 
     /// Sends `method {base}/{tail}` (a [`Repeat::Safe`] one again after transport errors, 429
     /// and 5xx, with jittered doubling pauses) and returns the last answer.
+    ///
+    /// A `job_id` marks a request about that job (status, stream, cancel, retry: the routes
+    /// runpod 2.0 asks again after a 404), sent again on 404 as `settings.not_found` says.
     pub(crate) async fn send(
         &self,
         method: Method,
@@ -164,9 +204,10 @@ impl Connection {
             Repeat::Safe => self.settings.retries + 1,
             Repeat::Never => 1,
         };
+        // Tries judged for transient failures, and 404s in a row: separate budgets.
         let mut attempt = 0;
+        let mut not_found = 0;
         loop {
-            attempt += 1;
             let mut request = self.request(method.clone(), &url).timeout(timeout);
             if let Some(body) = &body {
                 request = request
@@ -195,6 +236,18 @@ impl Connection {
                 }
                 Err(_) => true,
             };
+            if let Ok(answer) = &outcome
+                && answer.status == StatusCode::NOT_FOUND
+                && job_id.is_some()
+            {
+                not_found += 1;
+                if let Some(pause) = self.settings.not_found.pause(not_found) {
+                    tracing::debug!(endpoint = %self.name, not_found, "404; asking again in {pause:?} (a fresh deploy or job may not have reached the dispatcher)");
+                    tokio::time::sleep(pause).await;
+                    continue;
+                }
+            }
+            attempt += 1;
             if !transient || attempt >= attempts {
                 return outcome
                     .map_err(|message| self.error(job_id, EndpointErrorKind::Transport(message)));
@@ -281,7 +334,31 @@ impl Connection {
                 poll_max: peer.config.poll_max,
                 runsync_wait: peer.config.runsync_wait,
                 retries: peer.config.poll_error_budget,
+                // A job read by name rides out the dispatcher's 404s, as a client's does.
+                not_found: if route.dispatch_headers().is_some() {
+                    NotFoundRetry::DISPATCHER
+                } else {
+                    NotFoundRetry::ONCE
+                },
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dispatcher_404_pauses_are_runpod_2s() {
+        // runpod/apps/targets.py: 7 tries, `RETRY_BASE_DELAY * 2 ** (attempt - 1)` before each
+        // try after the first.
+        let pauses: Vec<_> = (1..=7)
+            .map_while(|failed| NotFoundRetry::DISPATCHER.pause(failed))
+            .map(|pause| pause.as_secs_f64())
+            .collect();
+        assert_eq!(pauses, [0.5, 1.0, 2.0, 4.0, 8.0, 16.0]);
+        assert_eq!(NotFoundRetry::ONCE.pause(1), None);
+        assert_eq!(Settings::default().not_found, NotFoundRetry::ONCE);
     }
 }
