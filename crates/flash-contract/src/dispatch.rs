@@ -7,6 +7,12 @@
 /// `/flash/retry/{id}`. No real endpoint id can be it.
 pub const SENTINEL_ID: &str = "flash";
 
+/// The host of load-balanced endpoints by name on a loopback Runpod (the emulator). Runpod's is
+/// `flash.{endpoint domain}` (runpod 2.0: `https://{SENTINEL_ID}.{domain}{path}`); a loopback
+/// IP has no subdomains (`flash.127.0.0.1` is no host name: URL parsers read a dotted-number
+/// tail as an IPv4 address and refuse it), `localhost` does, all loopback (RFC 6761 §6.3).
+pub const LOOPBACK_LB_HOST: &str = "flash.localhost";
+
 /// The queue routes the dispatcher serves, relative to `{base}/flash` (the runpod SDK sends no
 /// others by name: no `/health`, no `/purge-queue`).
 pub const QUEUE_ROUTES: [&str; 6] = ["run", "runsync", "status", "stream", "cancel", "retry"];

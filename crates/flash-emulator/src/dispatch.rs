@@ -5,11 +5,14 @@
 //! id in `X-Flash-Endpoint`). Everything after resolution is the id route's own handler.
 //!
 //! Load-balanced endpoints by name: Runpod serves them at `https://flash.{endpoint domain}{path}`
-//! with the same headers; one loopback listener has no subdomains, so the emulator serves that
-//! host at the path prefix `{base}/flash-lb` (`{base}/flash-lb/classify` is `/classify` on
-//! the endpoint's worker, query and percent-encoding kept), then proxies as `lb_proxy.rs` does.
-//! A queue endpoint named there is 400 (it serves no HTTP paths), as a load-balanced one named
-//! on the queue routes is.
+//! with the same headers. The emulator serves that host as `flash.localhost` (any port;
+//! `flash_contract::dispatch::LOOPBACK_LB_HOST` says why that name): a request whose Host (or
+//! HTTP/2 authority) is `flash.localhost:{port}` is path `{path}` of the endpoint the headers
+//! name, whatever the path. For clients that cannot choose the host, the same is
+//! served at the path prefix `{base}/flash-lb` (`{base}/flash-lb/classify` is `/classify` on
+//! the endpoint's worker, query and percent-encoding kept). Both then proxy as `lb_proxy.rs`
+//! does. A queue endpoint named there is 400 (it serves no HTTP paths), as a load-balanced one
+//! named on the queue routes is.
 //!
 //! Refusals, in this order: a bad key 401; a missing (or empty, or non-ASCII) header 400 naming
 //! it; an unknown app, environment or endpoint 404 naming which.
@@ -22,7 +25,9 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, Request, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::uri::Authority;
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::middleware::Next;
 use axum::response::Response;
 use axum::routing::{get, post};
 use flash_contract::dispatch::{HEADER_APP, HEADER_ENDPOINT, HEADER_ENVIRONMENT};
@@ -33,6 +38,9 @@ use crate::http::{bearer_ok, error, unauthorized};
 
 /// The path prefix of load-balanced endpoints by name, on the emulator's main listener.
 pub(crate) const LB_PREFIX: &str = "/flash-lb";
+
+/// The host of load-balanced endpoints by name.
+pub(crate) use flash_contract::dispatch::LOOPBACK_LB_HOST as LB_HOST;
 
 /// The dispatcher's queue routes, relative to `/v2`.
 pub(crate) fn routes() -> Router<Arc<Core>> {
@@ -154,6 +162,36 @@ async fn retry(
 
 /// `{base}/flash-lb{path}`: the load-balanced endpoint the headers name, path `{path}`.
 pub(crate) async fn lb(State(core): State<Arc<Core>>, req: Request) -> Response {
+    let path = worker_path(req.uri());
+    lb_at(core, req, path).await
+}
+
+/// Every request of the main listener passes here first: one for [`LB_HOST`] is the
+/// dispatcher's, whatever its path, so no route of the emulator's own can shadow a worker's.
+pub(crate) async fn by_host(State(core): State<Arc<Core>>, req: Request, next: Next) -> Response {
+    if !is_lb_host(&req) {
+        return next.run(req).await;
+    }
+    let path = req
+        .uri()
+        .path_and_query()
+        .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned());
+    lb_at(core, req, path).await
+}
+
+/// Whether `req` is addressed to [`LB_HOST`]: its URI's authority (HTTP/2, or an absolute
+/// request target) or else its Host header. Any port: the request reached this listener.
+fn is_lb_host(req: &Request) -> bool {
+    let from_header = || {
+        let value = req.headers().get(header::HOST)?.to_str().ok()?;
+        value.parse::<Authority>().ok()
+    };
+    let authority = req.uri().authority().cloned().or_else(from_header);
+    authority.is_some_and(|a| a.host().trim_end_matches('.').eq_ignore_ascii_case(LB_HOST))
+}
+
+/// Path `path` of the load-balanced endpoint the headers of `req` name.
+async fn lb_at(core: Arc<Core>, req: Request, path: String) -> Response {
     let target = match resolve(&core, req.headers()) {
         Ok(target) => target,
         Err(refusal) => return refusal,
@@ -168,7 +206,6 @@ pub(crate) async fn lb(State(core): State<Arc<Core>>, req: Request) -> Response 
         );
     }
     let (mut parts, body) = req.into_parts();
-    let path = worker_path(&parts.uri);
     match path.parse::<Uri>() {
         Ok(uri) => parts.uri = uri,
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("bad path {path}: {e}")),

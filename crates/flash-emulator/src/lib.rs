@@ -30,8 +30,10 @@
 //!
 //! - `/lb/{endpoint_id}/{*rest}`: load-balanced endpoint `endpoint_id`, path `/{rest}`
 //!   ([`EmulatorHandle::lb_url_template`]);
-//! - `/flash-lb/{*rest}` with the `X-Flash-*` headers: the load-balanced endpoint they name,
-//!   path `/{rest}` (Runpod's `https://flash.{domain}{path}`; [`EmulatorHandle::flash_lb_url`]).
+//! - any request for host `flash.localhost:{port}` with the `X-Flash-*` headers: the
+//!   load-balanced endpoint they name, at its path (Runpod's `https://flash.{domain}{path}`;
+//!   [`EmulatorHandle::flash_lb_host_url`]), and the same at `/flash-lb/{*rest}`, path `/{rest}`
+//!   ([`EmulatorHandle::flash_lb_url`]).
 //!
 //! Load-balanced endpoints also each get their own listener ([`lb_proxy`]). Workers are real
 //! processes started from the build artifact with the environment documented in [`supervisor`].
@@ -395,7 +397,13 @@ impl EmulatorBuilder {
             .route("/lb/{endpoint_id}", any(lb_proxy::path_proxy_root))
             .route("/lb/{endpoint_id}/{*rest}", any(lb_proxy::path_proxy))
             .with_state(Arc::clone(&core))
-            .merge(gql);
+            .merge(gql)
+            // Explicit, so that `by_host` sees requests no route matches too.
+            .fallback(|| async { axum::http::StatusCode::NOT_FOUND })
+            .layer(axum::middleware::from_fn_with_state(
+                Arc::clone(&core),
+                dispatch::by_host,
+            ));
         let mut stop = core.shutdown.subscribe();
         let server = tokio::spawn(async move {
             let stopped = async move {
@@ -493,6 +501,15 @@ impl EmulatorHandle {
     /// name.
     pub fn flash_lb_url(&self) -> String {
         format!("{}{}", self.core.settings.base_url, dispatch::LB_PREFIX)
+    }
+
+    /// Where load-balanced endpoints are reached by name as Runpod serves them, on a host of
+    /// their own: `http://flash.localhost:{port}` (Runpod's `https://flash.{endpoint domain}`),
+    /// with the `X-Flash-*` headers. `flash.localhost` is loopback by RFC 6761, but not every
+    /// resolver knows it: `runpod_flash`'s client resolves it itself, another client may need
+    /// it pointed at 127.0.0.1 (reqwest's `resolve`, curl's `--resolve`) or the Host header set.
+    pub fn flash_lb_host_url(&self) -> String {
+        format!("http://{}:{}", dispatch::LB_HOST, self.addr.port())
     }
 
     /// What `RUNPOD_REST_API_URL` should be: `{base}/rest/v1` (network volumes).

@@ -603,3 +603,88 @@ async fn a_name_that_never_reaches_the_dispatcher_is_not_found_after_every_try()
     // How many tries each request makes is counted in client.rs, on a server that counts.
     emu.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_load_balanced_endpoint_by_name_is_served_on_the_flash_localhost_host() {
+    let emu = start().await;
+    let (_, env_id, _) = deploy(&emu, "shop").await;
+    save_endpoint(
+        &emu,
+        json!({"name": "gateway", "type": "LB", "workersMin": 1, "workersMax": 1, "idleTimeout": 60,
+               "flashEnvironmentId": env_id, "template": template("gateway", &[])}),
+    )
+    .await;
+    let host_url = emu.flash_lb_host_url();
+    assert_eq!(
+        host_url,
+        format!("http://flash.localhost:{}", emu.addr().port())
+    );
+    // A client that resolves flash.localhost itself, as browsers and curl do.
+    let resolving = reqwest::Client::builder()
+        .no_proxy()
+        .resolve("flash.localhost", emu.addr())
+        .build()
+        .unwrap();
+    let named = |request: reqwest::RequestBuilder| {
+        request
+            .bearer_auth(KEY)
+            .header(HEADER_APP, "shop")
+            .header(HEADER_ENVIRONMENT, "production")
+            .header(HEADER_ENDPOINT, "gateway")
+    };
+    let r = named(resolving.post(format!("{host_url}/echo")).body("hello"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().contains_key("x-runpod-worker-id"));
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["body"], "hello");
+    // The Host header alone decides: the same request to 127.0.0.1 naming the host.
+    let direct = format!("{}/echo", emu.api_base_url());
+    let host = format!("flash.localhost:{}", emu.addr().port());
+    let r = named(http().post(&direct).header("host", &host).body("again"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["body"], "again");
+    // Without it, /echo is no route of the emulator's.
+    let r = named(http().post(&direct)).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    // On the dispatcher's host every path is the worker's, the emulator's own included.
+    let state = format!("{host_url}/emulator/state");
+    let r = named(resolving.get(&state)).send().await.unwrap();
+    assert_eq!(r.status(), 404, "the worker serves no /emulator/state");
+    assert!(r.headers().contains_key("x-runpod-worker-id"));
+    // The dispatcher's refusals, on the host too.
+    let r = resolving
+        .post(format!("{host_url}/echo"))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+
+    // Our client by name, at the host (its HTTP client resolves flash.localhost itself).
+    let key = |k: &str| Some(ApiKey::new(k).unwrap());
+    let api =
+        LoadBalancedEndpoint::by_name_at(&host_url, "shop", "production", "gateway", key(KEY))
+            .unwrap();
+    let echoed: Value = api.post("/echo", &json!("hi")).await.unwrap();
+    assert_eq!(echoed["body"], "\"hi\"");
+    // A bad key is the platform's 401, typed, before anything is resolved.
+    let wrong =
+        LoadBalancedEndpoint::by_name_at(&host_url, "shop", "production", "gateway", key("wrong"))
+            .unwrap();
+    let error = wrong
+        .post::<_, Value>("/echo", &json!(1))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error.kind(), EndpointErrorKind::Unauthorized),
+        "{error}"
+    );
+    assert_eq!(error.endpoint(), "shop/production/gateway");
+    emu.shutdown().await;
+}

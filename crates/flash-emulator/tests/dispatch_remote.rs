@@ -61,11 +61,13 @@ async fn remote_calls_reach_peers_by_name_through_the_dispatcher() {
         )
         .await;
     }
-    // A plain caller (no identity), no environment id, no State Manager: names only.
+    // A plain caller (no identity), no environment id, no State Manager: names only. The
+    // load-balanced dispatcher is derived from the base URL, as runpod 2.0 derives it: the
+    // emulator's `flash.localhost` host.
     let registry = ServiceRegistry::builder()
         .manifest(manifest())
         .dispatch_by_name("shop", "production")
-        .dispatch_urls(emu.endpoint_base_url(), Some(emu.flash_lb_url()))
+        .dispatch_urls(emu.endpoint_base_url(), None)
         .build()
         .unwrap();
     let mocks = Mocks::new().registry(registry);
@@ -77,7 +79,8 @@ async fn remote_calls_reach_peers_by_name_through_the_dispatcher() {
     let out = mocks.run(echo_body("hi".into())).await.unwrap();
     assert_eq!(out["body"], json!({"text": "hi"}).to_string(), "{out}");
 
-    // Another environment's name reaches nothing: the dispatcher's 404, as a call error.
+    // Another environment's name reaches nothing: the dispatcher's 404, as a call error (here
+    // through the path-prefix form of the load-balanced dispatcher).
     let elsewhere = ServiceRegistry::builder()
         .manifest(manifest())
         .dispatch_by_name("shop", "staging")

@@ -94,6 +94,12 @@ fn build(config: PeerConfig) -> Peer {
         .user_agent(config::USER_AGENT)
         .connect_timeout(config::PEER_CONNECT_TIMEOUT)
         .pool_idle_timeout(config::POOL_IDLE_TIMEOUT)
+        // Loopback by RFC 6761, but glibc without nss-myhostname cannot resolve it; the port
+        // is the URL's.
+        .resolve(
+            flash_contract::dispatch::LOOPBACK_LB_HOST,
+            std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0)),
+        )
         .build()
         .unwrap_or_else(|error| {
             tracing::warn!("cannot build the configured HTTP client ({error}); using defaults");

@@ -17,16 +17,41 @@ use crate::call::WireError;
 use crate::config;
 
 /// The dispatcher of load-balanced endpoints for the data-plane base URL `base`, as runpod 2.0
-/// derives it (`targets.py` `_lb_domain`): `https://flash.` and the base URL's host and port.
+/// derives it (`targets.py` `QueueClient.http`, `_lb_domain`): `https://flash.` and the base
+/// URL's host and port. Two departures, both only where runpod 2.0's URL could reach nothing:
+/// a plain-HTTP base (a local Runpod) keeps `http`, and a loopback base host (`127.0.0.1`,
+/// `::1`, `localhost`: the emulator's) becomes `flash.localhost`, since an IP has no subdomains
+/// ([`LOOPBACK_LB_HOST`](flash_contract::dispatch::LOOPBACK_LB_HOST)).
 pub(crate) fn dispatcher_url(base: &str) -> String {
+    use flash_contract::dispatch::{LOOPBACK_LB_HOST, SENTINEL_ID};
     let base = base.trim();
-    let host = base
-        .split_once("://")
-        .map_or(base, |(_, rest)| rest)
-        .split('/')
-        .next()
-        .unwrap_or_default();
-    format!("https://flash.{host}")
+    let Ok(url) = url::Url::parse(base) else {
+        let host = base
+            .split_once("://")
+            .map_or(base, |(_, rest)| rest)
+            .split('/')
+            .next()
+            .unwrap_or_default();
+        return format!("https://{SENTINEL_ID}.{host}");
+    };
+    let scheme = if url.scheme() == "http" {
+        "http"
+    } else {
+        "https"
+    };
+    let host = match url.host() {
+        Some(url::Host::Ipv4(ip)) if ip.is_loopback() => LOOPBACK_LB_HOST.to_owned(),
+        Some(url::Host::Ipv6(ip)) if ip.is_loopback() => LOOPBACK_LB_HOST.to_owned(),
+        Some(url::Host::Domain(name)) if name.eq_ignore_ascii_case("localhost") => {
+            LOOPBACK_LB_HOST.to_owned()
+        }
+        Some(host) => format!("{SENTINEL_ID}.{host}"),
+        None => SENTINEL_ID.to_owned(),
+    };
+    match url.port() {
+        Some(port) => format!("{scheme}://{host}:{port}"),
+        None => format!("{scheme}://{host}"),
+    }
 }
 
 /// Largest load-balanced request body (Runpod: 30 MB).
@@ -89,7 +114,8 @@ impl LoadBalancedEndpoint {
 
     /// The load-balanced endpoint of resource `resource` in environment `environment` of
     /// Flash app `app`, through Runpod's Flash dispatcher: `https://flash.{host}{path}`, where
-    /// `host` is that of `RUNPOD_ENDPOINT_BASE_URL` (default `api.runpod.ai`), with the
+    /// `host` is that of `RUNPOD_ENDPOINT_BASE_URL` (default `api.runpod.ai`; the emulator's
+    /// base gives `http://flash.localhost:{port}`, which it serves), with the
     /// `X-Flash-App`, `X-Flash-Environment` and `X-Flash-Endpoint` headers on every request
     /// (what runpod 2.0's `runpod.Api(app=..., name=...)` sends). Key from `RUNPOD_API_KEY`.
     pub fn by_name(app: &str, environment: &str, resource: &str) -> Result<Self, EndpointError> {
@@ -101,7 +127,7 @@ impl LoadBalancedEndpoint {
     }
 
     /// [`by_name`](Self::by_name) with the dispatcher at `url` instead (the emulator's
-    /// `flash_lb_url()`, a proxy), with `key` or else `RUNPOD_API_KEY`.
+    /// `flash_lb_host_url()` or `flash_lb_url()`, a proxy), with `key` or else `RUNPOD_API_KEY`.
     pub fn by_name_at(
         url: impl Into<String>,
         app: &str,
@@ -270,8 +296,20 @@ mod tests {
             "https://flash.api.runpod.ai"
         );
         assert_eq!(
-            dispatcher_url("http://127.0.0.1:8080/v2/"),
-            "https://flash.127.0.0.1:8080"
+            dispatcher_url("https://api.example.com:8443/v2/"),
+            "https://flash.api.example.com:8443"
         );
+        // A local Runpod: the emulator's base URL, and a base named `localhost`.
+        for base in [
+            "http://127.0.0.1:8080/v2/",
+            "http://[::1]:8080/v2",
+            "http://localhost:8080/v2",
+        ] {
+            assert_eq!(
+                dispatcher_url(base),
+                "http://flash.localhost:8080",
+                "{base}"
+            );
+        }
     }
 }

@@ -405,8 +405,9 @@ async fn dispatch_by_name_routes_every_peer_through_the_dispatcher_without_fetch
     let Route::Remote(lb) = registry.route("classify").await.unwrap() else {
         panic!("classify is remote")
     };
-    // runpod 2.0's load-balanced dispatcher: the flash subdomain of the data plane's host.
-    assert_eq!(&*lb.endpoint_url, "https://flash.127.0.0.1:9");
+    // runpod 2.0's load-balanced dispatcher: the flash subdomain of the data plane's host,
+    // `flash.localhost` for a loopback one (`client::dispatcher_url`).
+    assert_eq!(&*lb.endpoint_url, "http://flash.localhost:9");
     assert_eq!(
         lb.dispatch_headers().unwrap()[2],
         ("X-Flash-Endpoint", "api")
