@@ -599,3 +599,71 @@ async fn by_name_only_job_requests_are_asked_again_on_404_and_as_often_as_runpod
     assert_eq!(count(), 1, "a load-balanced GET is sent once on 404");
     server.abort();
 }
+
+#[tokio::test]
+async fn a_load_balanced_endpoint_with_a_bad_key_is_unauthorized() {
+    let emu = start().await;
+    let (_, env_id) = create_app_env(&emu, "shop").await;
+    let ep = save_endpoint(
+        &emu,
+        json!({"name": "gateway", "type": "LB", "workersMin": 0, "workersMax": 1,
+               "flashEnvironmentId": env_id, "template": template("gateway", &[])}),
+    )
+    .await;
+    let id = ep["id"].as_str().unwrap();
+    // Its own listener (`https://{id}.api.runpod.ai`) and the main listener's `/lb/{id}`: the
+    // key is checked before any worker is looked for.
+    for url in [
+        emu.lb_url(id).unwrap(),
+        emu.lb_url_template().replace("{endpoint_id}", id),
+    ] {
+        let api = LoadBalancedEndpoint::at_url(&url, ApiKey::new("wrong-key")).unwrap();
+        let error = api.post::<_, Value>("/echo", &json!(1)).await.unwrap_err();
+        assert!(
+            matches!(error.kind(), EndpointErrorKind::Unauthorized),
+            "{url}: {error}"
+        );
+        assert!(error.to_string().contains(&url), "{error}");
+        assert!(!format!("{error} {error:?}").contains("wrong-key"));
+    }
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_load_balanced_429_is_rate_limited_with_the_servers_retry_after() {
+    // A platform refusing for load: Runpod documents 429s for its queue routes' rate limits,
+    // none for load-balanced endpoints, so the emulator gives none and a loopback server
+    // plays one that does.
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&hits);
+    let app = axum::Router::new().fallback(move || {
+        let counter = Arc::clone(&counter);
+        async move {
+            counter.fetch_add(1, Ordering::SeqCst);
+            (
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", "7")],
+                "{\"error\": \"too many requests\"}",
+            )
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    let api = LoadBalancedEndpoint::at_url(&url, ApiKey::new(KEY)).unwrap();
+    let error = api
+        .post::<_, Value>("/classify", &json!({"text": "hi"}))
+        .await
+        .unwrap_err();
+    let EndpointErrorKind::RateLimited { retry_after, body } = error.kind() else {
+        panic!("{error}");
+    };
+    assert_eq!(*retry_after, Some(Duration::from_secs(7)));
+    assert!(body.contains("too many requests"), "{body}");
+    assert!(error.is_transient(), "{error}");
+    assert!(error.to_string().contains(&url), "{error}");
+    assert_eq!(hits.load(Ordering::SeqCst), 1, "a POST is never repeated");
+    server.abort();
+}
