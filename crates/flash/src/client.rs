@@ -25,4 +25,4 @@ pub(crate) use load_balanced::dispatcher_url;
 pub use options::{Policy, RunOptions};
 pub use queue::{Health, JobCounts, QueueEndpoint, QueueEndpointBuilder};
 pub use status::{JobState, JobStatus};
-pub(crate) use transport::sendable_name;
+pub(crate) use transport::{NotFoundRetry, sendable_name};

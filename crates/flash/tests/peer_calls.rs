@@ -83,6 +83,9 @@ enum Scenario {
     PythonError,
     /// Status polls fail with 503 this many times in a row, then the job completes.
     FlakyStatus(usize),
+    /// Status polls answer 404 this many times in a row (the job has not reached the Flash
+    /// dispatcher yet), then the job completes.
+    LateStatus(usize),
 }
 
 #[derive(Default)]
@@ -158,7 +161,7 @@ async fn runsync(
             status["id"] = json!(id);
             return Json(status).into_response();
         }
-        Scenario::Polled | Scenario::Hang | Scenario::FlakyStatus(_) => {}
+        Scenario::Polled | Scenario::Hang | Scenario::FlakyStatus(_) | Scenario::LateStatus(_) => {}
     }
     let mut done = run_function(&input).await;
     done["id"] = json!(id);
@@ -183,6 +186,9 @@ async fn status(
         Scenario::Hang => Json(json!({"id": id, "status": "IN_PROGRESS"})).into_response(),
         Scenario::FlakyStatus(failures) if polls <= failures => {
             (StatusCode::SERVICE_UNAVAILABLE, "try again").into_response()
+        }
+        Scenario::LateStatus(misses) if polls <= misses => {
+            (StatusCode::NOT_FOUND, "job not found").into_response()
         }
         Scenario::Polled if polls < 3 => {
             Json(json!({"id": id, "status": "IN_QUEUE"})).into_response()
@@ -266,6 +272,24 @@ fn configure_peers() {
 
 /// A fake endpoint on 127.0.0.1 and mocks that route calls made as `identity` to it.
 async fn start(scenario: Scenario, identity: &str) -> (Endpoint, Mocks) {
+    let (endpoint, base) = serve(scenario).await;
+    let urls = IndexMap::from([
+        ("peer-gpu".to_owned(), format!("{base}/v2/ep-gpu")),
+        ("peer-solo".to_owned(), format!("{base}/v2/ep-solo")),
+        ("peer-api".to_owned(), base),
+    ]);
+    let registry = ServiceRegistry::builder()
+        .manifest(manifest())
+        .identity(identity)
+        .environment_id("env")
+        .endpoint_source(Arc::new(StaticEndpoints::new(urls)))
+        .build()
+        .unwrap();
+    (endpoint, Mocks::new().registry(registry))
+}
+
+/// The fake platform on 127.0.0.1; returns it and its base URL.
+async fn serve(scenario: Scenario) -> (Endpoint, String) {
     configure_peers();
     let endpoint = Endpoint {
         scenario: Arc::new(Mutex::new(scenario)),
@@ -283,16 +307,18 @@ async fn start(scenario: Scenario, identity: &str) -> (Endpoint, Mocks) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    let urls = IndexMap::from([
-        ("peer-gpu".to_owned(), format!("{base}/v2/ep-gpu")),
-        ("peer-solo".to_owned(), format!("{base}/v2/ep-solo")),
-        ("peer-api".to_owned(), base),
-    ]);
+    (endpoint, base)
+}
+
+/// [`start`] with the peers called by name through the Flash dispatcher at the fake server
+/// (`/v2/flash/...`, the `{ep}` routes with `flash` for the id).
+async fn start_by_name(scenario: Scenario) -> (Endpoint, Mocks) {
+    let (endpoint, base) = serve(scenario).await;
     let registry = ServiceRegistry::builder()
         .manifest(manifest())
-        .identity(identity)
-        .environment_id("env")
-        .endpoint_source(Arc::new(StaticEndpoints::new(urls)))
+        .identity("caller")
+        .dispatch_by_name("shop", "production")
+        .dispatch_urls(format!("{base}/v2"), Some(base))
         .build()
         .unwrap();
     (endpoint, Mocks::new().registry(registry))
@@ -354,6 +380,24 @@ async fn transient_status_errors_are_tolerated_up_to_five_in_a_row() {
     };
     assert_eq!(error.job_id.as_deref(), Some("job-1"));
     assert!(error.message.contains("HTTP 503"), "{error}");
+}
+
+#[tokio::test]
+async fn by_name_a_status_404_is_asked_again_as_runpod_2_asks() {
+    // runpod 2.0 pauses 0.5 s, then 1 s: two misses cost 1.5 s.
+    let started = std::time::Instant::now();
+    let (endpoint, mocks) = start_by_name(Scenario::LateStatus(2)).await;
+    assert_eq!(mocks.run(shout("late".into())).await.unwrap(), "LATE");
+    assert_eq!(endpoint.seen(|s| s.polls), 3);
+    assert!(started.elapsed() >= Duration::from_millis(1500));
+    // By id, a 404 is final at once.
+    let (endpoint, mocks) = start(Scenario::LateStatus(1), "caller").await;
+    let error = mocks.run(shout("late".into())).await.unwrap_err();
+    let FlashError::RemoteExecution(error) = error else {
+        panic!("{error:?}")
+    };
+    assert!(error.message.contains("HTTP 404"), "{error}");
+    assert_eq!(endpoint.seen(|s| s.polls), 1);
 }
 
 #[tokio::test]

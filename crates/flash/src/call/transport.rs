@@ -12,6 +12,7 @@ use super::args::reserved;
 use super::context::{self, TraceParent};
 use super::errors::WireError;
 use super::http::Peer;
+use crate::client::NotFoundRetry;
 use crate::config;
 use crate::error::{Direction, FlashError, RemoteExecutionError, SerializationError};
 use crate::registry::{HttpMethod, RemoteKind, RemoteRoute};
@@ -407,10 +408,7 @@ impl Call<'_> {
                 return Err(self.timed_out(Some(id)));
             }
             let timeout = left.min(self.peer.config.request_timeout);
-            let request = self
-                .authorized(self.peer.http.get(self.url(&format!("status/{id}"))))
-                .timeout(timeout);
-            match self.job_request(request, Some(id)).await {
+            match self.status(id, timeout).await {
                 Ok(next) => {
                     errors_in_a_row = 0;
                     status = next;
@@ -459,6 +457,32 @@ impl Call<'_> {
         }
     }
 
+    /// `GET status/{id}`. By name, a 404 is asked again as runpod 2.0's `_wait_terminal` asks
+    /// (`client::transport::NotFoundRetry`): the job may not have reached the dispatcher yet.
+    async fn status(&self, id: &str, timeout: Duration) -> Result<JobStatus, PollError> {
+        let retry = if self.route.dispatch_headers().is_some() {
+            NotFoundRetry::DISPATCHER
+        } else {
+            NotFoundRetry::ONCE
+        };
+        let mut not_found = 0;
+        loop {
+            let request = self
+                .authorized(self.peer.http.get(self.url(&format!("status/{id}"))))
+                .timeout(timeout);
+            match self.job_request(request, Some(id)).await {
+                Err(NotFound(error)) => {
+                    not_found += 1;
+                    match retry.pause(not_found) {
+                        Some(pause) if pause < self.patience() => tokio::time::sleep(pause).await,
+                        _ => return Err(Fatal(error)),
+                    }
+                }
+                answer => return answer,
+            }
+        }
+    }
+
     /// Sends a runsync or status request and reads the job status object.
     async fn job_request(
         &self,
@@ -479,6 +503,8 @@ impl Call<'_> {
             return Err(
                 if code.is_server_error() || code == StatusCode::TOO_MANY_REQUESTS {
                     Transient(error)
+                } else if code == StatusCode::NOT_FOUND {
+                    NotFound(error)
                 } else {
                     Fatal(error)
                 },
@@ -613,15 +639,17 @@ fn poll_pause(delay: Duration) -> Duration {
 enum PollError {
     /// Worth another poll: a network error, a 5xx or a 429.
     Transient(FlashError),
+    /// A 404: worth another poll only by name ([`Call::status`]).
+    NotFound(FlashError),
     /// Not worth another poll.
     Fatal(FlashError),
 }
-use PollError::{Fatal, Transient};
+use PollError::{Fatal, NotFound, Transient};
 
 impl From<PollError> for FlashError {
     fn from(error: PollError) -> Self {
         match error {
-            Transient(error) | Fatal(error) => error,
+            Transient(error) | NotFound(error) | Fatal(error) => error,
         }
     }
 }
