@@ -7,7 +7,8 @@
 //! [`kind`](EndpointError::kind) per case: the job `FAILED` (with the worker's error),
 //! `CANCELLED`, `TIMED_OUT`, the caller's deadline, HTTP 401, 404, 429, 5xx. Reads and cancels are
 //! retried on transport errors, 429 and 5xx; `/run`, `/runsync`, `/retry` and load-balanced writes
-//! never are. The API key travels only in the `Authorization` header: it is not in any `Debug`
+//! never are. By name, job requests (`/retry` too) are also asked again on 404, as runpod 2.0's
+//! are ([`QueueEndpointBuilder::not_found_retry`]). The API key travels only in the `Authorization` header: it is not in any `Debug`
 //! output or error. The guide is docs/client.md.
 
 mod error;
