@@ -4,7 +4,8 @@
 //! emulator's Rust test worker, started by the emulator as Runpod starts workers), and
 //! `runpod_flash::client` reaches the same endpoint by name; and the other way, our client by
 //! name reaches an endpoint whose worker is the SDK's own (`runpod.serverless.start`, a
-//! generator handler).
+//! generator handler); and runpod 2.0's `runpod.Api(app=..., name=...)` reaching a load-balanced
+//! Rust endpoint by name on the emulator's `flash.localhost` host.
 //!
 //! Skipped, saying why, when `python3` is missing or PyPI cannot be reached to create the
 //! virtualenv (`$HOME/.cache/flash-ci/venvs/runpod20rc2`).
@@ -20,7 +21,7 @@ use std::time::Duration;
 use common::*;
 use futures_util::StreamExt;
 use runpod_flash::ApiKey;
-use runpod_flash::client::QueueEndpoint;
+use runpod_flash::client::{LoadBalancedEndpoint, QueueEndpoint};
 use serde_json::json;
 
 /// The SDK's side: each step prints one JSON line. Arguments: key, endpoint base URL, the
@@ -202,6 +203,110 @@ async fn the_rust_client_reaches_a_runpod_2_worker_by_name() {
         .expect("the SDK worker stops")
         .unwrap();
     assert!(!status.success(), "killed, not exited: {status}");
+    emu.shutdown().await;
+    drop(scratch);
+}
+
+/// runpod 2.0's load-balanced stub by name. It always builds `https://flash.{host of
+/// endpoint_url_base}{path}` (`runpod/apps/targets.py` `QueueClient.http`), and the emulator
+/// speaks plain HTTP: so the script sends each request exactly as the SDK built it (method,
+/// path, headers, body, and its host as the Host header) but over plain TCP to 127.0.0.1, and
+/// prints what the SDK built. Arguments: key, endpoint base URL.
+const LB_CALLER: &str = r#"import json
+import sys
+
+import aiohttp
+import runpod
+from runpod.apps.errors import EndpointNotFound
+
+runpod.api_key = sys.argv[1]
+runpod.endpoint_url_base = sys.argv[2]
+built = []
+send = aiohttp.ClientSession._request
+
+
+async def plain_to_loopback(self, method, url, **kw):
+    url = aiohttp.client.URL(url)
+    headers = dict(kw.pop("headers", None) or {})
+    built.append({"method": method, "url": str(url),
+                  "flash": {k: v for k, v in headers.items() if k.startswith("X-Flash-")}})
+    headers["Host"] = url.raw_authority
+    return await send(self, method, url.with_scheme("http").with_host("127.0.0.1"),
+                      headers=headers, **kw)
+
+
+aiohttp.ClientSession._request = plain_to_loopback
+
+
+def say(**kw):
+    print(json.dumps(kw), flush=True)
+
+
+gateway = runpod.Api(app="shop", name="gateway", env="production")
+say(step="post", output=gateway.post("/echo", {"text": "hi"}), built=built[-1])
+try:
+    runpod.Api(app="shop", name="nope", env="production").post("/echo", 1)
+    say(step="missing", error=None)
+except EndpointNotFound as e:
+    say(step="missing", error=type(e).__name__)
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runpod_2_api_stub_reaches_a_load_balanced_rust_endpoint_on_the_flash_host() {
+    let python = match python::runpod20_python().await {
+        Ok(python) => python,
+        Err(why) => {
+            eprintln!("skipping the runpod 2.0 load-balanced dispatch interop test: {why}");
+            return;
+        }
+    };
+    let emu = start().await;
+    let (_, env_id, _) = deploy(&emu, "shop").await;
+    save_endpoint(
+        &emu,
+        json!({"name": "gateway", "type": "LB", "workersMin": 1, "workersMax": 1, "idleTimeout": 60,
+               "flashEnvironmentId": env_id, "template": template("gateway", &[])}),
+    )
+    .await;
+    // The emulator's base URL by name (`localhost`, not `127.0.0.1`): runpod 2.0 puts `flash.`
+    // before the host as it is, and only a name has subdomains.
+    let port = emu.addr().port();
+    let base = format!("http://localhost:{port}/v2");
+    let scratch = tempfile::tempdir().unwrap();
+    std::fs::write(scratch.path().join("lb_caller.py"), LB_CALLER).unwrap();
+    let steps = python::sdk_steps(
+        &python,
+        scratch.path(),
+        "lb_caller.py",
+        &[KEY, &base],
+        Duration::from_secs(120),
+    )
+    .await;
+    let post = python::step(&steps, "post");
+    assert_eq!(
+        post["built"],
+        json!({"method": "POST", "url": format!("https://flash.localhost:{port}/echo"),
+               "flash": {"X-Flash-App": "shop", "X-Flash-Environment": "production",
+                         "X-Flash-Endpoint": "gateway"}})
+    );
+    // The worker echoes the raw body: the SDK's JSON, spaced as Python spaces it.
+    let body = |echo: &serde_json::Value| -> serde_json::Value {
+        serde_json::from_str(echo["body"].as_str().unwrap()).unwrap()
+    };
+    assert_eq!(body(&post["output"]), json!({"text": "hi"}));
+    assert_eq!(python::step(&steps, "missing")["error"], "EndpointNotFound");
+    // Our client at the same host reaches the same worker (`by_name` derives this URL from
+    // the emulator's base URL, `localhost` or `127.0.0.1`).
+    let ours = LoadBalancedEndpoint::by_name_at(
+        emu.flash_lb_host_url(),
+        "shop",
+        "production",
+        "gateway",
+        Some(ApiKey::new(KEY).unwrap()),
+    )
+    .unwrap();
+    let echoed: serde_json::Value = ours.post("/echo", &json!({"text": "hi"})).await.unwrap();
+    assert_eq!(body(&echoed), json!({"text": "hi"}));
     emu.shutdown().await;
     drop(scratch);
 }
