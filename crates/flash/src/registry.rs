@@ -345,7 +345,8 @@ impl ServiceRegistryBuilder {
 
     /// For [`dispatch_by_name`](Self::dispatch_by_name), in either order: the data-plane base
     /// URL (default `RUNPOD_ENDPOINT_BASE_URL`, else `https://api.runpod.ai/v2`) and, when
-    /// given, the load-balanced dispatcher's URL (the emulator's `flash_lb_url()`).
+    /// given, the load-balanced dispatcher's URL (default: `https://flash.{host}` of the base
+    /// URL, `http://flash.localhost:{port}` for the emulator's; or its `flash_lb_url()`).
     pub fn dispatch_urls(mut self, queue_base: impl Into<String>, lb_url: Option<String>) -> Self {
         let by_name = self.by_name.get_or_insert_with(DispatchByName::default);
         by_name.queue_base = Some(queue_base.into());
