@@ -1,7 +1,8 @@
 //! Streaming `#[remote]` functions over real HTTP on 127.0.0.1: the caller's stub against the
 //! worker runtime's own load-balanced router (the answer a deployed worker gives), and against
 //! a server that breaks the stream off; plus mocks and the local path. The queue path (job-stream
-//! posts, `/stream` reads, cancel) runs against the emulator in `tests/examples.rs`.
+//! posts, `/stream` reads, cancel) runs against the emulator in `tests/examples.rs`; here only
+//! its reads by name against a dispatcher slow to know the job.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -306,4 +307,83 @@ async fn a_worker_collects_a_streaming_functions_items_as_its_result() {
         .await
         .unwrap_err();
     assert!(format!("{error:?}").contains("Unlucky"), "{error:?}");
+}
+
+/// A Flash dispatcher whose `/stream` does not know the job for its first `misses` reads (a
+/// job just submitted by name, not yet propagated), then has all of it, then nothing more (a
+/// read returns the chunks since the previous one); counting the reads.
+async fn late_dispatcher(misses: u32) -> (String, Arc<AtomicU32>) {
+    use axum::response::IntoResponse as _;
+    let reads = Arc::new(AtomicU32::new(0));
+    let counter = Arc::clone(&reads);
+    let app = axum::Router::new()
+        .route(
+            "/v2/{endpoint}/run",
+            axum::routing::post(|| async { axum::Json(json!({"id": "j1", "status": "IN_QUEUE"})) }),
+        )
+        .route(
+            "/v2/{endpoint}/stream/{job}",
+            axum::routing::get(move || {
+                let read = counter.fetch_add(1, Ordering::SeqCst) + 1;
+                async move {
+                    if read <= misses {
+                        return (axum::http::StatusCode::NOT_FOUND, "job not found")
+                            .into_response();
+                    }
+                    let stream = if read == misses + 1 {
+                        json!([{"output": "o"}, {"output": "k"}])
+                    } else {
+                        json!([])
+                    };
+                    axum::Json(json!({"status": "COMPLETED", "stream": stream})).into_response()
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (base, reads)
+}
+
+#[tokio::test]
+async fn by_name_a_queue_streams_404_is_asked_again_as_runpod_2_asks() {
+    runpod_flash::call::configure(runpod_flash::call::PeerConfig {
+        api_key: runpod_flash::ApiKey::new("stream-test-key"),
+        ..runpod_flash::call::PeerConfig::default()
+    });
+    let (base, reads) = late_dispatcher(1).await;
+    let registry = ServiceRegistry::builder()
+        .manifest(manifest())
+        .identity("caller")
+        .dispatch_by_name("shop", "production")
+        .dispatch_urls(format!("{base}/v2"), None)
+        .build()
+        .unwrap();
+    let got: Vec<_> = Mocks::new()
+        .registry(registry)
+        .run(letters("ok".into()).collect())
+        .await;
+    assert!(matches!(&got[..], [Ok('o'), Ok('k')]), "{got:?}");
+    assert_eq!(
+        reads.load(Ordering::SeqCst),
+        3,
+        "one 404, the chunks, the end"
+    );
+
+    // By id, the 404 is final.
+    let (base, reads) = late_dispatcher(1).await;
+    let urls = IndexMap::from([("stream-gpu".to_owned(), format!("{base}/v2/ep1"))]);
+    let registry = ServiceRegistry::builder()
+        .manifest(manifest())
+        .identity("caller")
+        .environment_id("env")
+        .endpoint_source(Arc::new(StaticEndpoints::new(urls)))
+        .build()
+        .unwrap();
+    let got: Vec<_> = Mocks::new()
+        .registry(registry)
+        .run(letters("ok".into()).collect())
+        .await;
+    assert!(matches!(&got[..], [Err(_)]), "{got:?}");
+    assert_eq!(reads.load(Ordering::SeqCst), 1);
 }
