@@ -213,22 +213,49 @@ async fn a_stream_cut_off_before_its_end_event_is_an_error_not_a_short_answer() 
     assert!(error.contains("cut off before its end event"), "{error}");
 }
 
-#[tokio::test]
-async fn without_a_key_a_streaming_queue_call_queues_nothing() {
-    // No test here sends a key: the load-balanced routes take none.
-    runpod_flash::call::configure(runpod_flash::call::PeerConfig::default());
-    let runs = Arc::new(AtomicU32::new(0));
-    let counted = Arc::clone(&runs);
-    let endpoint = axum::Router::new().route(
-        "/v2/ep/run",
-        axum::routing::post(move || {
-            counted.fetch_add(1, Ordering::SeqCst);
-            async { axum::Json(json!({"id": "j1", "status": "IN_QUEUE"})) }
-        }),
+/// A queue endpoint that queues `j1`, streams one chunk, then nothing (the job runs on), and
+/// counts `/run` and `/cancel` requests.
+async fn queue_endpoint() -> (String, Arc<AtomicU32>, Arc<AtomicU32>) {
+    let (runs, cancels, reads) = (
+        Arc::new(AtomicU32::new(0)),
+        Arc::new(AtomicU32::new(0)),
+        Arc::new(AtomicU32::new(0)),
     );
+    let (r, c) = (Arc::clone(&runs), Arc::clone(&cancels));
+    let endpoint = axum::Router::new()
+        .route(
+            "/v2/ep/run",
+            axum::routing::post(move || {
+                r.fetch_add(1, Ordering::SeqCst);
+                async { axum::Json(json!({"id": "j1", "status": "IN_QUEUE"})) }
+            }),
+        )
+        .route(
+            "/v2/ep/stream/j1",
+            axum::routing::get(move || {
+                let first = reads.fetch_add(1, Ordering::SeqCst) == 0;
+                let stream = if first {
+                    json!([{"output": "a"}])
+                } else {
+                    json!([])
+                };
+                async move { axum::Json(json!({"status": "IN_PROGRESS", "stream": stream})) }
+            }),
+        )
+        .route(
+            "/v2/ep/cancel/j1",
+            axum::routing::post(move || {
+                c.fetch_add(1, Ordering::SeqCst);
+                async { axum::Json(json!({"id": "j1", "status": "CANCELLED"})) }
+            }),
+        );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/v2/ep", listener.local_addr().unwrap());
     tokio::spawn(serve(listener, endpoint));
+    (url, runs, cancels)
+}
+
+fn routed_to(url: String) -> Mocks {
     let registry = ServiceRegistry::builder()
         .manifest(manifest())
         .identity("caller")
@@ -236,14 +263,54 @@ async fn without_a_key_a_streaming_queue_call_queues_nothing() {
         .endpoint_source(Arc::new(StaticEndpoints::new([("stream-gpu", url)])))
         .build()
         .unwrap();
-    let got: Vec<_> = Mocks::new()
-        .registry(registry)
-        .run(letters("abc".into()).collect())
-        .await;
+    Mocks::new().registry(registry)
+}
+
+/// Held by the tests that set the process's peer settings (the key), so none sees another's.
+static PEER_SETTINGS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+#[tokio::test]
+async fn queue_streams_need_a_key_and_are_cancelled_before_the_caller_moves_on() {
+    let _settings = PEER_SETTINGS.lock().await;
+    // Without a key: nothing is queued.
+    runpod_flash::call::configure(runpod_flash::call::PeerConfig::default());
+    let (url, runs, _) = queue_endpoint().await;
+    let got: Vec<_> = routed_to(url).run(letters("abc".into()).collect()).await;
     assert_eq!(got.len(), 1, "{got:?}");
     let error = got[0].as_ref().unwrap_err().to_string();
     assert!(error.contains("no API key"), "{error}");
     assert_eq!(runs.load(Ordering::SeqCst), 0, "a job was queued");
+
+    runpod_flash::call::configure(runpod_flash::call::PeerConfig {
+        api_key: runpod_flash::ApiKey::new("stream-test-key"),
+        ..runpod_flash::call::PeerConfig::default()
+    });
+    // `cancel()` returns once the endpoint has the cancel.
+    let (url, runs, cancels) = queue_endpoint().await;
+    routed_to(url)
+        .run(async {
+            let mut stream = letters("abc".into());
+            assert_eq!(stream.next().await.unwrap().unwrap(), 'a');
+            stream.cancel().await;
+        })
+        .await;
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        cancels.load(Ordering::SeqCst),
+        1,
+        "cancel() returned before it was sent"
+    );
+
+    // A passed deadline: the cancel is sent before the error reaches the caller.
+    let (url, _, cancels) = queue_endpoint().await;
+    let got: Vec<_> = routed_to(url)
+        .run(runpod_flash::call::with_deadline(
+            Duration::from_millis(300),
+            letters("abc".into()).collect::<Vec<_>>(),
+        ))
+        .await;
+    assert_eq!(cancels.load(Ordering::SeqCst), 1, "{got:?}");
+    assert!(matches!(got[..], [Ok('a'), Err(_)]), "{got:?}");
 }
 
 #[tokio::test]
@@ -347,6 +414,7 @@ async fn late_dispatcher(misses: u32) -> (String, Arc<AtomicU32>) {
 
 #[tokio::test]
 async fn by_name_a_queue_streams_404_is_asked_again_as_runpod_2_asks() {
+    let _settings = PEER_SETTINGS.lock().await;
     runpod_flash::call::configure(runpod_flash::call::PeerConfig {
         api_key: runpod_flash::ApiKey::new("stream-test-key"),
         ..runpod_flash::call::PeerConfig::default()

@@ -154,7 +154,8 @@ impl StreamArgs {
 }
 
 /// Prints each token as a JSON line with the milliseconds since the call, as it arrives; stops
-/// early (dropping the stream, which cancels the job) after `--take` tokens.
+/// early after `--take` tokens (cancelling the job, and waiting for that, since the program
+/// exits next: a dropped stream cancels in the background).
 async fn stream(args: StreamArgs) -> Result<(), Error<GenerateError>> {
     let started = Instant::now();
     let mut tokens = if args.chat {
@@ -172,15 +173,20 @@ async fn stream(args: StreamArgs) -> Result<(), Error<GenerateError>> {
             let _ = out.flush();
             taken += 1;
             if args.take == Some(taken) {
-                break;
+                return Ok(true);
             }
         }
-        Ok(())
+        Ok::<_, Error<GenerateError>>(false)
     };
-    match args.deadline {
+    // The stub routes when it is first polled: inside the deadline's scope.
+    let stopped_early = match args.deadline {
         Some(deadline) => runpod_flash::call::with_deadline(deadline, read).await,
         None => read.await,
+    }?;
+    if stopped_early {
+        tokens.cancel().await;
     }
+    Ok(())
 }
 
 /// The same stream through the endpoint client: the job by id, its `/stream` read directly.

@@ -18,7 +18,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use futures_core::Stream;
@@ -50,12 +50,30 @@ type Err<F> = <<F as RemoteFunction>::Return as RemoteResult>::Err;
 #[must_use = "streams do nothing unless polled"]
 pub struct RemoteStream<I> {
     inner: BoxStream<'static, I>,
+    /// The queue job's cancel while it runs (shared with the reader, which disarms it when the
+    /// job ends): what [`cancel`](Self::cancel) sends.
+    cancel: CancelSlot,
 }
 
+/// Where a running queue job's armed cancel is kept.
+type CancelSlot = Arc<Mutex<Option<CancelOnDrop>>>;
+
 impl<I> RemoteStream<I> {
-    pub(crate) fn new(inner: BoxStream<'static, I>) -> Self {
-        Self { inner }
+    /// Stops the call and waits until it is stopped: for a queue job, until Runpod has
+    /// answered its `/cancel`. Dropping the stream stops it too, but sends that cancel in the
+    /// background, which a program about to exit may not wait for.
+    pub async fn cancel(self) {
+        let armed = lock(&self.cancel).take();
+        drop(self.inner);
+        if let Some(armed) = armed {
+            armed.send().await;
+        }
     }
+}
+
+fn lock(slot: &CancelSlot) -> std::sync::MutexGuard<'_, Option<CancelOnDrop>> {
+    slot.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl<I> fmt::Debug for RemoteStream<I> {
@@ -79,12 +97,19 @@ impl<I> Stream for RemoteStream<I> {
 /// The stub of a streaming function: routes at the first poll (so mocks entered after the call
 /// are seen), then yields the chosen stream's items.
 pub fn call_stream<F: StreamingFunction>(args: F::Args) -> RemoteStream<F::Return> {
-    RemoteStream::new(Box::pin(
-        futures_util::stream::once(routed::<F>(args)).flatten(),
-    ))
+    let cancel = CancelSlot::default();
+    RemoteStream {
+        inner: Box::pin(
+            futures_util::stream::once(routed::<F>(args, Arc::clone(&cancel))).flatten(),
+        ),
+        cancel,
+    }
 }
 
-async fn routed<F: StreamingFunction>(args: F::Args) -> BoxStream<'static, F::Return> {
+async fn routed<F: StreamingFunction>(
+    args: F::Args,
+    cancel: CancelSlot,
+) -> BoxStream<'static, F::Return> {
     let (registry, args) = match testing::intercept::<F>(args) {
         Intercept::Handler(handler, args) => {
             return match handler.downcast_ref::<testing::StreamHandler<F>>() {
@@ -101,7 +126,7 @@ async fn routed<F: StreamingFunction>(args: F::Args) -> BoxStream<'static, F::Re
     };
     match registry.route(F::META.name).await {
         Ok(Route::Local) => local::<F>(args),
-        Ok(Route::Remote(route)) => remote::<F>(RemoteRoute::clone(&route), args).await,
+        Ok(Route::Remote(route)) => remote::<F>(RemoteRoute::clone(&route), args, cancel).await,
         Err(error) => failure::<F>(error),
     }
 }
@@ -143,6 +168,7 @@ fn one<F: StreamingFunction>(error: Err<F>) -> BoxStream<'static, F::Return> {
 async fn remote<F: StreamingFunction>(
     route: RemoteRoute,
     args: F::Args,
+    slot: CancelSlot,
 ) -> BoxStream<'static, F::Return> {
     let function = F::META.name;
     let encoded = match F::encode_args(&args) {
@@ -174,7 +200,10 @@ async fn remote<F: StreamingFunction>(
             cancel,
             give_up_at,
         }) => match key {
-            Some(key) => job_items::<F>(&peer, key, route, id, cancel, (give_up_at, explicit)),
+            Some(key) => {
+                *lock(&slot) = Some(cancel);
+                job_items::<F>(&peer, key, route, id, slot, (give_up_at, explicit))
+            }
             None => failure::<F>(no_key(&route, function)),
         },
         Ok(Started::Events {
@@ -250,14 +279,14 @@ fn job_items<F: StreamingFunction>(
     key: crate::ApiKey,
     route: RemoteRoute,
     id: String,
-    cancel: CancelOnDrop,
+    cancel: CancelSlot,
     (give_up_at, explicit): Patience,
 ) -> BoxStream<'static, F::Return> {
     let connection = crate::client::transport::Connection::for_route(&route, key, peer);
     let chunks = crate::client::Job::new(Arc::new(connection), id.clone()).stream::<Value>();
     struct State {
         chunks: crate::client::JobStream<Value>,
-        cancel: CancelOnDrop,
+        cancel: CancelSlot,
         route: RemoteRoute,
         id: String,
         give_up_at: Instant,
@@ -279,15 +308,21 @@ fn job_items<F: StreamingFunction>(
         }
         let next = tokio::time::timeout_at(s.give_up_at, s.chunks.next()).await;
         let item = match next {
-            // Left armed: dropping the state cancels the job.
-            Err(_) => Err(Err::<F>::from_flash(deadline_passed(
-                &s.route,
-                F::META.name,
-                Some(&s.id),
-                s.explicit,
-            ))),
+            Err(_) => {
+                // Sent before the error is handed over: the caller may exit on it.
+                let armed = lock(&s.cancel).take();
+                if let Some(armed) = armed {
+                    armed.send().await;
+                }
+                Err(Err::<F>::from_flash(deadline_passed(
+                    &s.route,
+                    F::META.name,
+                    Some(&s.id),
+                    s.explicit,
+                )))
+            }
             Ok(None) => {
-                s.cancel.disarm();
+                disarm(&s.cancel);
                 return None;
             }
             Ok(Some(Ok(value))) => {
@@ -299,7 +334,7 @@ fn job_items<F: StreamingFunction>(
             }
             Ok(Some(Err(error))) => {
                 if job_ended(&error) {
-                    s.cancel.disarm();
+                    disarm(&s.cancel);
                 }
                 Err(endpoint_failure::<F>(&s.route, error))
             }
@@ -307,6 +342,13 @@ fn job_items<F: StreamingFunction>(
         s.ended = true;
         Some((F::Return::from_result(item), s))
     }))
+}
+
+/// The job is over: nothing is left to cancel.
+fn disarm(slot: &CancelSlot) {
+    if let Some(mut armed) = lock(slot).take() {
+        armed.disarm();
+    }
 }
 
 /// Whether the job is over (so there is nothing left to cancel).

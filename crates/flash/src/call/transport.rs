@@ -121,6 +121,21 @@ impl CancelOnDrop {
     pub(crate) fn disarm(&mut self) {
         self.request = None;
     }
+
+    /// Sends the cancel now and waits for its answer. A drop can only send it in the
+    /// background, which a program about to exit may not give time to: where the caller is
+    /// still there (its deadline passed, it asked to cancel), this is the way.
+    pub(crate) async fn send(mut self) {
+        if let Some(request) = self.request.take() {
+            cancel(request).await;
+        }
+    }
+}
+
+async fn cancel(request: reqwest::RequestBuilder) {
+    if let Err(error) = request.send().await {
+        tracing::warn!("cancelling an abandoned job failed: {error}");
+    }
 }
 
 impl Drop for CancelOnDrop {
@@ -128,11 +143,7 @@ impl Drop for CancelOnDrop {
         if let (Some(request), Ok(runtime)) =
             (self.request.take(), tokio::runtime::Handle::try_current())
         {
-            runtime.spawn(async move {
-                if let Err(error) = request.send().await {
-                    tracing::warn!("cancelling an abandoned job failed: {error}");
-                }
-            });
+            runtime.spawn(cancel(request));
         }
     }
 }
@@ -398,13 +409,13 @@ impl Call<'_> {
                 ));
             };
             let left = self.patience();
-            if left.is_zero() {
-                return Err(self.timed_out(Some(id)));
+            if !left.is_zero() {
+                tokio::time::sleep(poll_pause(delay).min(left)).await;
+                delay = (delay + delay / 2).min(self.peer.config.poll_max);
             }
-            tokio::time::sleep(poll_pause(delay).min(left)).await;
-            delay = (delay + delay / 2).min(self.peer.config.poll_max);
             let left = self.patience();
             if left.is_zero() {
+                cancel.send().await;
                 return Err(self.timed_out(Some(id)));
             }
             let timeout = left.min(self.peer.config.request_timeout);
