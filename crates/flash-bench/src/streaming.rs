@@ -52,7 +52,7 @@ async fn bench_tokens_unary(n: u32) -> Result<Vec<String>, FlashError> {
     Ok(all)
 }
 
-/// [`bench_tokens`] on a load-balanced route: server-sent events.
+/// [`bench_tokens`](fn@bench_tokens) on a load-balanced route: server-sent events.
 #[remote(STREAM_LB, method = "POST", path = "/tokens")]
 fn bench_lb_tokens(n: u32) -> impl Stream<Item = Result<String, FlashError>> {
     futures_util::stream::iter(0..n).then(|i| async move {
@@ -61,7 +61,7 @@ fn bench_lb_tokens(n: u32) -> impl Stream<Item = Result<String, FlashError>> {
     })
 }
 
-/// [`bench_tokens_unary`] on a load-balanced route.
+/// [`bench_tokens_unary`](fn@bench_tokens_unary) on a load-balanced route.
 #[remote(STREAM_LB, method = "POST", path = "/tokens-unary")]
 async fn bench_lb_tokens_unary(n: u32) -> Result<Vec<String>, FlashError> {
     let mut all = Vec::with_capacity(n as usize);

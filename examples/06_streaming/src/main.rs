@@ -84,7 +84,7 @@ pub fn generate(
     tokens(&prompt, max_tokens)
 }
 
-/// [`generate`] on a load-balanced endpoint: `POST /chat` answers `text/event-stream`, a
+/// [`generate`](fn@generate) on a load-balanced endpoint: `POST /chat` answers `text/event-stream`, a
 /// `data:` event per token, then an `end` event (or an `error` event).
 #[remote(CHAT, method = "POST", path = "/chat")]
 pub fn chat(
