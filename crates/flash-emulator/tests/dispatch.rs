@@ -434,13 +434,7 @@ async fn the_rust_client_by_name_types_unknown_names_and_refuses_bad_ones() {
 #[tokio::test]
 async fn a_load_balanced_endpoint_by_name_is_proxied_at_flash_lb() {
     let emu = start().await;
-    let (_, env_id, _) = deploy(&emu, "shop").await;
-    save_endpoint(
-        &emu,
-        json!({"name": "gateway", "type": "LB", "workersMin": 1, "workersMax": 1, "idleTimeout": 60,
-               "flashEnvironmentId": env_id, "template": template("gateway", &[])}),
-    )
-    .await;
+    let env_id = deploy_shop_gateway(&emu).await;
     save_endpoint(
         &emu,
         json!({"name": "resize", "workersMin": 0, "workersMax": 1, "flashEnvironmentId": env_id,
@@ -607,13 +601,7 @@ async fn a_name_that_never_reaches_the_dispatcher_is_not_found_after_every_try()
 #[tokio::test]
 async fn a_load_balanced_endpoint_by_name_is_served_on_the_flash_localhost_host() {
     let emu = start().await;
-    let (_, env_id, _) = deploy(&emu, "shop").await;
-    save_endpoint(
-        &emu,
-        json!({"name": "gateway", "type": "LB", "workersMin": 1, "workersMax": 1, "idleTimeout": 60,
-               "flashEnvironmentId": env_id, "template": template("gateway", &[])}),
-    )
-    .await;
+    deploy_shop_gateway(&emu).await;
     let host_url = emu.flash_lb_host_url();
     assert_eq!(
         host_url,

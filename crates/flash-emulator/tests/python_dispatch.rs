@@ -261,13 +261,7 @@ async fn a_runpod_2_api_stub_reaches_a_load_balanced_rust_endpoint_on_the_flash_
         }
     };
     let emu = start().await;
-    let (_, env_id, _) = deploy(&emu, "shop").await;
-    save_endpoint(
-        &emu,
-        json!({"name": "gateway", "type": "LB", "workersMin": 1, "workersMax": 1, "idleTimeout": 60,
-               "flashEnvironmentId": env_id, "template": template("gateway", &[])}),
-    )
-    .await;
+    deploy_shop_gateway(&emu).await;
     // The emulator's base URL by name (`localhost`, not `127.0.0.1`): runpod 2.0 puts `flash.`
     // before the host as it is, and only a name has subdomains.
     let port = emu.addr().port();

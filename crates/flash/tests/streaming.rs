@@ -9,7 +9,6 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use indexmap::IndexMap;
 use runpod_flash::manifest::Manifest;
 use runpod_flash::registry::ServiceRegistry;
 use runpod_flash::testing::{Mocks, StaticEndpoints};
@@ -110,18 +109,7 @@ async fn start() -> Mocks {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let broken = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(serve(listener, breaking));
-    let urls = IndexMap::from([
-        ("stream-api".to_owned(), api),
-        ("stream-broken".to_owned(), broken),
-    ]);
-    let registry = ServiceRegistry::builder()
-        .manifest(manifest())
-        .identity("caller")
-        .environment_id("env")
-        .endpoint_source(Arc::new(StaticEndpoints::new(urls)))
-        .build()
-        .unwrap();
-    Mocks::new().registry(registry)
+    routed_to([("stream-api", api), ("stream-broken", broken)])
 }
 
 #[tokio::test]
@@ -255,12 +243,13 @@ async fn queue_endpoint() -> (String, Arc<AtomicU32>, Arc<AtomicU32>) {
     (url, runs, cancels)
 }
 
-fn routed_to(url: String) -> Mocks {
+/// Mocks routing the caller's calls to the endpoints at `urls` (resource, URL).
+fn routed_to<const N: usize>(urls: [(&str, String); N]) -> Mocks {
     let registry = ServiceRegistry::builder()
         .manifest(manifest())
         .identity("caller")
         .environment_id("env")
-        .endpoint_source(Arc::new(StaticEndpoints::new([("stream-gpu", url)])))
+        .endpoint_source(Arc::new(StaticEndpoints::new(urls)))
         .build()
         .unwrap();
     Mocks::new().registry(registry)
@@ -275,7 +264,9 @@ async fn queue_streams_need_a_key_and_are_cancelled_before_the_caller_moves_on()
     // Without a key: nothing is queued.
     runpod_flash::call::configure(runpod_flash::call::PeerConfig::default());
     let (url, runs, _) = queue_endpoint().await;
-    let got: Vec<_> = routed_to(url).run(letters("abc".into()).collect()).await;
+    let got: Vec<_> = routed_to([("stream-gpu", url)])
+        .run(letters("abc".into()).collect())
+        .await;
     assert_eq!(got.len(), 1, "{got:?}");
     let error = got[0].as_ref().unwrap_err().to_string();
     assert!(error.contains("no API key"), "{error}");
@@ -287,7 +278,7 @@ async fn queue_streams_need_a_key_and_are_cancelled_before_the_caller_moves_on()
     });
     // `cancel()` returns once the endpoint has the cancel.
     let (url, runs, cancels) = queue_endpoint().await;
-    routed_to(url)
+    routed_to([("stream-gpu", url)])
         .run(async {
             let mut stream = letters("abc".into());
             assert_eq!(stream.next().await.unwrap().unwrap(), 'a');
@@ -303,7 +294,7 @@ async fn queue_streams_need_a_key_and_are_cancelled_before_the_caller_moves_on()
 
     // A passed deadline: the cancel is sent before the error reaches the caller.
     let (url, _, cancels) = queue_endpoint().await;
-    let got: Vec<_> = routed_to(url)
+    let got: Vec<_> = routed_to([("stream-gpu", url)])
         .run(runpod_flash::call::with_deadline(
             Duration::from_millis(300),
             letters("abc".into()).collect::<Vec<_>>(),
@@ -440,16 +431,7 @@ async fn by_name_a_queue_streams_404_is_asked_again_as_runpod_2_asks() {
 
     // By id, the 404 is final.
     let (base, reads) = late_dispatcher(1).await;
-    let urls = IndexMap::from([("stream-gpu".to_owned(), format!("{base}/v2/ep1"))]);
-    let registry = ServiceRegistry::builder()
-        .manifest(manifest())
-        .identity("caller")
-        .environment_id("env")
-        .endpoint_source(Arc::new(StaticEndpoints::new(urls)))
-        .build()
-        .unwrap();
-    let got: Vec<_> = Mocks::new()
-        .registry(registry)
+    let got: Vec<_> = routed_to([("stream-gpu", format!("{base}/v2/ep1"))])
         .run(letters("ok".into()).collect())
         .await;
     assert!(matches!(&got[..], [Err(_)]), "{got:?}");

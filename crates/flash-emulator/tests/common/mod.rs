@@ -189,6 +189,20 @@ pub async fn save_endpoint(emu: &EmulatorHandle, input: Value) -> Value {
     gql(emu, SAVE_ENDPOINT, json!({"input": input})).await["saveEndpoint"].clone()
 }
 
+/// Deploys the app `shop` and saves its load-balanced endpoint `gateway` (one worker, the test
+/// worker) in that environment; returns the environment's id.
+#[allow(dead_code)] // not every test binary has a gateway
+pub async fn deploy_shop_gateway(emu: &EmulatorHandle) -> String {
+    let (_, env_id, _) = deploy(emu, "shop").await;
+    save_endpoint(
+        emu,
+        json!({"name": "gateway", "type": "LB", "workersMin": 1, "workersMax": 1, "idleTimeout": 60,
+               "flashEnvironmentId": env_id, "template": template("gateway", &[])}),
+    )
+    .await;
+    env_id
+}
+
 /// Polls `f` every 50 ms until it returns `Some`, up to `secs` seconds.
 pub async fn eventually<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = std::time::Instant::now() + Duration::from_secs(secs);
