@@ -51,6 +51,7 @@ use tokio::sync::watch;
 
 pub use boot::{BootError, check_boot, find_program};
 pub use describe::{describe, describe_json};
+pub(crate) use dispatch::stream_and_collect;
 pub use dispatch::{FunctionTable, JobError};
 pub use lb::{Readiness, health_router, router as lb_router};
 pub use local_api::router as local_api_router;

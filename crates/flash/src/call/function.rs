@@ -7,10 +7,10 @@ use serde_json::{Map, Value};
 use super::args::ArgumentError;
 use super::errors::{RemoteResult, WireError};
 use crate::registry::{BoxFuture, HttpMethod};
+use crate::resource::Resource;
 
 /// A boxed, sendable stream: what streaming functions produce behind the generated code.
 pub type BoxStream<'a, T> = std::pin::Pin<Box<dyn futures_core::Stream<Item = T> + Send + 'a>>;
-use crate::resource::Resource;
 
 /// A load-balanced function's HTTP route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,7 +122,7 @@ impl FunctionMeta {
     /// Runs the function in this process from JSON arguments keyed by parameter name, as a
     /// worker does for each job or request. Never routes. A streaming function's result is the
     /// array of its items (the runpod SDK's `return_aggregate_stream`), or the error that ended
-    /// it.
+    /// it; inside a queue job each item is also posted to job-stream as it comes.
     pub fn invoke(
         &self,
         args: Map<String, Value>,

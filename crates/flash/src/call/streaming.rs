@@ -487,16 +487,10 @@ pub fn invoke_stream<F: StreamingFunction>(
 }
 
 /// Runs `F` in this process and collects its items into a JSON array (the runpod SDK's
-/// `return_aggregate_stream`): a streaming function's [`FunctionMeta::invoke`](super::FunctionMeta::invoke).
+/// `return_aggregate_stream`), posting each to job-stream as it comes when this is a queue
+/// job: a streaming function's [`FunctionMeta::invoke`](super::FunctionMeta::invoke).
 pub fn invoke_collected<F: StreamingFunction>(
     args: Map<String, Value>,
 ) -> crate::registry::BoxFuture<'static, Result<Value, InvokeError>> {
-    Box::pin(async move {
-        let mut items = invoke_stream::<F>(args)?;
-        let mut all = Vec::new();
-        while let Some(item) = items.next().await {
-            all.push(item.map_err(InvokeError::Failed)?);
-        }
-        Ok(Value::Array(all))
-    })
+    Box::pin(async move { crate::worker::stream_and_collect(invoke_stream::<F>(args)?).await })
 }

@@ -2,9 +2,8 @@
 
 use std::time::Duration;
 
-use serde_json::{Map, Value};
-
 use futures_util::StreamExt;
+use serde_json::{Map, Value};
 
 use crate::call::function::StreamInvoker;
 use crate::call::{
@@ -194,22 +193,15 @@ pub(crate) async fn invoke_traced(
     result
 }
 
-/// Runs `meta` on `args` under `context`; a passed deadline fails the call.
-///
-/// A streaming function's items are posted to job-stream one by one as they come (when this is
-/// a queue job), and its result is the array of them all, as the runpod SDK's
-/// `return_aggregate_stream` makes a generator's.
+/// Runs `meta` on `args` under `context`; a passed deadline fails the call. (A streaming
+/// function's invoker posts its items as they come and returns them all:
+/// [`stream_and_collect`].)
 pub(crate) async fn invoke(
     meta: &'static FunctionMeta,
     args: Map<String, Value>,
     context: CallContext,
 ) -> Result<Value, JobError> {
-    let run = with_context(context, async move {
-        match meta.stream {
-            Some(start) => stream_and_collect(start(args)?).await,
-            None => (meta.invoke)(args).await,
-        }
-    });
+    let run = with_context(context, (meta.invoke)(args));
     let result = match context.deadline {
         Some(deadline) => match tokio::time::timeout_at(deadline, run).await {
             Ok(result) => result,
@@ -222,10 +214,15 @@ pub(crate) async fn invoke(
         },
         None => run.await,
     };
-    result.map_err(|error| match error {
+    result.map_err(job_error)
+}
+
+/// Why an invocation failed, as the worker reports it.
+fn job_error(error: InvokeError) -> JobError {
+    match error {
         InvokeError::BadArguments(error) => WireError::new("ArgumentError", error.to_string()),
         InvokeError::Failed(wire) => wire,
-    })
+    }
 }
 
 /// Items a streaming job may produce ahead of their job-stream posts.
@@ -235,7 +232,7 @@ const POSTS_AHEAD: usize = 64;
 /// collected as the result. The posts run in order on their own task, so the function produces
 /// its next item while the last one is on its way (one post at a time in the function's own
 /// loop cost 15% of the items per second); the result is returned only after every post.
-async fn stream_and_collect(mut items: ValueStream) -> Result<Value, InvokeError> {
+pub(crate) async fn stream_and_collect(mut items: ValueStream) -> Result<Value, InvokeError> {
     struct AbortOnDrop(tokio::task::JoinHandle<()>);
     impl Drop for AbortOnDrop {
         fn drop(&mut self) {
@@ -289,14 +286,7 @@ pub(crate) fn invoke_stream(
     args: Map<String, Value>,
     context: CallContext,
 ) -> Result<ValueStream, JobError> {
-    let items = match start(args) {
-        Ok(items) => items,
-        Err(InvokeError::BadArguments(error)) => {
-            return Err(WireError::new("ArgumentError", error.to_string()));
-        }
-        Err(InvokeError::Failed(wire)) => return Err(wire),
-    };
-    let items = crate::call::scoped_stream(context, items);
+    let items = crate::call::scoped_stream(context, start(args).map_err(job_error)?);
     let Some(deadline) = context.deadline else {
         return Ok(Box::pin(items));
     };

@@ -12,11 +12,10 @@ use axum::extract::{Path, RawQuery};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, delete, get, patch, post, put};
+use futures_util::StreamExt;
 use serde_json::{Map, Value};
 
 use super::dispatch::{self, FunctionTable};
-use futures_util::StreamExt;
-
 use crate::call::{CallContext, FunctionMeta, TraceParent, ValueStream, WireError};
 use crate::config;
 use crate::registry::HttpMethod;
