@@ -95,7 +95,7 @@ fn generate(remote: &RemoteFn) -> TokenStream {
         })
         .collect();
 
-    let state_binding = remote.state.as_ref().filter(|_| remote.stream_item.is_none()).map(|state| {
+    let state_binding = remote.state.as_ref().map(|state| {
         let state_name = &state.name;
         let state_ty = &state.ty;
         // Spanned on the state type, so a type that is not a `WorkerState` is reported there, once.
