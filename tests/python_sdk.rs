@@ -121,7 +121,7 @@ async fn the_official_sdk_worker_and_client_interoperate_with_ours() {
     std::fs::write(scratch.path().join("handler.py"), WORKER).unwrap();
     std::fs::write(scratch.path().join("client.py"), CLIENT).unwrap();
     let plane = format!("{}/{ep}", emu.endpoint_base_url());
-    let mut worker =
+    let worker =
         support::python::sdk_worker(&python, scratch.path(), &plane, &ep, &ai_key, "sdk-pod-1");
 
     // Our client, the SDK worker's generator.
@@ -222,12 +222,7 @@ async fn the_official_sdk_worker_and_client_interoperate_with_ours() {
     assert_eq!(delivered[0]["output"], json!(["tok0", "tok1", "tok2"]));
 
     receiver.abort();
-    worker.start_kill().unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(10), worker.wait())
-        .await
-        .expect("the SDK worker stops")
-        .unwrap();
-    assert!(!status.success(), "killed, not exited: {status}");
+    support::python::stop_sdk_worker(worker).await;
     emu.shutdown().await;
     drop(scratch);
 }

@@ -206,6 +206,17 @@ pub fn sdk_worker(
         .expect("the SDK worker starts")
 }
 
+/// Kills an [`sdk_worker`] and checks it ended by the kill (it was still serving), not by
+/// exiting on its own.
+pub async fn stop_sdk_worker(mut worker: tokio::process::Child) {
+    worker.start_kill().unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(10), worker.wait())
+        .await
+        .expect("the SDK worker stops")
+        .unwrap();
+    assert!(!status.success(), "killed, not exited: {status}");
+}
+
 /// Runs the SDK script `dir/script` with `args` (a caller or client that prints one JSON
 /// object per step, each with a `"step"` name), failing the test if it fails or outlasts
 /// `within`; returns the steps.

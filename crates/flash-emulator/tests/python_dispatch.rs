@@ -172,8 +172,7 @@ async fn the_rust_client_reaches_a_runpod_2_worker_by_name() {
     let scratch = tempfile::tempdir().unwrap();
     std::fs::write(scratch.path().join("handler.py"), PY_WORKER).unwrap();
     let plane = format!("{}/{id}", emu.endpoint_base_url());
-    let mut worker =
-        python::sdk_worker(&python, scratch.path(), &plane, &id, &ai_key, "sdk20-pod-1");
+    let worker = python::sdk_worker(&python, scratch.path(), &plane, &id, &ai_key, "sdk20-pod-1");
 
     let shout = QueueEndpoint::builder_by_name("shop", "production", "shout")
         .base_url(emu.endpoint_base_url())
@@ -197,12 +196,7 @@ async fn the_rust_client_reaches_a_runpod_2_worker_by_name() {
     .expect("the stream ends within a minute");
     assert_eq!(chunks, ["X", "Y", "Z"]);
 
-    worker.start_kill().unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(10), worker.wait())
-        .await
-        .expect("the SDK worker stops")
-        .unwrap();
-    assert!(!status.success(), "killed, not exited: {status}");
+    python::stop_sdk_worker(worker).await;
     emu.shutdown().await;
     drop(scratch);
 }
